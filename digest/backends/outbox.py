@@ -1,0 +1,41 @@
+"""The demo default: one RFC 5322 .eml file per recipient in a folder. No network, no key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from digest.backends.base import Batch, EmailBackend, RecipientStatus
+from digest.backends.mime import build_message
+
+
+class OutboxBackend(EmailBackend):
+    name: ClassVar[str] = "outbox"
+    max_batch: ClassVar[int] = 1000
+
+    def __init__(self, directory: Path, clock: Callable[[], datetime] | None = None) -> None:
+        self.directory = directory
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, edition_id: int, delivery_id: int) -> Path:
+        return self.directory / f"edition-{edition_id}" / f"{delivery_id:08d}.eml"
+
+    def send_batch(self, batch: Batch) -> list[RecipientStatus]:
+        statuses = []
+        now = self.clock()
+        for recipient in batch.recipients:
+            path = self.path_for(batch.edition_id, recipient.delivery_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            message = build_message(batch, recipient, now)
+            # Write then rename: a crash never leaves half a message that looks sent.
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(message.as_bytes())
+            os.replace(tmp, path)
+            statuses.append(RecipientStatus(recipient.delivery_id, "accepted", str(path)))
+        return statuses

@@ -1,0 +1,66 @@
+"""What every command shares: loading settings once, opening the database, parsing --now."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.config import Settings, config_path, load_settings
+from digest.db import open_database, session_factory
+from digest.errors import UsageError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class State:
+    """Per-invocation state, built lazily so that `--help` never needs a config file."""
+
+    config: str | None = None
+    _settings: Settings | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(config_path(self.config, dict(os.environ)))
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_database(self.settings.database_url)
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def parse_now(value: str | None, tz: ZoneInfo) -> datetime:
+    """--now as ISO-8601; without an offset it is read in the publication's timezone."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--now {value!r} is not ISO-8601 (e.g. 2026-11-20T09:00 or 2026-11-20T14:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)

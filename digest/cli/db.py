@@ -1,0 +1,20 @@
+"""`digest db upgrade`."""
+
+from __future__ import annotations
+
+import typer
+
+from digest.cli.common import console, state
+from digest.db import current_heads, make_engine, upgrade
+
+app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade_command(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to the newest version (safe to repeat)."""
+    settings = state(ctx).settings
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    heads = ", ".join(sorted(current_heads(engine)))
+    console.print(f"Database {engine.url.render_as_string(hide_password=True)} is at {heads}.")

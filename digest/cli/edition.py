@@ -1,0 +1,120 @@
+"""`digest build` and `digest preview`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from digest.cli.common import console, err_console, parse_now, state
+from digest.edition import BuildReport, branding, build_edition, edition_view, get_edition
+from digest.render import render_edition
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build)
+    app.command("preview")(preview)
+
+
+def build(
+    ctx: typer.Context,
+    now: str | None = typer.Option(
+        None,
+        "--now",
+        metavar="ISO-8601",
+        help="Build as if it were this moment (default: now). The week is the 7 days before it.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Gather every source, rank the week's articles and save them as a draft edition."""
+    st = state(ctx)
+    moment = parse_now(now, st.settings.publication.tz)
+    report = build_edition(st.sessions, st.settings, moment)
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if as_json:
+        console.print_json(json.dumps(_as_json(report)))
+        return
+    console.print(_table(report, st.settings.publication.tz))
+    verb = "Rebuilt draft" if report.replaced_draft else "Built draft"
+    console.print(
+        f"{verb} edition [bold]{report.edition.id}[/]: {len(report.ranked)} articles in "
+        f"{len({r.candidate.section for r in report.ranked})} sections, chosen from "
+        f"{report.in_window} of the week ({report.candidates} gathered from "
+        f"{sum(r.ok for r in report.sources)}/{len(report.sources)} sources)."
+    )
+
+
+def _table(report: BuildReport, tz: object) -> Table:
+    table = Table(title=escape(report.edition.subject), show_lines=False)
+    for column in ("#", "Section", "Title", "Published", "Score"):
+        table.add_column(column, overflow="fold")
+    for pos, r in enumerate(report.ranked, start=1):
+        c = r.candidate
+        when = c.published_at.astimezone(tz).strftime("%a %d %b %H:%M") if c.published_at else "-"  # type: ignore[arg-type]
+        table.add_row(str(pos), escape(c.section or "-"), escape(c.title), when, f"{r.score:.2f}")
+    return table
+
+
+def _as_json(report: BuildReport) -> dict[str, object]:
+    e = report.edition
+    return {
+        "edition": {
+            "id": e.id,
+            "status": e.status,
+            "subject": e.subject,
+            "window_start": e.window_start.isoformat(),
+            "cutoff": e.cutoff.isoformat(),
+        },
+        "items": [
+            {
+                "position": i,
+                "section": r.candidate.section,
+                "title": r.candidate.title,
+                "url": r.candidate.url,
+                "author": r.candidate.author,
+                "published_at": r.candidate.published_at.isoformat()
+                if r.candidate.published_at
+                else None,
+                "score": r.score,
+                "reasons": list(r.reasons),
+            }
+            for i, r in enumerate(report.ranked, start=1)
+        ],
+        "sources": [
+            {"url": s.url, "ok": s.ok, "items": s.items, "error": s.error} for s in report.sources
+        ],
+        "candidates": report.candidates,
+        "in_window": report.in_window,
+        "warnings": report.warnings,
+    }
+
+
+def preview(
+    ctx: typer.Context,
+    edition_id: int | None = typer.Option(
+        None, "--edition", metavar="ID", help="Edition to render (default: the newest)."
+    ),
+    out: Path = typer.Option(
+        Path("preview"), "--out", metavar="DIR", help="Directory for the HTML and text files."
+    ),
+) -> None:
+    """Render an edition to HTML and plain text files, for a look before sending."""
+    st = state(ctx)
+    with st.sessions() as session:
+        edition = get_edition(session, edition_id)
+        view = edition_view(edition)
+    rendered = render_edition(view, branding(st.settings))
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = out / f"edition-{view.id}.html"
+    text_path = out / f"edition-{view.id}.txt"
+    html_path.write_text(rendered.html, encoding="utf-8")
+    text_path.write_text(rendered.text, encoding="utf-8")
+    for warning in rendered.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    console.print(f"Subject: {escape(rendered.subject)}")
+    console.print(f"HTML ({len(rendered.html.encode()) / 1024:.1f} KB): {html_path}")
+    console.print(f"Text ({len(rendered.text.encode()) / 1024:.1f} KB): {text_path}")

@@ -1,0 +1,298 @@
+"""Settings: `digest.toml` plus `DIGEST_*` environment variables, read once, in one place.
+
+Precedence (highest first): environment (`DIGEST_<SECTION>__<KEY>`), the TOML file, defaults.
+Secrets are read only from the environment, so a config file can be committed and shared.
+Everything else receives a `Settings` value; no other module reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG = "digest.toml"
+SECRET_KEYS = ("secret_key", "sendgrid_api_key", "smtp_password")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PublicationSettings(_Section):
+    name: str = Field(description="The publication's name, shown in the email header and footer.")
+    url: str = Field(description="The publication's home page (http or https).")
+    timezone: str = Field(
+        "UTC", description="IANA timezone; 'the week' and send times are computed in it."
+    )
+    postal_address: str = Field(
+        description="Physical postal address printed in every email (CAN-SPAM requires one)."
+    )
+    logo_url: str | None = Field(None, description="Absolute https URL of the header logo.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _require_http(value)
+
+    @field_validator("logo_url")
+    @classmethod
+    def _https_logo(cls, value: str | None) -> str | None:
+        return None if value is None else _require_http(value)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class NewsletterSettings(_Section):
+    title: str = Field(description="The newsletter's name, e.g. 'The Weekly Round-up'.")
+    from_email: str = Field(description="Sender address (its domain must be authenticated).")
+    from_name: str | None = Field(None, description="Display name for From:.")
+    reply_to: str | None = Field(None, description="Reply-To address.")
+    sections: list[str] = Field(min_length=1, description="The sections an edition is built from.")
+    max_items: int = Field(12, ge=1, le=100, description="Most articles in one edition.")
+    min_items: int = Field(
+        3, ge=1, description="Fewest articles; a thinner week is an error, not an email."
+    )
+    per_section: int = Field(
+        4, ge=1, description="Most articles from one section (the section quota)."
+    )
+    window_days: int = Field(7, ge=1, le=31, description="Length of 'the week' in days.")
+    subject: str = Field(
+        "{title}: {date}",
+        description="Subject template; {title} and {date} (the cut-off date) are filled in.",
+    )
+    intro: str = Field("", description="Default intro paragraph for each edition.")
+    excerpt_words: int = Field(45, ge=5, le=200, description="Excerpt length in words.")
+    language: str = Field("en", description="Language tag for the email's <html lang>.")
+
+    @field_validator("from_email", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and ("@" not in value or value.startswith("@")):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("sections")
+    @classmethod
+    def _unique_sections(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("sections must be unique")
+        return value
+
+
+class SourceSettings(_Section):
+    url: str = Field(description="http(s):// URL, file:// URL, or a path relative to the config.")
+    kind: Literal["feed"] = Field("feed", description="What the URL points at.")
+    section: str | None = Field(None, description="Section for every article from this source.")
+    name: str | None = Field(None, description="A label for reports.")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "sqlite:///digest.db",
+        description="SQLAlchemy URL; a relative SQLite path is relative to the config file.",
+    )
+
+
+class DeliverySettings(_Section):
+    backend: Literal["outbox", "smtp", "sendgrid"] = Field(
+        "outbox", description="outbox writes .eml files; smtp and sendgrid send for real."
+    )
+    outbox_dir: str = Field("outbox", description="Where the outbox backend writes .eml files.")
+    sendgrid_host: str = Field(
+        "https://api.sendgrid.com", description="SendGrid API base URL (tests use a fake)."
+    )
+    smtp_host: str = Field("localhost", description="SMTP server host.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="How the SMTP connection is secured."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login (password from env).")
+    batch_size: int = Field(
+        500, ge=1, le=1000, description="Recipients per batch (SendGrid allows 1000)."
+    )
+    unsubscribe_mailto: str | None = Field(
+        None, description="Optional mailto: address added to List-Unsubscribe."
+    )
+
+
+class WebSettings(_Section):
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL of the web app; unsubscribe and preference links start with it.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _require_http(value).rstrip("/")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with `load_settings`; tests may construct it directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    publication: PublicationSettings
+    newsletter: NewsletterSettings
+    sources: list[SourceSettings] = Field(default_factory=list)
+    database: DatabaseSettings = DatabaseSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
+    secret_key: SecretStr | None = Field(
+        None, description="Signs subscriber links; several keys comma-separated, newest first."
+    )
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    config_dir: Path = Field(Path("."), description="Directory relative paths are resolved in.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must override it.
+        return (env_settings, init_settings)
+
+    def secret_keys(self) -> list[str]:
+        """Signing keys, newest first; raises a ConfigError when none is set."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else ""
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        if not keys:
+            raise ConfigError(
+                "DIGEST_SECRET_KEY is not set: subscriber links cannot be signed "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return keys
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.config_dir / path).resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute against the config dir."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = url[len(prefix) :]
+            if path and not path.startswith("/"):
+                return prefix + str(self.resolve_path(path))
+        return url
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.resolve_path(self.delivery.outbox_dir)
+
+    def source_location(self, source: SourceSettings) -> str:
+        """A source's URL, with a bare relative path made absolute against the config dir."""
+        if "://" in source.url:
+            return source.url
+        return str(self.resolve_path(source.url))
+
+
+def _require_http(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return value
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str]) -> Path:
+    """`--config` wins, then DIGEST_CONFIG, then ./digest.toml."""
+    return Path(explicit or environ.get("DIGEST_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path, **overrides: Any) -> Settings:
+    """Read the TOML file, layer the environment on top, validate; errors become ConfigError."""
+    data = _read_toml(path)
+    for key in SECRET_KEYS:
+        if key in data:
+            raise ConfigError(
+                f"{path}: {key} must not be in the config file; "
+                f"set the environment variable DIGEST_{key.upper()} instead"
+            )
+    data.pop("config_dir", None)
+    data.update(overrides)
+    try:
+        settings = Settings(config_dir=path.resolve().parent, **data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    _check_cross_references(settings, path)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file not found: {path} (pass --config PATH or set DIGEST_CONFIG)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def format_validation_error(exc: ValidationError, path: Path) -> str:
+    """One line per problem, naming the key the way it is written in the TOML file."""
+    lines = []
+    for err in exc.errors():
+        key = _toml_key(err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{path}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def _toml_key(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "(top level)"
+    head, *rest = loc
+    if head == "sources" and rest and isinstance(rest[0], int):
+        tail = ".".join(str(p) for p in rest[1:])
+        return f"[[sources]] #{rest[0] + 1}" + (f" {tail}" if tail else "")
+    if rest:
+        return f"[{head}] " + ".".join(str(p) for p in rest)
+    return str(head)
+
+
+def _check_cross_references(settings: Settings, path: Path) -> None:
+    known = set(settings.newsletter.sections)
+    for index, source in enumerate(settings.sources, start=1):
+        if source.section is not None and source.section not in known:
+            raise ConfigError(
+                f"{path}: [[sources]] #{index} section: {source.section!r} is not one of "
+                f"[newsletter] sections {sorted(known)}"
+            )

@@ -1,0 +1,101 @@
+"""Engine, sessions and migrations, all from Settings.
+
+SQLite gets WAL mode, foreign keys and a busy timeout so that the web app and a send can share
+the file. Migrations are Alembic's, run programmatically: no alembic.ini to lose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed together or not at all."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema up to date (idempotent)."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise ConfigError(f"cannot open database {engine.url!r}: {exc.orig}") from None
+
+
+def current_heads(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def is_up_to_date(engine: Engine) -> bool:
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return current_heads(engine) == set(script.get_heads())
+
+
+def open_database(url: str, *, auto_upgrade: bool | None = None) -> Engine:
+    """An engine for `url`; an embedded SQLite database is migrated on first use.
+
+    A server database (PostgreSQL) is shared by several processes, so it is only migrated by an
+    explicit `digest db upgrade`; using an outdated one is a clear error.
+    """
+    engine = make_engine(url)
+    if auto_upgrade is None:
+        auto_upgrade = engine.dialect.name == "sqlite"
+    try:
+        if auto_upgrade:
+            upgrade(engine)
+        elif not is_up_to_date(engine):
+            raise ConfigError(
+                f"database {engine.url.render_as_string(hide_password=True)} needs migrating: "
+                "run `digest db upgrade`"
+            )
+    except OperationalError as exc:
+        raise ConfigError(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from None
+    return engine

@@ -1,0 +1,61 @@
+"""One exception tree for everything a user can get wrong or the world can break.
+
+The CLI turns a DigestError into one line on stderr and its `exit_code`: no traceback for a
+mistake the user can fix. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """A failure with a message meant for the person running digest."""
+
+    exit_code = 1
+
+
+class ConfigError(DigestError):
+    """The configuration is wrong: a bad, missing or mistyped key, or a missing secret."""
+
+    exit_code = 2
+
+
+class UsageError(DigestError):
+    """A command was given arguments it cannot use (a malformed --now, say)."""
+
+    exit_code = 2
+
+
+class NotFoundError(DigestError):
+    """An id or name given on the command line does not exist."""
+
+    exit_code = 3
+
+
+class GatherError(DigestError):
+    """No source could be read, so there is nothing to build an edition from."""
+
+    exit_code = 4
+
+
+class EmptyWeekError(DigestError):
+    """The week had too few articles for an edition; nothing was written."""
+
+    exit_code = 5
+
+
+class EditionStateError(DigestError):
+    """The edition is in a state that does not allow this (sending a draft twice, say)."""
+
+    exit_code = 6
+
+
+class RenderError(DigestError):
+    """A template failed to render or compile."""
+
+    exit_code = 7
+
+
+class DeliveryError(DigestError):
+    """The email backend could not deliver, or is misconfigured."""
+
+    exit_code = 8

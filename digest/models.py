@@ -1,0 +1,163 @@
+"""digest's tables: sources, articles, editions and their items, and the delivery ledger.
+
+They share `subscribers.models.Base`, so one Alembic history covers the whole database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from subscribers.models import Base
+
+# Edition.status values, in the order an edition moves through them.
+DRAFT = "draft"
+APPROVED = "approved"
+SENDING = "sending"
+SENT = "sent"
+EDITION_STATUSES = (DRAFT, APPROVED, SENDING, SENT)
+
+# Delivery.status values: the ledger (see send.py for the rules that move rows between them).
+PLANNED = "planned"
+CLAIMED = "claimed"
+SUBMITTED = "submitted"
+ACCEPTED = "accepted"
+FAILED = "failed"
+DEFERRED = "deferred"
+SKIPPED = "skipped"
+DELIVERY_STATUSES = (PLANNED, CLAIMED, SUBMITTED, ACCEPTED, FAILED, DEFERRED, SKIPPED)
+
+
+class Source(Base):
+    """A configured source and what we learnt fetching it (validators for conditional GET)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    section: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_fetched_at: Mapped[datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Article(Base):
+    """A candidate article, deduplicated on its canonical URL; updated when its content changes."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    guid: Mapped[str | None] = mapped_column(String(2000), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(300))
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    section: Mapped[str | None] = mapped_column(String(100), index=True)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # "missing" (no date: first_seen_at stands in) or "future" (dated after the fetch).
+    date_flag: Mapped[str | None] = mapped_column(String(16))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    is_pick: Mapped[bool] = mapped_column(Boolean, default=False)
+    pick_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Edition(Base):
+    """One issue of the newsletter for the week ending at `cutoff`."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT, index=True)
+    window_start: Mapped[datetime]
+    cutoff: Mapped[datetime] = mapped_column(index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    intro: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    approved_at: Mapped[datetime | None]
+    send_started_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+    items: Mapped[list[EditionItem]] = relationship(
+        back_populates="edition", cascade="all, delete-orphan", order_by="EditionItem.position"
+    )
+
+    @property
+    def sections(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for item in self.items:
+            seen.setdefault(item.section, None)
+        return list(seen)
+
+
+class EditionItem(Base):
+    """An article in an edition, with its content frozen at build time and its rank explained."""
+
+    __tablename__ = "edition_items"
+    __table_args__ = (UniqueConstraint("edition_id", "article_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str] = mapped_column(String(2000))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(300))
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    published_at: Mapped[datetime | None]
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    edition: Mapped[Edition] = relationship(back_populates="items")
+
+
+class Delivery(Base):
+    """The ledger: one row per (edition, subscriber), written before any provider call."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id"),
+        Index("ix_deliveries_edition_status", "edition_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    # The address is frozen with the audience: a later change of address gets the next edition.
+    email: Mapped[str] = mapped_column(String(320))
+    # The sections this recipient gets, joined with "|": one rendered body per variant.
+    variant: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16), default=PLANNED)
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,111 @@
+"""The subscriber domain's tables, and the declarative Base every table in the project shares.
+
+`subscribers` sits below `digest`: digest's models import this Base, never the other way round.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Subscriber.status values. Only `active` subscribers are ever mailed (see recipients_for).
+PENDING = "pending"
+ACTIVE = "active"
+UNSUBSCRIBED = "unsubscribed"
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+ERASED = "erased"
+STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED, ERASED)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store UTC, hand back aware datetimes: SQLite would otherwise return naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def new_public_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Opaque id for signed links: tokens carry this, never the email address.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    # None means every section, including ones added later.
+    sections: Mapped[list[str] | None] = mapped_column(JSON)
+    paused_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="Consent.id"
+    )
+
+    def __repr__(self) -> str:  # no email in reprs: they end up in logs
+        return f"<Subscriber {self.id} {self.status}>"
+
+
+class Consent(Base):
+    """Evidence: who agreed to what, when, how, and which consent text they were shown."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(500))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    consent_text_version: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
+
+
+class Suppression(Base):
+    """Addresses that must never be added again, kept only as a keyed hash (erasure-safe)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_subscribers_status_paused", Subscriber.status, Subscriber.paused_until)
