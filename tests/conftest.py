@@ -1,0 +1,120 @@
+"""Shared fixtures: a frozen `now`, settings on a temporary database, services from make test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.config import Settings, load_settings
+from digest.db import make_engine, session_factory, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+# The demo's cut-off: Friday 2026-11-20 09:00 in New York.
+DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+def _services() -> dict[str, str]:
+    found = {}
+    env_file = Path(__file__).parent / ".services.env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                found[key] = value
+    found.update({k: v for k, v in os.environ.items() if k.startswith("DIGEST_TEST_")})
+    return found
+
+
+SERVICES = _services()
+
+
+def need_service(name: str, why: str) -> str:
+    """The service's value, or skip (fail under CI=true, where every service must be there)."""
+    value = SERVICES.get(name)
+    if value:
+        return value
+    message = f"{why} is not available ({name} unset; `make test` starts it when run as root)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return DEMO_NOW
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file made once; each test gets a copy (migrations take ~0.2 s)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, template_db: Path) -> Path:
+    path = tmp_path / "digest.db"
+    shutil.copy(template_db, path)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_path: Path) -> Settings:
+    """The demo configuration, on a temporary database and outbox."""
+    return load_settings(
+        ROOT / "digest.toml",
+        database={"url": f"sqlite:///{db_path}"},
+        delivery={"backend": "outbox", "outbox_dir": str(tmp_path / "outbox")},
+        secret_key=TEST_SECRET,
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return need_service("DIGEST_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    return need_service("DIGEST_TEST_CHROMIUM", "Debian's Chromium")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's DIGEST_* variables must not leak into tests (they override the config)."""
+    for key in list(os.environ):
+        if key.startswith("DIGEST_") and not key.startswith("DIGEST_TEST_"):
+            monkeypatch.delenv(key)
