@@ -5,6 +5,8 @@ Consent is enforced in `recipients_for` and nowhere else: every send asks it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +14,16 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from subscribers.models import ACTIVE, Subscriber
+from subscribers.models import (
+    ACTIVE,
+    BOUNCED,
+    COMPLAINED,
+    ERASED,
+    UNSUBSCRIBED,
+    Consent,
+    Subscriber,
+    Suppression,
+)
 
 
 def normalise_email(email: str) -> str:
@@ -48,3 +59,56 @@ def recipients_for(session: Session, sections: Sequence[str], now: datetime) -> 
         mine = wanted if chosen is None else tuple(s for s in wanted if s in chosen)
         if mine:
             yield Audience(sid, public_id, email, mine)
+
+
+def email_hash(email: str, key: str) -> str:
+    """Keyed hash of the normalised address: what suppression keeps after erasure."""
+    return hmac.new(key.encode(), normalise_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def is_suppressed(session: Session, email: str, keys: Sequence[str]) -> bool:
+    """Checked against every key, so that rotating DIGEST_SECRET_KEY keeps suppressions."""
+    hashes = [email_hash(email, key) for key in keys]
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.email_hash.in_(hashes))) is not None
+    )
+
+
+# Suppression reasons → the status the subscriber ends in.
+SUPPRESSION_STATUS = {
+    "bounced": BOUNCED,
+    "complained": COMPLAINED,
+    "unsubscribed": UNSUBSCRIBED,
+    "erased": ERASED,
+}
+
+
+def suppress(
+    session: Session,
+    subscriber: Subscriber,
+    reason: str,
+    *,
+    now: datetime,
+    keys: Sequence[str],
+    source: str,
+) -> None:
+    """Stop mailing someone at once and for good (a hard bounce, a spam report, an ESP-side
+    unsubscribe): status changes, the keyed hash goes on the suppression list, the event is kept
+    as evidence. Idempotent."""
+    status = SUPPRESSION_STATUS[reason]
+    if subscriber.status != status:
+        subscriber.status = status
+        subscriber.updated_at = now
+        if status == UNSUBSCRIBED:
+            subscriber.unsubscribed_at = now
+        subscriber.consents.append(
+            Consent(
+                event="unsubscribe" if status == UNSUBSCRIBED else reason,
+                at=now,
+                source=source,
+                detail={"reason": reason},
+            )
+        )
+    digest_hash = email_hash(subscriber.email, keys[0])
+    if not is_suppressed(session, subscriber.email, keys):
+        session.add(Suppression(email_hash=digest_hash, reason=reason, created_at=now))

@@ -1,0 +1,1 @@
+"""The web app: public subscriber pages, the one-click unsubscribe endpoint, ESP webhooks."""
