@@ -1,0 +1,119 @@
+"""Settings: the TOML contract, environment overrides, and one-line errors for bad keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import config_path, load_settings
+from digest.errors import ConfigError
+
+MINIMAL = """
+[publication]
+name = "Example Review"
+url = "https://review.example"
+timezone = "Europe/Berlin"
+postal_address = "1 Example Street, Berlin"
+
+[newsletter]
+title = "Weekly"
+from_email = "news@review.example"
+sections = ["Europe", "Asia"]
+
+[[sources]]
+url = "feeds/europe.xml"
+section = "Europe"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "digest.toml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.delivery.backend == "outbox"
+    assert settings.newsletter.max_items == 12
+    assert settings.publication.tz.key == "Europe/Berlin"
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve()}/digest.db"
+    assert settings.outbox_path == tmp_path.resolve() / "outbox"
+    assert settings.source_location(settings.sources[0]) == str(
+        tmp_path.resolve() / "feeds/europe.xml"
+    )
+
+
+def test_environment_overrides_a_nested_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", "smtp")
+    monkeypatch.setenv("DIGEST_NEWSLETTER__MAX_ITEMS", "7")
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.delivery.backend == "smtp"
+    assert settings.newsletter.max_items == 7
+    assert settings.newsletter.title == "Weekly"  # the rest of the section survives
+
+
+def test_secret_comes_from_environment_and_is_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "new-key, old-key")
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.secret_keys() == ["new-key", "old-key"]
+    assert "new-key" not in repr(settings)
+
+
+def test_secret_in_the_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY"):
+        load_settings(write(tmp_path, 'secret_key = "oops"\n' + MINIMAL))
+
+
+def test_missing_secret_key_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY is not set"):
+        load_settings(write(tmp_path, MINIMAL)).secret_keys()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('backend = "outbox"', 'backend = "smpt"'), "[delivery] backend: Input should be"),
+        (("max_items = 12", "max_itmes = 12"), "[newsletter] max_itmes: unknown key"),
+        (('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"'), "unknown IANA timezone"),
+        (('section = "Europe"', 'section = "Africa"'), "[[sources]] #1 section"),
+        (('url = "feeds/europe.xml"', 'kind = "feed"'), "[[sources]] #1 url: required key"),
+    ],
+)
+def test_bad_key_is_one_line_naming_key_and_file(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    text = MINIMAL + '\n[delivery]\nbackend = "outbox"\n'
+    text = text.replace("[newsletter]\n", "[newsletter]\nmax_items = 12\n")
+    path = write(tmp_path, text.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert expected in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_invalid_toml_reports_the_position(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"invalid TOML: .*line 2"):
+        load_settings(write(tmp_path, "[publication]\nname = \n"))
+
+
+def test_missing_file_says_how_to_choose_another(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--config PATH or set DIGEST_CONFIG"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_config_path_prefers_option_then_environment() -> None:
+    assert config_path("a.toml", {"DIGEST_CONFIG": "b.toml"}) == Path("a.toml")
+    assert config_path(None, {"DIGEST_CONFIG": "b.toml"}) == Path("b.toml")
+    assert config_path(None, {}) == Path("digest.toml")
