@@ -115,7 +115,7 @@ def test_no_readable_source_is_an_error_and_writes_nothing(
             ]
         }
     )
-    with pytest.raises(GatherError, match="missing.xml"):
+    with pytest.raises(GatherError, match=r"missing\.xml"):
         build_edition(factory, gone, now)
     with factory() as session:
         assert count(session, Edition) == 0
