@@ -29,6 +29,8 @@ class Candidate:
     is_pick: bool = False
     pick_note: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # URLs of near-duplicates merged into this one (other sources' copies of the same story).
+    aliases: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:

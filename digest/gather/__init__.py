@@ -14,6 +14,7 @@ from digest.candidate import Candidate
 from digest.gather.feeds import ParseError, parse_feed
 from digest.gather.fetch import Fetched, FetchError, fetch
 from digest.gather.identity import deduplicate
+from digest.gather.items import ParseContext
 
 Fetcher = Callable[[str], Fetched]
 
@@ -59,11 +60,11 @@ def gather(
             fetched = fetcher(spec.url)
             items = parse_feed(
                 fetched.body,
-                url=fetched.url,
-                now=now,
-                section=spec.section,
-                excerpt_words=excerpt_words,
-            )
+                ParseContext(
+                    url=fetched.url, now=now, section=spec.section, excerpt_words=excerpt_words
+                ),
+                fetched.content_type,
+            ).candidates
         except (FetchError, ParseError) as exc:
             return [], SourceReport(url=spec.url, ok=False, error=str(exc))
         dates = [c.published_at for c in items if c.published_at]

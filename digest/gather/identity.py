@@ -1,104 +1,195 @@
-"""Which candidates are the same article: canonical URLs first, near-identical titles second."""
+"""Which candidates are the same article: canonical URL first, GUID second, headline third.
+
+- The canonical URL lower-cases scheme and host, drops default ports, fragments, tracking
+  parameters (utm_*, fbclid, gclid, ...) and a trailing slash, and sorts the query.
+- A GUID identifies an article only within its feed unless it is itself a URI (http:, tag:,
+  urn:): two feeds that both number their items "1", "2", ... must not merge.
+- Headlines match when their word sets (accents, case and punctuation folded, stop words
+  dropped) overlap by at least `similarity` (Jaccard). Headlines with fewer than three words never
+  match on wording alone ("Editorial", "Letters"), nor do copies published more than a week apart.
+- Merging keeps the richest fields of each copy (the longer excerpt, any image, any author, the
+  earliest date) and remembers the other copies' URLs as aliases.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from datetime import timedelta
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from digest.candidate import Candidate
 
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "msclkid",
-        "mc_cid",
-        "mc_eid",
-        "igshid",
-        "yclid",
-        "_hsenc",
-        "_hsmi",
-        "ref_src",
-        "cmpid",
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
+        "igshid", "yclid", "twclid", "ttclid", "li_fat_id", "_hsenc", "_hsmi", "__hssc",
+        "__hstc", "__hsfp", "hsctatracking", "ref_src", "ref_url", "cmpid", "ocid", "smid",
+        "s_cid", "_ga", "_gl", "oly_anon_id", "oly_enc_id", "vero_id", "mkt_tok", "wt.mc_id",
+        "rss", "spm",
     }
-)
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was "
+    "were will with after over new how why what".split()
+)
+MIN_TITLE_WORDS = 3
+MAX_APART = timedelta(days=7)
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 
 
 def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, no default port, no tracking parameters, no fragment,
-    no trailing slash (except the root). Two URLs for one article map to one string."""
-    parts = urlsplit(url.strip())
+    """Two URLs for one article map to one string (see the module docstring)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    path = parts.path or "/"
+    path = quote(unquote(parts.path or "/"), safe=_SAFE_PATH) or "/"
     if len(path) > 1:
         path = path.rstrip("/") or "/"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
-    ]
-    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    )
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
-def title_key(title: str) -> str:
-    """Case, accents, punctuation and spacing removed: near-identical headlines collide."""
+def _is_tracking(key: str) -> bool:
+    low = key.lower()
+    return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
+
+
+def url_key(url: str) -> str:
+    """The canonical URL without its scheme: http and https copies are one article."""
+    canonical = canonical_url(url)
+    return canonical.split("://", 1)[-1]
+
+
+def guid_key(candidate: Candidate) -> str | None:
+    """A GUID that is a URI is global; any other GUID only means something inside its feed."""
+    guid = candidate.guid
+    if not guid:
+        return None
+    if re.match(r"^(https?|tag|urn):", guid, re.I):
+        return guid
+    return f"{candidate.source_url or ''}#{guid}"
+
+
+def title_words(title: str) -> frozenset[str]:
+    """Accents, case, punctuation and stop words removed: the words that make a headline."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.findall(r"[a-z0-9]+", folded))
+    return frozenset(w for w in re.findall(r"[a-z0-9]+", folded) if w not in STOP_WORDS)
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
 
 
 def richness(candidate: Candidate) -> int:
-    return (
-        sum(
-            bool(v)
-            for v in (
-                candidate.summary,
-                candidate.author,
-                candidate.image_url,
-                candidate.published_at,
-                candidate.section,
-            )
-        )
-        + len(candidate.summary) // 200
+    filled = (
+        candidate.summary,
+        candidate.author,
+        candidate.image_url,
+        candidate.published_at,
+        candidate.section,
     )
+    return sum(bool(v) for v in filled) * 1000 + min(len(candidate.summary), 999)
 
 
 def merge(keep: Candidate, other: Candidate) -> Candidate:
-    """The richer candidate wins; its empty fields are filled from the other."""
-    if richness(other) > richness(keep):
-        keep, other = other, keep
+    """One article from two copies: the first-seen URL, title and section; the richest rest."""
+    rich, poor = (other, keep) if richness(other) > richness(keep) else (keep, other)
+    earliest = min(
+        (c for c in (keep, other) if c.published_at is not None),
+        key=lambda c: c.published_at,  # type: ignore[arg-type,return-value]
+        default=keep,
+    )
+    aliases = dict.fromkeys((*keep.aliases, other.url, *other.aliases))
+    aliases.pop(keep.url, None)
     return keep.with_(
-        summary=keep.summary or other.summary,
-        author=keep.author or other.author,
-        image_url=keep.image_url or other.image_url,
+        title=keep.title or other.title,
+        summary=max((keep.summary, other.summary), key=len),
+        author=rich.author or poor.author,
+        image_url=rich.image_url or poor.image_url,
         section=keep.section or other.section,
-        published_at=keep.published_at or other.published_at,
+        published_at=earliest.published_at,
+        date_flag=earliest.date_flag,
         guid=keep.guid or other.guid,
         is_pick=keep.is_pick or other.is_pick,
         pick_note=keep.pick_note or other.pick_note,
+        aliases=tuple(aliases),
     )
 
 
-def deduplicate(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """One candidate per article, in first-seen order; merged on URL, GUID or title."""
+class _TitleIndex:
+    """Inverted index word → article positions, so finding a similar headline is not O(n²)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.words: dict[int, frozenset[str]] = {}
+        self.postings: dict[str, list[int]] = {}
+
+    def find(self, candidate: Candidate, merged: list[Candidate]) -> int | None:
+        words = title_words(candidate.title)
+        if len(words) < MIN_TITLE_WORDS:
+            return None
+        shared: Counter[int] = Counter()
+        for word in words:
+            shared.update(self.postings.get(word, ()))
+        best, best_score = None, self.threshold
+        for pos, common in shared.items():
+            if common < self.threshold * len(words):
+                continue  # Jaccard <= common / len(words): cannot reach the threshold
+            score = common / (len(words) + len(self.words[pos]) - common)
+            if score >= best_score and _close_in_time(candidate, merged[pos]):
+                if best is None or score > best_score or pos < best:
+                    best, best_score = pos, score
+        return best
+
+    def add(self, pos: int, title: str) -> None:
+        words = title_words(title)
+        if len(words) < MIN_TITLE_WORDS or pos in self.words:
+            return
+        self.words[pos] = words
+        for word in words:
+            self.postings.setdefault(word, []).append(pos)
+
+
+def _close_in_time(a: Candidate, b: Candidate) -> bool:
+    if a.published_at is None or b.published_at is None:
+        return True
+    return abs(a.published_at - b.published_at) <= MAX_APART
+
+
+def deduplicate(candidates: Iterable[Candidate], similarity: float = 0.8) -> list[Candidate]:
+    """One candidate per article, in first-seen order; merged on URL, GUID or headline."""
     merged: list[Candidate] = []
-    index: dict[tuple[str, str], int] = {}
+    index: dict[str, int] = {}
+    titles = _TitleIndex(similarity)
     for candidate in candidates:
-        keys = [("url", canonical_url(candidate.url)), ("title", title_key(candidate.title))]
-        if candidate.guid:
-            keys.append(("guid", candidate.guid))
+        keys = [f"url:{url_key(u)}" for u in (candidate.url, *candidate.aliases)]
+        guid = guid_key(candidate)
+        if guid:
+            keys.append(f"guid:{guid}")
         hit = next((index[k] for k in keys if k in index), None)
+        if hit is None:
+            hit = titles.find(candidate, merged)
         if hit is None:
             hit = len(merged)
             merged.append(candidate.with_(url=canonical_url(candidate.url)))
         else:
-            merged[hit] = merge(merged[hit], candidate)
+            merged[hit] = merge(merged[hit], candidate.with_(url=canonical_url(candidate.url)))
         for key in keys:
             index.setdefault(key, hit)
+        titles.add(hit, merged[hit].title)
     return merged
