@@ -139,11 +139,79 @@ class WebSettings(_Section):
         "http://127.0.0.1:8000",
         description="Public URL of the web app; unsubscribe and preference links start with it.",
     )
+    host: str = Field("127.0.0.1", description="Interface `digest serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `digest serve` listens on.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse-proxy IPs whose X-Forwarded-For is believed (the client IP that "
+        "rate limits and consent records use); empty: the TCP peer is the client.",
+    )
+    subscribe_ip_limit: int = Field(
+        20,
+        ge=1,
+        description="Subscribe and resend requests one IP may make per "
+        "subscribe_ip_window_minutes (per web process); more get HTTP 429.",
+    )
+    subscribe_ip_window_minutes: int = Field(
+        60, ge=1, description="The window of subscribe_ip_limit, in minutes."
+    )
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _require_http(value).rstrip("/")
+
+
+class SubscribersSettings(_Section):
+    confirm_ttl_hours: int = Field(
+        72, ge=1, le=24 * 14, description="How long a confirmation link works (single use)."
+    )
+    confirm_interval_minutes: int = Field(
+        10,
+        ge=1,
+        description="At most one confirmation email per address per this many minutes "
+        "(shared by every process: kept in the database).",
+    )
+    confirm_daily_cap: int = Field(
+        3, ge=1, description="At most this many confirmation emails per address per 24 hours."
+    )
+    pending_expiry_days: int = Field(
+        7,
+        ge=1,
+        description="`digest subscribers purge-pending` deletes requests not confirmed "
+        "within this many days.",
+    )
+    max_pause_weeks: int = Field(
+        12, ge=1, le=104, description="Longest pause the preference center offers, in weeks."
+    )
+    consent_text_version: str = Field(
+        "1",
+        min_length=1,
+        max_length=64,
+        description="Names the consent wording below; recorded with every consent. Change it "
+        "whenever the wording changes.",
+    )
+    consent_text: str = Field(
+        "I would like to receive the newsletter by email. I can unsubscribe at any time with "
+        "the link in every email.",
+        min_length=1,
+        description="What the subscribe form tells people they agree to (stored as evidence).",
+    )
+    from_email: str | None = Field(
+        None,
+        description="Sender of confirmation emails (default: [newsletter] from_email); Google "
+        "asks for transactional mail to come from a different address than newsletters.",
+    )
+    from_name: str | None = Field(
+        None, description="Display name for confirmation emails (default: [newsletter] from_name)."
+    )
+
+    @field_validator("from_email")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and ("@" not in value or value.startswith("@")):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -162,6 +230,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+    subscribers: SubscribersSettings = SubscribersSettings()
     secret_key: SecretStr | None = Field(
         None, description="Signs subscriber links; several keys comma-separated, newest first."
     )

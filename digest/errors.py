@@ -59,3 +59,9 @@ class DeliveryError(DigestError):
     """The email backend could not deliver, or is misconfigured."""
 
     exit_code = 8
+
+
+class SubscriberStateError(DigestError):
+    """The subscriber's state does not allow this (adding back a suppressed address, say)."""
+
+    exit_code = 9

@@ -1,114 +1,210 @@
-"""Who may be mailed, and the states a subscriber moves through.
+"""The states a subscriber moves through, and the one place each move happens.
 
-Consent is enforced in `recipients_for` and nowhere else: every send asks it.
+    (nobody) --subscribe--> pending --confirm--> active --unsubscribe--> unsubscribed
+                                                   |                         |
+                                        preferences, pause        subscribe again (a new
+                                                                  double opt-in) --confirm--> active
+    any state --erase--> (deleted; only the keyed hash stays on the suppression list)
+
+Every function takes the Session (the caller owns the transaction), the signing keys and `now`;
+none sends email. The ones that need an email sent return a `Notice`, which the caller sends
+after committing. Consent is enforced in `recipients_for` (re-exported here) and nowhere else.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from subscribers.models import (
-    ACTIVE,
-    BOUNCED,
-    COMPLAINED,
-    ERASED,
-    UNSUBSCRIBED,
-    Consent,
-    Subscriber,
-    Suppression,
+from subscribers.addresses import normalise_email, validate_email
+from subscribers.audience import Audience, recipients_for
+from subscribers.consent import ADMIN_ADD, PAUSE, PREFERENCES, RESUME, Evidence, record
+from subscribers.errors import InvalidPause, Suppressed
+from subscribers.models import ACTIVE, Subscriber, new_public_id
+from subscribers.optin import (
+    ALREADY_CONFIRMED,
+    ALREADY_SUBSCRIBED,
+    CONFIRMATION,
+    CONFIRMED,
+    EXPIRED,
+    INVALID,
+    READY,
+    ConfirmResult,
+    Notice,
+    check_confirmation,
+    confirm,
+    purge_pending,
+    resend_confirmation,
+    resubscribe,
+    subscribe,
+)
+from subscribers.policy import (
+    Policy,
+    check_sections,
+    find_by_email,
+    find_by_public_id,
+    get_by_email,
+)
+from subscribers.suppression import (
+    SUPPRESSION_STATUS,
+    add_suppression,
+    email_hash,
+    is_suppressed,
+    suppress,
+    suppress_with_evidence,
+    suppression_for,
 )
 
-
-def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased; the one form we store and compare."""
-    return email.strip().lower()
-
-
-@dataclass(frozen=True)
-class Audience:
-    """One recipient as frozen at send start."""
-
-    subscriber_id: int
-    public_id: str
-    email: str
-    sections: tuple[str, ...]
-
-
-def recipients_for(session: Session, sections: Sequence[str], now: datetime) -> Iterator[Audience]:
-    """Active (hence confirmed), not paused, subscribed to at least one of `sections`.
-
-    Streams in id order so a million subscribers never sit in memory at once. `sections` on an
-    Audience is the intersection: what this subscriber gets from this edition.
-    """
-    wanted = tuple(sections)
-    query = (
-        select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.sections)
-        .where(Subscriber.status == ACTIVE, Subscriber.confirmed_at.is_not(None))
-        .where(or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=5000)
-    )
-    for sid, public_id, email, chosen in session.execute(query):
-        mine = wanted if chosen is None else tuple(s for s in wanted if s in chosen)
-        if mine:
-            yield Audience(sid, public_id, email, mine)
-
-
-def email_hash(email: str, key: str) -> str:
-    """Keyed hash of the normalised address: what suppression keeps after erasure."""
-    return hmac.new(key.encode(), normalise_email(email).encode(), hashlib.sha256).hexdigest()
+__all__ = [
+    "ALREADY_CONFIRMED",
+    "ALREADY_SUBSCRIBED",
+    "CONFIRMATION",
+    "CONFIRMED",
+    "EXPIRED",
+    "INVALID",
+    "READY",
+    "SUPPRESSION_STATUS",
+    "Audience",
+    "ConfirmResult",
+    "Notice",
+    "Policy",
+    "add_confirmed",
+    "check_confirmation",
+    "check_sections",
+    "confirm",
+    "email_hash",
+    "erase",
+    "find_by_email",
+    "find_by_public_id",
+    "get_by_email",
+    "is_suppressed",
+    "normalise_email",
+    "pause",
+    "purge_pending",
+    "recipients_for",
+    "resend_confirmation",
+    "resubscribe",
+    "resume",
+    "set_sections",
+    "subscribe",
+    "suppress",
+    "unsubscribe",
+]
 
 
-def is_suppressed(session: Session, email: str, keys: Sequence[str]) -> bool:
-    """Checked against every key, so that rotating DIGEST_SECRET_KEY keeps suppressions."""
-    hashes = [email_hash(email, key) for key in keys]
-    return (
-        session.scalar(select(Suppression.id).where(Suppression.email_hash.in_(hashes))) is not None
-    )
-
-
-# Suppression reasons → the status the subscriber ends in.
-SUPPRESSION_STATUS = {
-    "bounced": BOUNCED,
-    "complained": COMPLAINED,
-    "unsubscribed": UNSUBSCRIBED,
-    "erased": ERASED,
-}
-
-
-def suppress(
+def unsubscribe(
     session: Session,
-    subscriber: Subscriber,
-    reason: str,
+    sub: Subscriber,
     *,
+    evidence: Evidence,
     now: datetime,
     keys: Sequence[str],
-    source: str,
-) -> None:
-    """Stop mailing someone at once and for good (a hard bounce, a spam report, an ESP-side
-    unsubscribe): status changes, the keyed hash goes on the suppression list, the event is kept
-    as evidence. Idempotent."""
-    status = SUPPRESSION_STATUS[reason]
-    if subscriber.status != status:
-        subscriber.status = status
-        subscriber.updated_at = now
-        if status == UNSUBSCRIBED:
-            subscriber.unsubscribed_at = now
-        subscriber.consents.append(
-            Consent(
-                event="unsubscribe" if status == UNSUBSCRIBED else reason,
-                at=now,
-                source=source,
-                detail={"reason": reason},
-            )
+    policy: Policy,
+    section: str | None = None,
+) -> bool:
+    """Leave everything (suppressed at once), or one section; True if anything changed.
+    Leaving the last section one gets is leaving everything."""
+    if section is None:
+        return suppress_with_evidence(
+            session, sub, "unsubscribed", now=now, keys=keys, evidence=evidence
         )
-    digest_hash = email_hash(subscriber.email, keys[0])
-    if not is_suppressed(session, subscriber.email, keys):
-        session.add(Suppression(email_hash=digest_hash, reason=reason, created_at=now))
+    check_sections([section], policy.sections)
+    current = list(policy.sections) if sub.sections is None else list(sub.sections)
+    if section not in current:
+        return False
+    remaining = [s for s in current if s != section]
+    if not remaining:
+        return unsubscribe(session, sub, evidence=evidence, now=now, keys=keys, policy=policy)
+    sub.sections = remaining
+    sub.updated_at = now
+    record(sub, PREFERENCES, evidence, now, unsubscribed_from=section, sections=remaining)
+    return True
+
+
+def set_sections(
+    sub: Subscriber,
+    sections: Sequence[str],
+    *,
+    evidence: Evidence,
+    now: datetime,
+    policy: Policy,
+) -> bool:
+    """The preference center's choice of sections; at least one (leaving is its own button)."""
+    chosen = check_sections(sections, policy.sections, allow_all=False)
+    if chosen == sub.sections:
+        return False
+    record(sub, PREFERENCES, evidence, now, before=sub.sections, sections=chosen)
+    sub.sections = chosen
+    sub.updated_at = now
+    return True
+
+
+def pause(
+    sub: Subscriber, weeks: int, *, evidence: Evidence, now: datetime, policy: Policy
+) -> datetime:
+    """No email until `weeks` from now; recipients_for skips paused subscribers."""
+    if not 1 <= weeks <= policy.max_pause_weeks:
+        raise InvalidPause(f"pause for 1 to {policy.max_pause_weeks} weeks, not {weeks}")
+    until = now + timedelta(weeks=weeks)
+    sub.paused_until = until
+    sub.updated_at = now
+    record(sub, PAUSE, evidence, now, weeks=weeks, until=until.isoformat())
+    return until
+
+
+def resume(sub: Subscriber, *, evidence: Evidence, now: datetime) -> bool:
+    if sub.paused_until is None or sub.paused_until <= now:
+        sub.paused_until = None
+        return False
+    sub.paused_until = None
+    sub.updated_at = now
+    record(sub, RESUME, evidence, now)
+    return True
+
+
+def add_confirmed(
+    session: Session,
+    raw_email: str,
+    *,
+    evidence: Evidence,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+    name: str | None = None,
+    sections: Sequence[str] | None = None,
+) -> bool:
+    """An operator adds someone whose consent they hold elsewhere (evidence.source says where).
+    Never re-adds a suppressed address; True if anything changed."""
+    email = validate_email(raw_email)
+    chosen = check_sections(sections, policy.sections)
+    entry = suppression_for(session, email, keys)
+    if entry is not None:
+        raise Suppressed(
+            f"{email} is on the suppression list ({entry.reason}); only the person can "
+            "subscribe again, through the form (double opt-in)"
+        )
+    sub = find_by_email(session, email)
+    if sub is not None and sub.status == ACTIVE:
+        return False
+    if sub is None:
+        sub = Subscriber(public_id=new_public_id(), email=email, created_at=now)
+        session.add(sub)
+    sub.name = (name or "").strip()[:200] or sub.name
+    sub.sections = chosen
+    sub.status = ACTIVE
+    sub.confirmed_at = now
+    sub.confirm_nonce = None
+    sub.updated_at = now
+    record(sub, ADMIN_ADD, evidence, now, sections=chosen)
+    return True
+
+
+def erase(session: Session, sub: Subscriber, *, now: datetime, keys: Sequence[str]) -> str:
+    """GDPR Art. 17: delete the person and their consent history; keep only the keyed hash on
+    the suppression list so an import cannot add them back (standards.md §4). Returns it."""
+    digest_hash = add_suppression(session, sub.email, "erased", now=now, keys=keys)
+    session.delete(sub)
+    session.flush()
+    return digest_hash

@@ -9,7 +9,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -67,6 +78,11 @@ class Subscriber(Base):
     updated_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # The open double opt-in request: a confirmation link is good only while its nonce matches
+    # this one (single use: confirming clears it), and only for confirm_ttl after it was signed.
+    confirm_nonce: Mapped[str | None] = mapped_column(String(32))
+    # When the latest subscribe request came in: never-confirmed rows expire from here.
+    requested_at: Mapped[datetime | None]
 
     consents: Mapped[list[Consent]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", order_by="Consent.id"
@@ -106,6 +122,35 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentText(Base):
+    """The exact wording each consent_text_version stood for, kept as evidence (ICO: record
+    "exactly what they were told"). Rows are never changed: a new wording needs a new version."""
+
+    __tablename__ = "consent_texts"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime]
+
+
+class ConfirmationSend(Base):
+    """One row per confirmation email sent: the per-address rate limit, shared by every process.
+
+    Keyed by the address's keyed hash, so it holds no address and survives erasure. `slot` is
+    the send time divided by the minimum interval: the unique constraint stops two processes
+    racing past the interval check for the same address.
+    """
+
+    __tablename__ = "confirmation_sends"
+    __table_args__ = (UniqueConstraint("email_hash", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(index=True)
 
 
 Index("ix_subscribers_status_paused", Subscriber.status, Subscriber.paused_until)

@@ -1,0 +1,231 @@
+"""Double opt-in: a request makes someone pending and mails one confirmation link; only that
+link, used within its lifetime and only once, makes them active.
+
+Google asks bulk senders for it ("double consent") and it is the defence against list bombing:
+the only email an unconfirmed address ever gets is the confirmation, at most once per interval
+and a few times a day (standards.md §4, §5). Nothing here sends email: functions that need one
+return a `Notice`, which the caller sends after committing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func
+from sqlalchemy.orm import Session
+
+from subscribers import ratelimit
+from subscribers.addresses import validate_email
+from subscribers.consent import CONFIRM, SUBSCRIBE, Evidence, record
+from subscribers.models import ACTIVE, PENDING, Subscriber, new_public_id
+from subscribers.policy import Policy, check_sections, find_by_email, find_by_public_id
+from subscribers.suppression import email_hashes, lift_suppression
+from subscribers.tokens import (
+    MANAGE,
+    TokenError,
+    TokenExpired,
+    make_confirm_token,
+    make_token,
+    read_confirm_token,
+)
+
+# Notice kinds: what the caller must email.
+CONFIRMATION = "confirm"
+ALREADY_SUBSCRIBED = "already"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An email to send once the transaction has committed: a confirmation link (kind
+    "confirm") or, for someone already subscribed, a link to their preferences ("already")."""
+
+    kind: str
+    email: str = field(repr=False)
+    public_id: str
+    token: str = field(repr=False)
+    send_id: int
+
+
+def subscribe(
+    session: Session,
+    raw_email: str,
+    *,
+    evidence: Evidence,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+    name: str | None = None,
+    sections: Sequence[str] | None = None,
+) -> Notice | None:
+    """A subscribe request: pending plus one confirmation email, rate limited per address.
+
+    The caller answers the same whatever happens here (known address, rate limited, new), so
+    the form cannot be used to find out who subscribes (standards.md §5)."""
+    email = validate_email(raw_email)
+    chosen = check_sections(sections, policy.sections)
+    sub = find_by_email(session, email)
+    if sub is not None and sub.status == ACTIVE:
+        return _notice(session, sub, ALREADY_SUBSCRIBED, now, keys, policy)
+    if sub is None:
+        sub = Subscriber(
+            public_id=new_public_id(),
+            email=email,
+            status=PENDING,
+            created_at=now,
+        )
+        session.add(sub)
+        previous = None
+    else:
+        previous = sub.status
+    sub.name = (name or "").strip()[:200] or sub.name
+    sub.sections = chosen
+    _open_request(sub, now)
+    record(sub, SUBSCRIBE, evidence, now, sections=chosen, previous_status=previous)
+    session.flush()
+    return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+def resubscribe(
+    session: Session,
+    sub: Subscriber,
+    *,
+    evidence: Evidence,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+) -> Notice | None:
+    """Someone who left asks to come back (from their unsubscribe or preferences page): a new
+    double opt-in, exactly as if they had used the form."""
+    if sub.status == ACTIVE:
+        return None
+    _open_request(sub, now)
+    record(sub, SUBSCRIBE, evidence, now, sections=sub.sections, previous_status=sub.status)
+    return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+def resend_confirmation(
+    session: Session,
+    raw_email: str,
+    *,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+) -> Notice | None:
+    """Another copy of the confirmation link (same limits); nothing for unknown addresses."""
+    sub = find_by_email(session, validate_email(raw_email))
+    if sub is None:
+        return None
+    if sub.status == ACTIVE:
+        return _notice(session, sub, ALREADY_SUBSCRIBED, now, keys, policy)
+    if sub.confirm_nonce is None:
+        if sub.status != PENDING:
+            return None  # left, bounced or complained, and has not asked to come back
+        _open_request(sub, now)  # e.g. imported as pending: never had a link
+    return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+def _open_request(sub: Subscriber, now: datetime) -> None:
+    # Every link sent for one request carries the same nonce: any of them confirms, once.
+    if sub.confirm_nonce is None:
+        sub.confirm_nonce = secrets.token_hex(8)
+    sub.requested_at = now
+    sub.updated_at = now
+
+
+def _notice(
+    session: Session,
+    sub: Subscriber,
+    kind: str,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+) -> Notice | None:
+    send_id = ratelimit.take(session, email_hashes(sub.email, keys), kind, now, policy.limits)
+    if send_id is None:
+        return None
+    if kind == CONFIRMATION:
+        assert sub.confirm_nonce is not None
+        token = make_confirm_token(keys, sub.public_id, sub.confirm_nonce, now)
+    else:
+        token = make_token(keys, MANAGE, sub.public_id, now)
+    return Notice(kind, sub.email, sub.public_id, token, send_id)
+
+
+# ConfirmResult.state values.
+CONFIRMED = "confirmed"
+ALREADY_CONFIRMED = "already"
+EXPIRED = "expired"
+INVALID = "invalid"
+READY = "ready"
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    state: str
+    subscriber: Subscriber | None = None
+
+
+def check_confirmation(
+    session: Session, token: str, *, now: datetime, keys: Sequence[str], policy: Policy
+) -> ConfirmResult:
+    """What a confirmation link would do, without doing it (for the page a GET shows)."""
+    try:
+        public_id, nonce = read_confirm_token(
+            keys, token, now, int(policy.confirm_ttl.total_seconds())
+        )
+    except TokenExpired:
+        return ConfirmResult(EXPIRED)
+    except TokenError:
+        return ConfirmResult(INVALID)
+    sub = find_by_public_id(session, public_id)
+    if sub is None:
+        return ConfirmResult(INVALID)
+    if sub.confirm_nonce is not None and secrets.compare_digest(sub.confirm_nonce, nonce):
+        return ConfirmResult(READY, sub)
+    if sub.status == ACTIVE:
+        return ConfirmResult(ALREADY_CONFIRMED, sub)
+    return ConfirmResult(INVALID)  # used, or superseded by unsubscribing
+
+
+def confirm(
+    session: Session,
+    token: str,
+    *,
+    evidence: Evidence,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+) -> ConfirmResult:
+    """The second half of double opt-in: the link was valid (72 h) and unused, so the person
+    controls the mailbox and asked. Lifts any suppression: this is a fresh, proven consent."""
+    result = check_confirmation(session, token, now=now, keys=keys, policy=policy)
+    sub = result.subscriber
+    if result.state != READY or sub is None:
+        return result
+    previous = sub.status
+    sub.status = ACTIVE
+    sub.confirmed_at = now
+    sub.unsubscribed_at = None
+    sub.confirm_nonce = None
+    sub.updated_at = now
+    lift_suppression(session, sub.email, keys)
+    record(sub, CONFIRM, evidence, now, sections=sub.sections, previous_status=previous)
+    return ConfirmResult(CONFIRMED, sub)
+
+
+def purge_pending(session: Session, *, now: datetime, policy: Policy) -> int:
+    """Delete requests nobody confirmed within `pending_expiry` (with their history: they
+    never consented), and rate-limit rows that no longer count."""
+    cutoff = now - policy.pending_expiry
+    requested = func.coalesce(Subscriber.requested_at, Subscriber.created_at)
+    result = session.execute(
+        delete(Subscriber)
+        .where(Subscriber.status == PENDING, Subscriber.confirmed_at.is_(None))
+        .where(requested < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    ratelimit.purge(session, now)
+    return int(getattr(result, "rowcount", 0) or 0)
