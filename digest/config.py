@@ -7,15 +7,28 @@ Everything else receives a `Settings` value; no other module reads `os.environ`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest import USER_AGENT
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = "digest.toml"
@@ -98,11 +111,98 @@ class NewsletterSettings(_Section):
         return value
 
 
+SourceKind = Literal["feed", "sitemap", "listing", "page", "picks"]
+
+
 class SourceSettings(_Section):
     url: str = Field(description="http(s):// URL, file:// URL, or a path relative to the config.")
-    kind: Literal["feed"] = Field("feed", description="What the URL points at.")
+    kind: SourceKind = Field(
+        "feed",
+        description="What the URL points at: feed (RSS/Atom/JSON Feed), sitemap (sitemap.xml, "
+        "index or Google News sitemap), listing (a section page linking to articles), page "
+        "(one article page) or picks (an editor-picks TOML file).",
+    )
     section: str | None = Field(None, description="Section for every article from this source.")
     name: str | None = Field(None, description="A label for reports.")
+    link_pattern: str | None = Field(
+        None,
+        description="listing only: a regular expression an article link must match (searched "
+        "in the absolute URL); without it, links in <nav>, <header>, <footer> and <aside> and "
+        "links to tag, author and pagination pages are skipped.",
+    )
+    max_pages: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="sitemap, listing and picks: most article pages fetched per run "
+        "(default: [gather] max_pages).",
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, le=600, description="Seconds allowed per fetch (default: [gather] timeout_s)."
+    )
+
+    @field_validator("link_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_the_kind(self) -> SourceSettings:
+        if self.link_pattern is not None and self.kind != "listing":
+            raise ValueError(f"link_pattern applies only to kind = 'listing', not {self.kind!r}")
+        if self.max_pages is not None and self.kind not in ("sitemap", "listing", "picks"):
+            raise ValueError(f"max_pages applies to sitemap, listing and picks, not {self.kind!r}")
+        return self
+
+
+class GatherSettings(_Section):
+    """How sources are fetched: every byte from outside is bounded in time and size."""
+
+    concurrency: int = Field(
+        16, ge=1, le=128, description="Most fetches in flight at once, across all sources."
+    )
+    timeout_s: float = Field(
+        15.0, gt=0, le=600, description="Seconds allowed per fetch (connect, redirects, body)."
+    )
+    max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest response body in bytes (after decompression); bigger is an error.",
+    )
+    max_redirects: int = Field(5, ge=0, le=20, description="Most redirects followed per fetch.")
+    user_agent: str = Field(
+        USER_AGENT, description="User-Agent header; the default names digest and its URL."
+    )
+    max_items_per_source: int = Field(
+        500, ge=1, le=100_000, description="Most items kept from one feed (the newest)."
+    )
+    max_pages: int = Field(
+        30, ge=1, le=1000, description="Most article pages fetched per sitemap or listing source."
+    )
+    title_similarity: float = Field(
+        0.8,
+        ge=0.5,
+        le=1.0,
+        description="Headlines whose word sets overlap at least this much (Jaccard) are one "
+        "article; 1.0 merges only identical headlines.",
+    )
+    conditional_get: bool = Field(
+        True,
+        description="Send the stored ETag / Last-Modified so an unchanged source answers "
+        "304 and is not parsed again.",
+    )
+
+    @field_validator("user_agent")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError("must be one non-empty line (no control characters)")
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -132,6 +232,108 @@ class DeliverySettings(_Section):
     unsubscribe_mailto: str | None = Field(
         None, description="Optional mailto: address added to List-Unsubscribe."
     )
+    # --- delivery engine (issue 5) ---
+    smtp_ca_file: str | None = Field(
+        None,
+        description="PEM file of CA certificates the SMTP server's certificate must chain "
+        "to (default: the system's trust store). Verification is never switched off.",
+    )
+    request_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds to wait for the SendGrid API or the SMTP server."
+    )
+    rate_per_second: float | None = Field(
+        None, gt=0, description="Most messages per second this backend may send (none: no limit)."
+    )
+    rate_per_hour: int | None = Field(
+        None, ge=1, description="Most messages per hour this backend may send (none: no limit)."
+    )
+    warmup_start: date | None = Field(
+        None, description="First day of an IP/domain warm-up; day 1 of `warmup_daily`."
+    )
+    warmup_daily: list[int] = Field(
+        default_factory=list,
+        description="Warm-up ramp: most messages on day 1, 2, ... after warmup_start (UTC days); "
+        "no cap once the list runs out. A send stops at the cap and continues with --resume.",
+    )
+    click_tracking: bool = Field(
+        False, description="SendGrid click tracking (rewrites links; feeds per-link click counts)."
+    )
+    open_tracking: bool = Field(
+        False, description="SendGrid open tracking (a pixel; feeds the per-edition open count)."
+    )
+    retry_max_attempts: int = Field(
+        5, ge=1, le=50, description="Tries per recipient on 429, 5xx, timeouts, connection errors."
+    )
+    retry_base_delay: float = Field(
+        2.0, gt=0, description="Seconds before the first retry; doubles on each attempt, jittered."
+    )
+    retry_max_delay: float = Field(
+        300.0, gt=0, description="Longest wait between two tries, in seconds."
+    )
+    retry_on_timeout: bool = Field(
+        True,
+        description="Retry a request that timed out. The provider may have taken it, so "
+        "false leaves those recipients uncertain (a miss) instead of risking a duplicate.",
+    )
+    dkim_key_path: str | None = Field(
+        None, description="PEM private key: the smtp backend DKIM-signs every message with it."
+    )
+    dkim_selector: str | None = Field(None, description="DKIM selector (the s= tag).")
+    dkim_domain: str | None = Field(
+        None, description="DKIM signing domain (d=); default: the domain of from_email."
+    )
+    webhook_public_key: str | None = Field(
+        None,
+        description="SendGrid Event Webhook verification key (base64, as SendGrid shows "
+        "it); the webhook refuses every request until it is set.",
+    )
+    webhook_max_age: int = Field(
+        600,
+        ge=10,
+        le=86400,
+        description="Seconds a signed webhook timestamp stays acceptable (replay window).",
+    )
+    blocked_threshold: int = Field(
+        3, ge=1, description="Suppress an address after this many `blocked` bounces."
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes for `digest send` (more than 1 needs PostgreSQL).",
+    )
+    worker_timeout: int = Field(
+        120,
+        ge=10,
+        description="Seconds without a heartbeat after which a worker on another "
+        "host is taken for dead, so that --resume may retry its rows.",
+    )
+    test_subject_prefix: str = Field(
+        "[TEST] ", description="Prefixed to the subject of `digest send --test-to` messages."
+    )
+
+    @field_validator("webhook_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        try:
+            load_der_public_key(base64.b64decode(value.strip(), validate=True))
+        except (ValueError, TypeError, binascii.Error):
+            raise ValueError("not a base64 DER public key (copy it from SendGrid)") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeliverySettings:
+        if bool(self.dkim_key_path) != bool(self.dkim_selector):
+            raise ValueError("dkim_key_path and dkim_selector must be set together")
+        if self.warmup_daily and self.warmup_start is None:
+            raise ValueError("warmup_daily needs warmup_start (the ramp's first day)")
+        if any(n < 1 for n in self.warmup_daily):
+            raise ValueError("warmup_daily caps must be at least 1")
+        return self
 
 
 class WebSettings(_Section):
@@ -231,6 +433,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
     subscribers: SubscribersSettings = SubscribersSettings()
+    gather: GatherSettings = GatherSettings()
     secret_key: SecretStr | None = Field(
         None, description="Signs subscriber links; several keys comma-separated, newest first."
     )

@@ -141,6 +141,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
+        # Claiming takes the lowest ids of one variant in one state (issue 5, send.ledger).
+        Index("ix_deliveries_claim", "edition_id", "status", "variant", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -161,3 +163,76 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The send worker that claimed the row (see SendWorker): who owns a claimed/submitted row.
+    worker_id: Mapped[int | None] = mapped_column(Integer)
+
+
+# --- Delivery engine (issue 5): one send per edition, its workers, ESP events and counters ---
+
+# EditionSend.state values.
+SEND_RUNNING = "sending"
+SEND_CANCELLED = "cancelled"
+SEND_FINISHED = "finished"
+
+
+class EditionSend(Base):
+    """The send of one edition: its cancel flag and the engagement counters from ESP events."""
+
+    __tablename__ = "edition_sends"
+
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default=SEND_RUNNING)
+    planned: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    # Opens SendGrid flags as machine opens (Apple Mail Privacy Protection): not a reader.
+    machine_opens: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SendWorker(Base):
+    """A process working on a send; its heartbeat tells a resume whether its rows are orphans."""
+
+    __tablename__ = "send_workers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class LinkClick(Base):
+    """Clicks per article link per edition, from SendGrid click events."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (UniqueConstraint("edition_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookEvent(Base):
+    """An ESP event we processed, kept once per sg_event_id (SendGrid repeats events)."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sg_event_id: Mapped[str] = mapped_column(String(100), unique=True)
+    event: Mapped[str] = mapped_column(String(32))
+    edition_id: Mapped[int | None] = mapped_column(Integer)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # bounce type (bounce | blocked), drop reason, or the clicked URL.
+    detail: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]

@@ -1,48 +1,50 @@
-"""The delivery loop over the ledger: freeze the audience, then claim, submit and record batches.
+"""Sending an edition: freeze the audience, run workers over the ledger, resume after a crash.
 
-Every (edition, subscriber) gets a Delivery row before any provider call, so a crash never
-loses track of who was mailed. Rows move planned → claimed → submitted → accepted | failed, and
-each step is committed before the next. Who unsubscribes after the audience is frozen is
-skipped when their batch is claimed.
+Every (edition, subscriber) gets a Delivery row before any provider call (ledger.plan). A
+worker claims a batch of one variant and commits; marks it submitted and commits; only then
+calls the provider; then records the answer (design.md §3). So after a crash `claimed` rows are
+safe to send again and `submitted` ones are uncertain until ESP events settle them (reconcile).
+
+This module never imports sendgrid or smtplib: it talks to an EmailBackend (design.md §4).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.backends.base import Batch, EmailBackend, Recipient, RecipientStatus
+from digest import ledger
+from digest import worker as workers
+from digest.backends.base import Batch, EmailBackend, RecipientStatus
+from digest.compose import Composer
 from digest.config import Settings
 from digest.db import transaction
 from digest.edition import branding, edition_view, get_edition
 from digest.errors import EditionStateError
 from digest.models import (
-    ACCEPTED,
     APPROVED,
     CLAIMED,
-    DEFERRED,
     DRAFT,
-    FAILED,
     PLANNED,
+    SEND_CANCELLED,
+    SEND_FINISHED,
+    SEND_RUNNING,
     SENDING,
     SENT,
-    SKIPPED,
     SUBMITTED,
-    Delivery,
-    Edition,
 )
-from digest.render import MANAGE_URL, UNSUBSCRIBE_URL, RenderedEmail, render_edition
+from digest.reconcile import reconcile
+from digest.render import render_edition
+from digest.worker import Runtime, Worker, WorkerReport
 from subscribers.lifecycle import recipients_for
-from subscribers.models import ACTIVE, Subscriber
-from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
 
 Progress = Callable[[int], None]
+
+__all__ = ["Runtime", "SendReport", "dry_run", "send_edition", "send_test"]
 
 
 @dataclass
@@ -52,33 +54,15 @@ class SendReport:
     counts: Counter[str] = field(default_factory=Counter)
     variants: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
-
-
-def variant_key(sections: Sequence[str]) -> str:
-    return "|".join(sections)
-
-
-def plan(session: Session, edition: Edition, now: datetime) -> int:
-    """Freeze the audience: one planned row per recipient, written in one transaction."""
-    existing = session.scalar(select(func.count()).where(Delivery.edition_id == edition.id))
-    if existing:
-        return int(existing)
-    rows = [
-        {
-            "edition_id": edition.id,
-            "subscriber_id": a.subscriber_id,
-            "email": a.email,
-            "variant": variant_key(a.sections),
-            "status": PLANNED,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for a in recipients_for(session, edition.sections, now)
-    ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(Delivery), rows[start : start + 5000])
-    return len(rows)
+    resumed: bool = False
+    released: int = 0
+    reconciled: int = 0
+    uncertain: list[int] = field(default_factory=list)
+    resent: int = 0
+    stopped: str | None = None
+    finished: bool = False
+    # Recipients this run set out to settle (the progress bar's total).
+    todo: int = 0
 
 
 def dry_run(
@@ -88,7 +72,7 @@ def dry_run(
     with factory() as session:
         edition = get_edition(session, edition_id)
         variants: Counter[str] = Counter(
-            variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
+            ledger.variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
         )
         view = edition_view(edition)
     for key in variants:
@@ -96,6 +80,112 @@ def dry_run(
     return SendReport(
         edition_id=edition.id, planned=sum(variants.values()), variants=dict(variants), dry_run=True
     )
+
+
+def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime) -> SendReport:
+    """Start a send: the edition becomes `sending` and its audience is frozen, atomically."""
+    with transaction(factory) as session:
+        edition = get_edition(session, edition_id)
+        if edition.status == SENT:
+            raise EditionStateError(f"edition {edition.id} was already sent at {edition.sent_at}")
+        if edition.status not in (DRAFT, APPROVED):
+            raise EditionStateError(
+                f"edition {edition.id} is already being sent (started {edition.send_started_at}); "
+                f"after a crash continue it with `digest send --resume {edition.id}`"
+            )
+        edition.status = SENDING
+        edition.send_started_at = now
+        planned = ledger.plan(
+            session, edition.id, recipients_for(session, edition.sections, now), now
+        )
+        ledger.start(session, edition.id, planned, now)
+        return SendReport(edition_id=edition.id, planned=planned, todo=planned)
+
+
+def resume(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    edition_id: int,
+    now: datetime,
+    *,
+    resend_uncertain: bool = False,
+) -> SendReport:
+    """Pick a send up after a crash (or a cancel): crashed workers' claimed rows go back to
+    planned; their submitted rows are settled from ESP events; what stays uncertain is listed,
+    and sent again only when `resend_uncertain` says so."""
+    with transaction(factory) as session:
+        edition = get_edition(session, edition_id)
+        sent = ledger.send_state(session, edition.id)
+        if edition.status != SENDING or sent is None:
+            raise EditionStateError(
+                f"edition {edition.id} is {edition.status}, not being sent: nothing to resume"
+                + (
+                    ""
+                    if edition.status == SENT
+                    else f" (start it with `digest send --edition {edition.id}`)"
+                )
+            )
+        # A write first, so SQLite takes its lock before the reads below (see ledger).
+        ledger.set_state(session, edition.id, SEND_RUNNING, now)
+        live = ledger.live_workers(session, edition.id, now, settings.delivery.worker_timeout)
+        report = SendReport(edition_id=edition.id, planned=sent.planned, resumed=True)
+        orphans = ledger.orphans(session, edition.id, live, CLAIMED)
+        report.released = ledger.move(session, orphans, CLAIMED, PLANNED, now)
+        settled = reconcile(session, ledger.orphans(session, edition.id, live, SUBMITTED), now)
+        report.reconciled = len(settled.accepted) + len(settled.failed)
+        report.uncertain = settled.uncertain
+        if resend_uncertain and settled.uncertain:
+            report.resent = ledger.move(
+                session,
+                settled.uncertain,
+                SUBMITTED,
+                PLANNED,
+                now,
+                error="sent again with --resend-uncertain (no confirmation after a crash)",
+            )
+            report.uncertain = []
+        report.todo = ledger.pending(session, edition.id)
+    return report
+
+
+def run(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    backend: EmailBackend,
+    edition_id: int,
+    *,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+) -> WorkerReport:
+    """One worker on this send until nothing is left to claim (or cancel / warm-up cap)."""
+    runtime = runtime or Runtime()
+    now = runtime.clock()
+    with factory() as session:
+        edition = get_edition(session, edition_id)
+        if edition.status != SENDING:
+            raise EditionStateError(f"edition {edition.id} is {edition.status}, not being sent")
+        view = edition_view(edition)
+    composer = Composer(settings, view, now, settings.secret_keys())
+    worker = Worker(factory, settings, backend, edition_id, composer, runtime, progress)
+    return worker.run()
+
+
+def finish(
+    factory: sessionmaker[Session], edition_id: int, now: datetime
+) -> tuple[Counter[str], bool]:
+    """The edition is `sent` once no row is planned, claimed, deferred or submitted."""
+    with transaction(factory) as session:
+        counts = ledger.counts(session, edition_id)
+        state = ledger.send_state(session, edition_id)
+        open_rows = sum(counts[s] for s in ledger.UNFINISHED)
+        if open_rows or state is None or state.state == SEND_CANCELLED:
+            return counts, False
+        edition = get_edition(session, edition_id)
+        if edition.status == SENDING:
+            edition.status = SENT
+            edition.sent_at = now
+        ledger.set_state(session, edition_id, SEND_FINISHED, now)
+        return counts, True
 
 
 def send_edition(
@@ -106,187 +196,40 @@ def send_edition(
     edition_id: int | None,
     now: datetime,
     progress: Progress | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    runtime: Runtime | None = None,
+    resume_send: bool = False,
+    resend_uncertain: bool = False,
+    on_start: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    with transaction(factory) as session:
-        edition = get_edition(session, edition_id)
-        if edition.status == SENT:
-            raise EditionStateError(f"edition {edition.id} was already sent at {edition.sent_at}")
-        if edition.status in (DRAFT, APPROVED):
-            edition.status = SENDING
-            edition.send_started_at = now
-        planned = plan(session, edition, now)
-        view = edition_view(edition)
-        edition_id = edition.id
-    report = SendReport(edition_id=edition_id, planned=planned)
-    renders: dict[str, RenderedEmail] = {}
-    keys = settings.secret_keys()
-    with backend:
-        for batch_rows in _claim_batches(factory, edition_id, backend.max_batch, settings, clock):
-            variant = batch_rows[0].variant
-            if variant not in renders:
-                renders[variant] = render_edition(view, branding(settings), variant.split("|"))
-                report.variants[variant] = 0
-            report.variants[variant] += len(batch_rows)
-            batch = _batch(settings, edition_id, renders[variant], batch_rows, keys, now)
-            _mark(factory, [r.delivery_id for r in batch_rows], SUBMITTED, clock())
-            statuses = backend.send_batch(batch)
-            _record(factory, statuses, clock())
-            report.counts.update(s.status for s in statuses)
-            if progress:
-                progress(len(batch_rows))
-    with transaction(factory) as session:
-        report.counts.update(_skipped(session, edition_id))
-        edition = get_edition(session, edition_id)
-        if not session.scalar(
-            select(func.count()).where(
-                Delivery.edition_id == edition_id, Delivery.status.in_((PLANNED, CLAIMED, DEFERRED))
-            )
-        ):
-            edition.status = SENT
-            edition.sent_at = clock()
+    """Start (or resume) a send and run one worker in this process to the end."""
+    runtime = runtime or Runtime(clock=lambda: datetime.now(UTC))
+    if resume_send:
+        if edition_id is None:
+            raise EditionStateError("--resume needs an edition id")
+        report = resume(factory, settings, edition_id, now, resend_uncertain=resend_uncertain)
+    else:
+        report = begin(factory, edition_id, now)
+    workers.checkpoint("planned")
+    if on_start:
+        on_start(report)
+    worker = run(factory, settings, backend, report.edition_id, runtime=runtime, progress=progress)
+    report.variants = worker.variants
+    report.stopped = worker.stopped
+    report.counts, report.finished = finish(factory, report.edition_id, runtime.clock())
     return report
 
 
-@dataclass(frozen=True)
-class _Row:
-    delivery_id: int
-    email: str
-    variant: str
-    public_id: str
-
-
-def _claim_batches(
+def send_test(
+    settings: Settings,
+    backend: EmailBackend,
     factory: sessionmaker[Session],
-    edition_id: int,
-    size: int,
-    settings: Settings,
-    clock: Callable[[], datetime],
-) -> Iterator[list[_Row]]:
-    """Claim the next batch of one variant (committed before the provider is called)."""
-    size = min(size, settings.delivery.batch_size)
-    while True:
-        with transaction(factory) as session:
-            variant = session.scalar(
-                select(Delivery.variant)
-                .where(Delivery.edition_id == edition_id, Delivery.status == PLANNED)
-                .order_by(Delivery.id)
-                .limit(1)
-            )
-            if variant is None:
-                return
-            result = session.execute(
-                select(
-                    Delivery.id,
-                    Delivery.email,
-                    Delivery.variant,
-                    Subscriber.public_id,
-                    Subscriber.status,
-                )
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id, isouter=True)
-                .where(
-                    Delivery.edition_id == edition_id,
-                    Delivery.status == PLANNED,
-                    Delivery.variant == variant,
-                )
-                .order_by(Delivery.id)
-                .limit(size)
-            ).all()
-            now = clock()
-            gone = [r.id for r in result if r.status != ACTIVE]
-            rows = [
-                _Row(r.id, r.email, r.variant, r.public_id) for r in result if r.status == ACTIVE
-            ]
-            _set(session, gone, SKIPPED, now, error="unsubscribed before their batch was sent")
-            batch_id = uuid.uuid4().hex
-            _set(session, [r.delivery_id for r in rows], CLAIMED, now, batch_id=batch_id)
-        if rows:
-            yield rows
-
-
-def _batch(
-    settings: Settings,
-    edition_id: int,
-    email: RenderedEmail,
-    rows: Sequence[_Row],
-    keys: Sequence[str],
+    edition_id: int | None,
+    addresses: list[str],
     now: datetime,
-) -> Batch:
-    nl = settings.newsletter
-    return Batch(
-        batch_id=uuid.uuid4().hex,
-        edition_id=edition_id,
-        subject=email.subject,
-        html=email.html,
-        text=email.text,
-        from_email=nl.from_email,
-        from_name=nl.from_name,
-        reply_to=nl.reply_to,
-        headers={"List-Id": list_id(settings)},
-        recipients=[_recipient(settings, row, keys, now) for row in rows],
-    )
-
-
-def list_id(settings: Settings) -> str:
-    domain = settings.newsletter.from_email.rsplit("@", 1)[-1]
-    slug = "".join(ch if ch.isalnum() else "-" for ch in settings.newsletter.title.lower())
-    return f"{settings.newsletter.title} <{slug.strip('-')}.{domain}>"
-
-
-def _recipient(settings: Settings, row: _Row, keys: Sequence[str], now: datetime) -> Recipient:
-    base = settings.web.base_url
-    unsubscribe = f"{base}/u/{make_token(keys, UNSUBSCRIBE, row.public_id, now)}"
-    manage = f"{base}/manage/{make_token(keys, MANAGE, row.public_id, now)}"
-    header = f"<{unsubscribe}>"
-    if settings.delivery.unsubscribe_mailto:
-        header += f", <mailto:{settings.delivery.unsubscribe_mailto}?subject=unsubscribe>"
-    return Recipient(
-        delivery_id=row.delivery_id,
-        email=row.email,
-        substitutions={UNSUBSCRIBE_URL: unsubscribe, MANAGE_URL: manage},
-        headers={"List-Unsubscribe": header, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-    )
-
-
-def _set(
-    session: Session, ids: Sequence[int], status: str, now: datetime, **values: object
-) -> None:
-    if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(status=status, updated_at=now, **values)
-        )
-
-
-def _mark(factory: sessionmaker[Session], ids: Sequence[int], status: str, now: datetime) -> None:
-    with transaction(factory) as session:
-        _set(session, ids, status, now)
-
-
-_FINAL = {"accepted": ACCEPTED, "rejected": FAILED, "failed": FAILED, "deferred": DEFERRED}
-
-
-def _record(
-    factory: sessionmaker[Session], statuses: Sequence[RecipientStatus], now: datetime
-) -> None:
-    with transaction(factory) as session:
-        for s in statuses:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == s.delivery_id)
-                .values(
-                    status=_FINAL[s.status],
-                    provider_message_id=s.provider_id,
-                    error=s.reason,
-                    attempts=Delivery.attempts + 1,
-                    updated_at=now,
-                )
-            )
-
-
-def _skipped(session: Session, edition_id: int) -> Counter[str]:
-    n = session.scalar(
-        select(func.count()).where(Delivery.edition_id == edition_id, Delivery.status == SKIPPED)
-    )
-    return Counter({"skipped": int(n or 0)}) if n else Counter()
+) -> tuple[Batch, list[RecipientStatus]]:
+    """The whole edition to a few addresses; the ledger and the edition's state are untouched."""
+    with factory() as session:
+        view = edition_view(get_edition(session, edition_id))
+    batch = Composer(settings, view, now, settings.secret_keys()).test_batch(addresses)
+    with backend:
+        return batch, backend.send_batch(batch)

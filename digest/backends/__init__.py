@@ -2,24 +2,88 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from digest.backends.base import (
+    BackendConfigError,
+    BackendError,
     Batch,
     EmailBackend,
+    PermanentError,
     Recipient,
     RecipientStatus,
+    TransientError,
 )
 from digest.config import Settings
 from digest.errors import ConfigError
 
-__all__ = ["Batch", "EmailBackend", "Recipient", "RecipientStatus", "get_backend"]
+__all__ = [
+    "BackendConfigError",
+    "BackendError",
+    "Batch",
+    "EmailBackend",
+    "PermanentError",
+    "Recipient",
+    "RecipientStatus",
+    "TransientError",
+    "get_backend",
+]
 
 
-def get_backend(settings: Settings) -> EmailBackend:
+def get_backend(settings: Settings, clock: Callable[[], datetime] | None = None) -> EmailBackend:
+    """The backend [delivery] backend names; a missing secret or key file is a ConfigError."""
     name = settings.delivery.backend
-    if name == "outbox":
-        from digest.backends.outbox import OutboxBackend
+    try:
+        if name == "outbox":
+            from digest.backends.outbox import OutboxBackend
 
-        return OutboxBackend(settings.outbox_path)
-    raise ConfigError(
-        f"[delivery] backend {name!r} is not available in this version (use 'outbox')"
+            return OutboxBackend(settings.outbox_path, clock=clock)
+        if name == "sendgrid":
+            return _sendgrid(settings, clock)
+        if name == "smtp":
+            return _smtp(settings, clock)
+    except BackendConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    raise ConfigError(f"[delivery] backend {name!r} is unknown (use outbox, smtp or sendgrid)")
+
+
+def _sendgrid(settings: Settings, clock: Callable[[], datetime] | None) -> EmailBackend:
+    from digest.backends.sendgrid import SendGridBackend
+
+    key = settings.sendgrid_api_key.get_secret_value() if settings.sendgrid_api_key else ""
+    if not key:
+        raise BackendConfigError(
+            "DIGEST_SENDGRID_API_KEY is not set: the sendgrid backend needs an API key "
+            "with the Mail Send permission"
+        )
+    d = settings.delivery
+    return SendGridBackend(
+        key,
+        d.sendgrid_host,
+        timeout=d.request_timeout,
+        click_tracking=d.click_tracking,
+        open_tracking=d.open_tracking,
+        clock=clock,
+    )
+
+
+def _smtp(settings: Settings, clock: Callable[[], datetime] | None) -> EmailBackend:
+    from digest.backends.smtp import DkimKey, SmtpBackend
+
+    d = settings.delivery
+    dkim_key = None
+    if d.dkim_key_path and d.dkim_selector:
+        domain = d.dkim_domain or settings.newsletter.from_email.rsplit("@", 1)[-1]
+        dkim_key = DkimKey.load(settings.resolve_path(d.dkim_key_path), d.dkim_selector, domain)
+    return SmtpBackend(
+        d.smtp_host,
+        d.smtp_port,
+        security=d.smtp_security,
+        username=d.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=d.request_timeout,
+        ca_file=str(settings.resolve_path(d.smtp_ca_file)) if d.smtp_ca_file else None,
+        dkim_key=dkim_key,
+        clock=clock,
     )

@@ -37,6 +37,8 @@ class Batch:
     from_name: str | None = None
     reply_to: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # A `digest send --test-to` batch: not in the ledger, so its events match no delivery.
+    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,38 @@ class BackendError(Exception):
 
 
 class BackendConfigError(BackendError):
-    """A setting the backend needs is missing or wrong; the message names it."""
+    """A setting the backend needs is missing or wrong, or the provider refused our credentials
+    (401/403): nothing was sent and nothing will be until a person fixes it."""
+
+
+class TransientError(BackendError):
+    """The provider did not take the batch this time (429, 5xx, timeout, connection error);
+    the same batch may be tried again later.
+
+    `retry_after` is the provider's own wait in seconds (Retry-After / X-RateLimit-Reset), if it
+    said. `maybe_sent` is true when the request may have reached the provider before failing (a
+    read timeout): retrying it can duplicate mail.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, maybe_sent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+
+
+class PermanentError(BackendError):
+    """The provider refused the whole batch and will refuse it again as it is (400, 413).
+
+    `message` keeps the provider's words. `bad_index` is the position in `batch.recipients` of the
+    recipient the provider blamed, when its answer says (SendGrid's error `field`), so the sender
+    can drop that one and send the rest; otherwise the sender splits the batch in halves.
+    """
+
+    def __init__(self, message: str, *, bad_index: int | None = None) -> None:
+        super().__init__(message)
+        self.bad_index = bad_index
 
 
 class EmailBackend(ABC):
@@ -70,7 +103,13 @@ class EmailBackend(ABC):
 
     @abstractmethod
     def send_batch(self, batch: Batch) -> list[RecipientStatus]:
-        """Send one body to every recipient; return one status per recipient, in any order."""
+        """Send one body to every recipient; return one status per recipient, in any order.
+
+        A recipient left out of the answer is *uncertain*: the backend cannot tell whether the
+        provider took it (a connection lost after DATA), so the ledger keeps it `submitted` for
+        reconciliation rather than risk a duplicate. Raise TransientError or PermanentError when
+        the provider refused the batch as a whole, BackendConfigError for bad credentials.
+        """
 
     def __enter__(self) -> EmailBackend:
         self.open()

@@ -12,6 +12,7 @@ from digest.cli import db as db_commands
 from digest.cli import edition as edition_commands
 from digest.cli import send as send_commands
 from digest.cli import subscribers as subscriber_commands
+from digest.cli import worker as worker_commands
 from digest.cli.common import State, err_console
 from digest.errors import DigestError
 
@@ -41,6 +42,7 @@ def _root(
 
 edition_commands.register(app)
 send_commands.register(app)
+worker_commands.register(app)
 app.add_typer(subscriber_commands.app, name="subscribers")
 app.add_typer(db_commands.app, name="db")
 

@@ -1,20 +1,45 @@
-"""`digest send`."""
+"""`digest send` and its subcommands: status, cancel, report."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from email_validator import EmailNotValidError, validate_email
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from digest import ledger
+from digest import send as sending
 from digest.backends import get_backend
-from digest.cli.common import console, parse_now, state
-from digest.send import SendReport, dry_run, send_edition
+from digest.cli.common import State, console, err_console, parse_now, state
+from digest.db import transaction
+from digest.errors import UsageError
+from digest.send import SendReport
+from digest.send_status import cancel, report_rows, status, write_report
+
+app = typer.Typer(help="Send an edition, and watch, cancel or report on a send.")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("send")(send)
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="send")
 
 
+@app.callback(invoke_without_command=True)
 def send(
     ctx: typer.Context,
     edition_id: int | None = typer.Option(
@@ -23,30 +48,159 @@ def send(
     dry: bool = typer.Option(
         False, "--dry-run", help="Show who would get which variant; send and record nothing."
     ),
+    resume: int | None = typer.Option(
+        None,
+        "--resume",
+        metavar="EDITION",
+        help="Continue a send after a crash or a cancel; settles uncertain rows from events.",
+    ),
+    resend_uncertain: bool = typer.Option(
+        False,
+        "--resend-uncertain",
+        help="With --resume: send again to recipients no event confirmed (risks a duplicate).",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, max=64, help="Worker processes (more than 1 needs PostgreSQL)."
+    ),
+    test_to: str | None = typer.Option(
+        None,
+        "--test-to",
+        metavar="A@X,B@Y",
+        help="Send a test copy to these addresses only; the ledger is not touched.",
+    ),
     now: str | None = typer.Option(None, "--now", metavar="ISO-8601", hidden=True),
 ) -> None:
     """Deliver an edition to every confirmed subscriber of its sections, exactly once each."""
+    if ctx.invoked_subcommand is not None:
+        return
     st = state(ctx)
     moment = parse_now(now, st.settings.publication.tz)
-    if dry:
-        report = dry_run(st.sessions, st.settings, edition_id, moment)
-        _print(report)
+    if resend_uncertain and resume is None:
+        raise UsageError("--resend-uncertain only goes with --resume EDITION")
+    if test_to is not None:
+        _test_send(st, edition_id, test_to, moment)
         return
+    if dry:
+        _print(sending.dry_run(st.sessions, st.settings, edition_id, moment))
+        return
+    count = workers or st.settings.delivery.workers
+    if count > 1:
+        report = _send_with_workers(st, edition_id, resume, resend_uncertain, count, moment)
+    else:
+        report = _send_here(st, edition_id, resume, resend_uncertain, moment)
+    _print(report)
+    if report.counts.get("failed"):
+        raise typer.Exit(1)
+
+
+def _send_here(
+    st: State, edition_id: int | None, resume: int | None, resend: bool, moment: datetime
+) -> SendReport:
     backend = get_backend(st.settings)
-    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with _progress() as bar:
         task = bar.add_task("send", total=None)
-        report = send_edition(
+        report = sending.send_edition(
             st.sessions,
             st.settings,
             backend,
-            edition_id=edition_id,
+            edition_id=resume if resume is not None else edition_id,
             now=moment,
             progress=lambda n: bar.advance(task, n),
+            resume_send=resume is not None,
+            resend_uncertain=resend,
+            on_start=lambda r: bar.update(task, total=_todo(r)),
         )
-    _print(report)
-    if report.counts.get("failed") or report.counts.get("rejected"):
+    return report
+
+
+def _send_with_workers(
+    st: State,
+    edition_id: int | None,
+    resume: int | None,
+    resend: bool,
+    count: int,
+    moment: datetime,
+) -> SendReport:
+    """Plan here, then `count` `digest worker` processes share the send (PostgreSQL only)."""
+    if st.engine.dialect.name == "sqlite":
+        raise UsageError(
+            f"--workers {count} needs PostgreSQL: SQLite runs one worker per send "
+            "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
+        )
+    get_backend(st.settings)  # a missing key fails here, not in every worker
+    if resume is not None:
+        report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
+    else:
+        report = sending.begin(st.sessions, edition_id, moment)
+    root = [sys.executable, "-m", "digest"] + (["--config", st.config] if st.config else [])
+    command = [*root, "worker", "--edition", str(report.edition_id), "--until-done"]
+    procs = [subprocess.Popen(command) for _ in range(count)]
+    with _progress() as bar:
+        task = bar.add_task("send", total=_todo(report))
+        while any(p.poll() is None for p in procs):
+            with st.sessions() as session:
+                counts = ledger.counts(session, report.edition_id)
+            bar.update(task, completed=counts["accepted"] + counts["failed"] + counts["skipped"])
+            time.sleep(0.5)
+    failed = [p.returncode for p in procs if p.returncode]
+    report.counts, report.finished = sending.finish(
+        st.sessions, report.edition_id, datetime.now(UTC)
+    )
+    if failed:
+        err_console.print(f"{len(failed)} worker(s) failed (exit codes {failed})")
+    return report
+
+
+def _todo(report: SendReport) -> int:
+    return report.todo
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "—/s", style="progress.data.speed")
+
+
+def _test_send(st: State, edition_id: int | None, test_to: str, moment: datetime) -> None:
+    addresses = _addresses(test_to)
+    backend = get_backend(st.settings)
+    batch, statuses = sending.send_test(
+        st.settings, backend, st.sessions, edition_id, addresses, moment
+    )
+    by_id = {r.delivery_id: r.email for r in batch.recipients}
+    for s in sorted(statuses, key=lambda s: s.delivery_id):
+        line = f"{by_id[s.delivery_id]}: {s.status}" + (f" ({s.reason})" if s.reason else "")
+        console.print(line, highlight=False)
+    console.print(f"Test of edition {batch.edition_id} sent; the ledger was not touched.")
+    if any(s.status != "accepted" for s in statuses):
         raise typer.Exit(1)
+
+
+def _addresses(value: str) -> list[str]:
+    addresses = [a.strip() for a in value.split(",") if a.strip()]
+    if not addresses:
+        raise UsageError("--test-to needs at least one address, e.g. --test-to you@example.com")
+    for address in addresses:
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise UsageError(f"--test-to: {address!r} is not an email address: {exc}") from None
+    if len(addresses) > 50:
+        raise UsageError("--test-to takes at most 50 addresses (it is a test, not a send)")
+    return addresses
 
 
 def _print(report: SendReport) -> None:
@@ -55,9 +209,100 @@ def _print(report: SendReport) -> None:
     table.add_column("Recipients", justify="right")
     for variant, count in sorted(report.variants.items()):
         table.add_row(variant.replace("|", ", "), str(count))
-    console.print(table)
+    if report.variants:
+        console.print(table)
     if report.dry_run:
         console.print(f"{report.planned} recipients would get this edition; nothing was sent.")
         return
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+    if report.resumed:
+        console.print(
+            f"Resumed: {report.released} claimed rows of crashed workers sent again, "
+            f"{report.reconciled} uncertain rows settled from events, {report.resent} resent."
+        )
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
     console.print(f"{report.planned} recipients planned: {summary or 'nothing to send'}.")
+    _explain(report)
+
+
+def _explain(report: SendReport) -> None:
+    e = report.edition_id
+    if report.uncertain:
+        shown = ", ".join(str(i) for i in report.uncertain[:20])
+        more = "…" if len(report.uncertain) > 20 else ""
+        console.print(
+            f"{len(report.uncertain)} recipients are uncertain (handed to the provider, no "
+            f"event confirms it): deliveries {shown}{more}. Run `digest send --resume {e}` "
+            f"again once events arrive, or `digest send --resume {e} --resend-uncertain`."
+        )
+    if report.stopped == "cancelled":
+        console.print(f"The send was cancelled; `digest send --resume {e}` continues it.")
+    elif report.stopped == "warm-up":
+        console.print(
+            f"Today's warm-up cap is reached; `digest send --resume {e}` continues tomorrow."
+        )
+    elif not report.finished and not report.uncertain:
+        console.print(f"The send is not finished; see `digest send status {e}`.")
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context, edition: int = typer.Argument(..., metavar="EDITION")
+) -> None:
+    """Counts per state, rate and ETA of a send."""
+    st = state(ctx)
+    with st.sessions() as session:
+        s = status(session, edition, datetime.now(UTC), st.settings.delivery.worker_timeout)
+    table = Table(title=f"Edition {s.edition_id}: {s.edition_status} (send {s.state})")
+    table.add_column("State")
+    table.add_column("Recipients", justify="right")
+    for name in ("planned", "claimed", "submitted", "deferred", "accepted", "failed", "skipped"):
+        table.add_row(name, f"{s.counts[name]:,}")
+    console.print(table)
+    eta = f"{s.eta_s:,.0f} s" if s.eta_s is not None else "—"
+    console.print(
+        f"{s.planned:,} planned at start; {s.remaining:,} to go; rate {s.rate:,.1f}/s "
+        f"(last minute); ETA {eta}; live workers: {len(s.live_workers)}; "
+        f"uncertain: {s.uncertain:,}",
+        highlight=False,
+    )
+    console.print(
+        f"Opens {s.opens:,} (+{s.machine_opens:,} machine opens), clicks {s.clicks:,}.",
+        highlight=False,
+    )
+    for url, clicks in s.top_links:
+        console.print(f"  {clicks:>6,}  {url}", highlight=False)
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context, edition: int = typer.Argument(..., metavar="EDITION")
+) -> None:
+    """Stop claiming batches; those already claimed finish. `--resume` continues later."""
+    st = state(ctx)
+    with transaction(st.sessions) as session:
+        left = cancel(session, edition, datetime.now(UTC))
+    console.print(
+        f"Edition {edition}: cancelled; {left:,} recipients will not be sent "
+        f"(`digest send --resume {edition}` continues)."
+    )
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    edition: int = typer.Argument(..., metavar="EDITION"),
+    failed: bool = typer.Option(
+        False, "--failed", help="Only who did not get the edition, and why."
+    ),
+    out: Path | None = typer.Option(None, "--out", metavar="PATH", help="Write the CSV here."),
+) -> None:
+    """CSV of a send: one row per recipient (with --failed, those not delivered)."""
+    st = state(ctx)
+    with st.sessions() as session:
+        rows = report_rows(session, edition, failed_only=failed)
+        if out is None:
+            n = write_report(sys.stdout, rows)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write_report(fh, rows)
+            err_console.print(f"{n} rows written to {out}")

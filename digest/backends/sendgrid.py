@@ -1,0 +1,170 @@
+"""SendGrid's v3 Mail Send API through the official `sendgrid` library.
+
+One request per batch: one body, one personalization per recipient carrying that recipient's
+substitutions (the unsubscribe / manage URLs) and List-Unsubscribe headers (standards.md §3:
+per-recipient headers go in `personalizations[i].headers`). `custom_args` carry only opaque ids
+{edition, delivery} so the Event Webhook can be matched back to the ledger; never an address
+(standards.md §4: custom_args are kept indefinitely by Twilio). Subscription tracking is off and
+no `asm` is sent: we host RFC 8058 unsubscribe ourselves, and SendGrid would otherwise inject
+its own List-Unsubscribe (standards.md §3).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import urllib.error
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from python_http_client import exceptions as http_errors
+from sendgrid import SendGridAPIClient
+
+from digest.backends.base import (
+    BackendConfigError,
+    Batch,
+    EmailBackend,
+    PermanentError,
+    RecipientStatus,
+    TransientError,
+)
+from digest.retry import parse_retry_after, provider_wait
+
+# "personalizations.3.to.0.email" or "personalizations[3].to[0].email": whom SendGrid blamed.
+_BLAMED = re.compile(r"personalizations(?:\.|\[)(\d+)")
+
+
+class SendGridBackend(EmailBackend):
+    name: ClassVar[str] = "sendgrid"
+    # The API's limit: 1000 personalizations (and recipients) per request (standards.md §3).
+    max_batch: ClassVar[int] = 1000
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str = "https://api.sendgrid.com",
+        *,
+        timeout: float = 30.0,
+        click_tracking: bool = False,
+        open_tracking: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not api_key:
+            raise BackendConfigError("DIGEST_SENDGRID_API_KEY is not set")
+        self.host = host.rstrip("/")
+        self.timeout = timeout
+        self.tracking = {
+            "subscription_tracking": {"enable": False},
+            "click_tracking": {"enable": click_tracking, "enable_text": False},
+            "open_tracking": {"enable": open_tracking},
+        }
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._client = SendGridAPIClient(api_key=api_key, host=self.host)
+
+    def __repr__(self) -> str:  # the client holds the API key: never show it
+        return f"SendGridBackend(host={self.host!r})"
+
+    def payload(self, batch: Batch) -> dict[str, Any]:
+        """The /v3/mail/send request body (text/plain before text/html, as RFC 2046 wants)."""
+        sender: dict[str, str] = {"email": batch.from_email}
+        if batch.from_name:
+            sender["name"] = batch.from_name
+        edition = str(batch.edition_id)
+        body: dict[str, Any] = {
+            "from": sender,
+            "subject": batch.subject,
+            "content": [
+                {"type": "text/plain", "value": batch.text},
+                {"type": "text/html", "value": batch.html},
+            ],
+            "personalizations": [
+                {
+                    "to": [{"email": r.email}],
+                    "substitutions": dict(r.substitutions),
+                    "headers": dict(r.headers),
+                    "custom_args": {
+                        "edition": edition,
+                        "delivery": "test" if batch.test else str(r.delivery_id),
+                    },
+                }
+                for r in batch.recipients
+            ],
+            "tracking_settings": self.tracking,
+        }
+        if batch.reply_to:
+            body["reply_to"] = {"email": batch.reply_to}
+        if batch.headers:
+            body["headers"] = dict(batch.headers)
+        return body
+
+    def send_batch(self, batch: Batch) -> list[RecipientStatus]:
+        body = self.payload(batch)
+        try:
+            response = self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
+        except http_errors.HTTPError as exc:
+            raise self._refusal(exc) from None
+        except TimeoutError as exc:
+            raise TransientError(
+                f"SendGrid did not answer in {self.timeout:g} s", maybe_sent=True
+            ) from exc
+        except urllib.error.URLError as exc:
+            raise self._unreachable(exc) from None
+        except (http.client.HTTPException, ConnectionError) as exc:
+            # The connection broke after the request went out: SendGrid may have it.
+            raise TransientError(f"connection to SendGrid lost: {exc!r}", maybe_sent=True) from None
+        message_id = response.headers.get("X-Message-Id")
+        return [RecipientStatus(r.delivery_id, "accepted", message_id) for r in batch.recipients]
+
+    def _unreachable(self, exc: urllib.error.URLError) -> TransientError:
+        reason = exc.reason
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return TransientError(f"SendGrid did not answer in {self.timeout:g} s", maybe_sent=True)
+        return TransientError(f"cannot reach SendGrid at {self.host}: {reason}")
+
+    def _refusal(self, exc: http_errors.HTTPError) -> Exception:
+        status = int(exc.status_code)
+        message, field = _errors(exc.body)
+        headers = exc.headers or {}
+        if status == 429:
+            wait = provider_wait(
+                headers.get("Retry-After"), headers.get("X-RateLimit-Reset"), self.clock()
+            )
+            return TransientError(f"SendGrid 429: {message}", retry_after=wait)
+        if status >= 500:
+            wait = parse_retry_after(headers.get("Retry-After"), self.clock())
+            return TransientError(f"SendGrid {status}: {message}", retry_after=wait)
+        if status in (401, 403):
+            return BackendConfigError(
+                f"SendGrid refused the API key ({status}): {message} "
+                "(check DIGEST_SENDGRID_API_KEY and its Mail Send permission)"
+            )
+        if status in (400, 413):
+            blamed = _BLAMED.match(field or "")
+            return PermanentError(
+                f"SendGrid {status}: {message}" + (f" (field {field})" if field else ""),
+                bad_index=int(blamed.group(1)) if blamed else None,
+            )
+        return BackendConfigError(
+            f"SendGrid answered {status} at {self.host}/v3/mail/send: {message} "
+            "(check [delivery] sendgrid_host)"
+        )
+
+
+def _errors(body: bytes | str | None) -> tuple[str, str | None]:
+    """SendGrid's own words from `{"errors": [{"message", "field", "help"}]}`, and the field of
+    the first error (which names the personalization at fault, when it is one)."""
+    if not body:
+        return "(no message)", None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        errors = json.loads(text).get("errors") or []
+    except (ValueError, AttributeError):
+        return text[:500], None
+    messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+    fields = [e.get("field") for e in errors if isinstance(e, dict) and e.get("field")]
+    return "; ".join(m for m in messages if m) or "(no message)", (
+        str(fields[0]) if fields else None
+    )

@@ -1,0 +1,93 @@
+"""When to try a refused batch again: exponential backoff with jitter, or the provider's word.
+
+SendGrid answers 429 with `Retry-After` or `X-RateLimit-Reset` (unix time) and asks clients to
+drive backoff from those headers (standards.md §3 "Responses, errors, rate limits"); 5xx,
+timeouts and connection errors get exponential backoff with jitter so that many workers do not
+retry in lockstep. Pure: the random source and `now` are passed in.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from digest.config import DeliverySettings
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 300.0
+    # Share of the delay that is random: 0.5 waits between half and all of the backoff.
+    jitter: float = 0.5
+    retry_on_timeout: bool = True
+
+    @classmethod
+    def from_settings(cls, delivery: DeliverySettings) -> RetryPolicy:
+        return cls(
+            max_attempts=delivery.retry_max_attempts,
+            base_delay=delivery.retry_base_delay,
+            max_delay=delivery.retry_max_delay,
+            retry_on_timeout=delivery.retry_on_timeout,
+        )
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed try number `attempt` (1-based).
+
+        The provider's own wait wins when it gave one (never shorter, capped by max_delay so a
+        wrong header cannot stall a send for a day); otherwise base * 2^(attempt-1), jittered.
+        """
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        backoff = min(self.base_delay * 2.0 ** max(attempt - 1, 0), self.max_delay)
+        return backoff * (1 - self.jitter + self.jitter * rng.random())
+
+    def gives_up(self, attempt: int) -> bool:
+        return attempt >= self.max_attempts
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); None when unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def parse_rate_limit_reset(value: str | None, now: datetime) -> float | None:
+    """`X-RateLimit-Reset`: the unix time the window resets; seconds from `now` until then."""
+    if not value:
+        return None
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    return max(reset - now.timestamp(), 0.0)
+
+
+def provider_wait(
+    retry_after: str | None, rate_limit_reset: str | None, now: datetime
+) -> float | None:
+    """The provider's wait from either header; the longer one when both are present."""
+    waits = [
+        w
+        for w in (
+            parse_retry_after(retry_after, now),
+            parse_rate_limit_reset(rate_limit_reset, now),
+        )
+        if w is not None
+    ]
+    return max(waits) if waits else None
