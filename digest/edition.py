@@ -9,16 +9,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from digest.candidate import Candidate
+from digest.articles import (
+    StoreStats,
+    apply_picks,
+    known_urls,
+    record_sources,
+    store_candidates,
+    window_candidates,
+    with_validators,
+)
 from digest.config import Settings
 from digest.db import transaction
 from digest.errors import EditionStateError, EmptyWeekError, GatherError, NotFoundError
-from digest.gather import Fetcher, GatherResult, SourceReport, SourceSpec, gather
-from digest.gather.fetch import fetch
-from digest.models import DRAFT, Article, Edition, EditionItem, Source
+from digest.gather import Fetcher, GatherOptions, Limits, SourceReport, SourceSpec, gather
+from digest.models import DRAFT, Edition, EditionItem
 from digest.rank import Ranked, RankRules, rank
 from digest.render import Branding, EditionView, ItemView, date_label
 
@@ -32,6 +39,7 @@ class BuildReport:
     in_window: int
     replaced_draft: bool = False
     warnings: list[str] = field(default_factory=list)
+    stored: StoreStats = field(default_factory=StoreStats)
 
 
 def week_window(now: datetime, tz: ZoneInfo, days: int) -> tuple[datetime, datetime]:
@@ -43,9 +51,40 @@ def week_window(now: datetime, tz: ZoneInfo, days: int) -> tuple[datetime, datet
 
 def source_specs(settings: Settings) -> list[SourceSpec]:
     return [
-        SourceSpec(url=settings.source_location(s), kind=s.kind, section=s.section)
+        SourceSpec(
+            url=settings.source_location(s),
+            kind=s.kind,
+            section=s.section,
+            name=s.name,
+            link_pattern=s.link_pattern,
+            max_pages=s.max_pages,
+            timeout_s=s.timeout_s,
+        )
         for s in settings.sources
     ]
+
+
+def gather_options(
+    settings: Settings, since: datetime | None = None, known: frozenset[str] = frozenset()
+) -> GatherOptions:
+    g, nl = settings.gather, settings.newsletter
+    return GatherOptions(
+        limits=Limits(
+            timeout_s=g.timeout_s,
+            max_bytes=g.max_bytes,
+            max_redirects=g.max_redirects,
+            user_agent=g.user_agent,
+            concurrency=g.concurrency,
+        ),
+        excerpt_words=nl.excerpt_words,
+        sections=tuple(nl.sections),
+        max_items=g.max_items_per_source,
+        max_pages=g.max_pages,
+        similarity=g.title_similarity,
+        conditional_get=g.conditional_get,
+        since=since,
+        known_urls=known,
+    )
 
 
 def rank_rules(settings: Settings) -> RankRules:
@@ -69,23 +108,30 @@ def branding(settings: Settings) -> Branding:
 
 
 def build_edition(
-    factory: sessionmaker[Session], settings: Settings, now: datetime, fetcher: Fetcher = fetch
+    factory: sessionmaker[Session],
+    settings: Settings,
+    now: datetime,
+    fetcher: Fetcher | None = None,
 ) -> BuildReport:
     specs = source_specs(settings)
     if not specs:
         raise GatherError("no [[sources]] configured: nothing to build an edition from")
+    start, end = week_window(now, settings.publication.tz, settings.newsletter.window_days)
+    with factory() as session:
+        specs = with_validators(session, specs)
+        known = known_urls(session)
     gathered = gather(
-        specs, now=now, fetcher=fetcher, excerpt_words=settings.newsletter.excerpt_words
+        specs, now=now, fetcher=fetcher, options=gather_options(settings, start, known)
     )
     if not any(r.ok for r in gathered.reports):
         reasons = "; ".join(f"{r.url}: {r.error}" for r in gathered.reports)
         raise GatherError(f"no source could be read ({reasons})")
-    start, end = week_window(now, settings.publication.tz, settings.newsletter.window_days)
     with transaction(factory) as session:
-        record_sources(session, gathered, specs, now)
-        store_candidates(session, gathered.candidates, now)
+        record_sources(session, gathered.reports, specs, now)
+        stored = store_candidates(session, gathered.candidates, now)
+        apply_picks(session, gathered.picks, complete=gathered.picks_complete)
         session.flush()
-        week = window_candidates(session, start, end)
+        week = window_candidates(session, start, end, settings.gather.title_similarity)
         ranked = rank(week, now, rank_rules(settings))
         if len(ranked) < settings.newsletter.min_items:
             raise EmptyWeekError(
@@ -95,7 +141,6 @@ def build_edition(
             )
         edition, replaced = _fresh_edition(session, settings, start, end, now)
         _add_items(session, edition, ranked)
-    warnings = [f"source failed: {r.url}: {r.error}" for r in gathered.failures]
     return BuildReport(
         edition=edition,
         ranked=ranked,
@@ -103,90 +148,16 @@ def build_edition(
         candidates=len(gathered.candidates),
         in_window=len(week),
         replaced_draft=replaced,
-        warnings=warnings,
+        warnings=source_warnings(gathered.reports),
+        stored=stored,
     )
 
 
-def record_sources(
-    session: Session, gathered: GatherResult, specs: Sequence[SourceSpec], now: datetime
-) -> None:
-    by_url = {s.url: s for s in specs}
-    for report in gathered.reports:
-        spec = by_url[report.url]
-        row = session.scalar(select(Source).where(Source.url == report.url))
-        if row is None:
-            row = Source(url=report.url, kind=spec.kind)
-            session.add(row)
-        row.section = spec.section
-        row.last_fetched_at = now
-        row.last_status = "ok" if report.ok else "error"
-        row.last_error = report.error
-        row.item_count = report.items
-
-
-def store_candidates(session: Session, candidates: Sequence[Candidate], now: datetime) -> None:
-    """Insert new articles, update changed ones (content hash), leave the rest alone."""
-    for cand in candidates:
-        row = session.scalar(select(Article).where(Article.url == cand.url))
-        if row is None and cand.guid:
-            row = session.scalar(select(Article).where(Article.guid == cand.guid).limit(1))
-        if row is None:
-            session.add(_new_article(cand, now))
-        elif row.content_hash != cand.content_hash:
-            _update_article(row, cand, now)
-
-
-def _new_article(cand: Candidate, now: datetime) -> Article:
-    row = Article(url=cand.url, first_seen_at=now)
-    _update_article(row, cand, now)
-    return row
-
-
-def _update_article(row: Article, cand: Candidate, now: datetime) -> None:
-    row.guid = cand.guid
-    row.title = cand.title
-    row.summary = cand.summary
-    row.author = cand.author
-    row.image_url = cand.image_url
-    row.section = cand.section
-    row.published_at = cand.published_at
-    row.date_flag = cand.date_flag
-    row.content_hash = cand.content_hash
-    row.source_url = cand.source_url
-    row.is_pick = cand.is_pick
-    row.pick_note = cand.pick_note
-    row.updated_at = now
-
-
-def window_candidates(session: Session, start: datetime, end: datetime) -> list[Candidate]:
-    """Articles of the week. An undated article counts from when we first saw it; a
-    future-dated one is not trusted until its date has passed."""
-    effective = func.coalesce(Article.published_at, Article.first_seen_at)
-    rows = session.scalars(
-        select(Article)
-        .where(effective >= start, effective < end)
-        .where((Article.date_flag.is_(None)) | (Article.date_flag != "future"))
-        .order_by(Article.id)
-    )
-    return [_candidate(row) for row in rows]
-
-
-def _candidate(row: Article) -> Candidate:
-    return Candidate(
-        url=row.url,
-        title=row.title,
-        summary=row.summary,
-        author=row.author,
-        image_url=row.image_url,
-        section=row.section,
-        published_at=row.published_at or row.first_seen_at,
-        guid=row.guid,
-        source_url=row.source_url,
-        date_flag=row.date_flag,
-        is_pick=row.is_pick,
-        pick_note=row.pick_note,
-        extra={"article_id": str(row.id)},
-    )
+def source_warnings(reports: Sequence[SourceReport]) -> list[str]:
+    """One line per failed source (URL and reason), then what was odd about the others."""
+    failed = [f"source failed: {r.url}: {r.error}" for r in reports if not r.ok]
+    odd = [f"{r.label}: {w}" for r in reports if r.ok for w in r.warnings]
+    return failed + odd
 
 
 def _fresh_edition(

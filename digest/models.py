@@ -80,6 +80,11 @@ class Article(Base):
     source_url: Mapped[str | None] = mapped_column(String(2000))
     is_pick: Mapped[bool] = mapped_column(Boolean, default=False)
     pick_note: Mapped[str | None] = mapped_column(Text)
+    # Editor picks (issue 3): when it was picked (a pick counts in the week it was picked), and
+    # the editor's title and section, which win over the article's own without overwriting them.
+    picked_at: Mapped[datetime | None]
+    pick_title: Mapped[str | None] = mapped_column(String(500))
+    pick_section: Mapped[str | None] = mapped_column(String(100))
 
 
 class Edition(Base):

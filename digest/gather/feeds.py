@@ -18,8 +18,8 @@ from digest.candidate import Candidate
 from digest.gather.decode import DecodeError, to_utf8_xml
 from digest.gather.identity import canonical_url
 from digest.gather.items import (
-    Parsed,
     ParseContext,
+    Parsed,
     ParseError,
     RawItem,
     from_struct,

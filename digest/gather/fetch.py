@@ -204,7 +204,7 @@ def _fetched(response: httpx.Response, body: bytes) -> Fetched:
 
 
 def _header(response: httpx.Response, name: str) -> str | None:
-    value = response.headers.get(name)
+    value: str | None = response.headers.get(name)
     # Validators are echoed back in request headers: keep them short and on one line.
     if value and len(value) <= 500 and value.isprintable():
         return value

@@ -34,8 +34,41 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 STOP_WORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were will with after over new how why what".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "after",
+        "over",
+        "new",
+        "how",
+        "why",
+        "what",
+    ]
 )
 MIN_TITLE_WORDS = 3
 MAX_APART = timedelta(days=7)
@@ -151,9 +184,9 @@ class _TitleIndex:
             if common < self.threshold * len(words):
                 continue  # Jaccard <= common / len(words): cannot reach the threshold
             score = common / (len(words) + len(self.words[pos]) - common)
-            if score >= best_score and _close_in_time(candidate, merged[pos]):
-                if best is None or score > best_score or pos < best:
-                    best, best_score = pos, score
+            better = best is None or score > best_score or (score == best_score and pos < best)
+            if score >= best_score and better and _close_in_time(candidate, merged[pos]):
+                best, best_score = pos, score
         return best
 
     def add(self, pos: int, title: str) -> None:

@@ -152,6 +152,7 @@ def parse_date(text: str | None) -> datetime | None:
     text = plain(text or "")
     if not text or len(text) > 100:
         return None
+    value: datetime | None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

@@ -12,8 +12,8 @@ from typing import Any
 
 from digest.gather.decode import DecodeError, decode
 from digest.gather.items import (
-    Parsed,
     ParseContext,
+    Parsed,
     ParseError,
     RawItem,
     make_candidate,

@@ -1,0 +1,219 @@
+"""Editor picks: a TOML file of URLs the editors chose by hand, each with an optional note,
+title override and section.
+
+    [[picks]]
+    url = "https://meridianreview.example/europe/some-story/"
+    note = "Why we think you should read it."
+    title = "A better headline"        # optional: replaces the article's own title
+    section = "Europe"                 # optional: one of [newsletter] sections
+    added_at = 2026-11-18T10:00:00Z    # when it was picked: the week it belongs to
+
+Reading is pure (bytes in, picks and problems out). Writing keeps the file's comments and layout
+(tomlkit), so editors can keep editing it by hand as well as with `digest picks add/remove`.
+A bad entry is reported by number and skipped; the good ones still count.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import tomlkit
+from tomlkit.items import AoT, Table
+
+from digest.gather.identity import canonical_url
+from digest.sanitize import clip, plain, safe_url
+
+MAX_NOTE = 1000
+FIELDS = ("url", "note", "title", "section", "added_at")
+
+
+class PicksError(Exception):
+    """The picks file cannot be read or written; the message names the file and the place."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    url: str
+    note: str | None = None
+    title: str | None = None
+    section: str | None = None
+    added_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PicksFile:
+    picks: tuple[Pick, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_picks(body: bytes, name: str, sections: tuple[str, ...] = ()) -> PicksFile:
+    """Picks from TOML bytes; `name` (the file) prefixes every problem."""
+    try:
+        doc = tomllib.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise PicksError(f"{name}: not UTF-8 (byte offset {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PicksError(f"{name}: invalid TOML: {exc}") from None
+    unknown = sorted(set(doc) - {"picks"})
+    if unknown:
+        raise PicksError(f"{name}: unknown top-level key {unknown[0]!r} (expected [[picks]])")
+    entries = doc.get("picks", [])
+    if not isinstance(entries, list):
+        raise PicksError(f"{name}: 'picks' must be an array of tables ([[picks]])")
+    picks: list[Pick] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        try:
+            pick = _pick(entry, sections)
+        except ValueError as exc:
+            problems.append(f"{name}: pick #{number}: {exc}")
+            continue
+        key = canonical_url(pick.url)
+        if key in seen:
+            problems.append(f"{name}: pick #{number} repeats pick #{seen[key]} ({pick.url})")
+            continue
+        seen[key] = number
+        picks.append(pick)
+    return PicksFile(tuple(picks), tuple(problems))
+
+
+def _pick(entry: object, sections: tuple[str, ...]) -> Pick:
+    if not isinstance(entry, dict):
+        raise ValueError("must be a table with a url")
+    extra = sorted(set(entry) - set(FIELDS))
+    if extra:
+        raise ValueError(f"unknown key {extra[0]!r} (allowed: {', '.join(FIELDS)})")
+    url = check_url(entry.get("url"))
+    return Pick(
+        url=url,
+        note=_text(entry, "note", MAX_NOTE),
+        title=_text(entry, "title", 300),
+        section=check_section(entry.get("section"), sections),
+        added_at=_when(entry.get("added_at")),
+    )
+
+
+def check_url(value: object) -> str:
+    """An http(s) URL (or a local path, for offline demos); anything else is refused."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("url is missing")
+    url = value.strip()
+    if "://" not in url and not url.startswith(("/", ".")) and "." in url.split("/")[0]:
+        raise ValueError(f"url {url!r} has no scheme: write https://{url}")
+    if "://" in url and not url.lower().startswith("file://") and safe_url(url) is None:
+        raise ValueError(f"url {clip(plain(url), 80)!r} is not an http(s) URL")
+    return url
+
+
+def check_section(value: object, sections: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("section must be a string")
+    if sections and value not in sections:
+        raise ValueError(f"section {value!r} is not one of {', '.join(sections)}")
+    return value
+
+
+def _text(entry: dict[str, object], key: str, limit: int) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return clip(plain(value), limit) or None
+
+
+def _when(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    raise ValueError("added_at must be a date-time like 2026-11-18T10:00:00Z")
+
+
+def load_picks(path: Path, sections: tuple[str, ...] = ()) -> PicksFile:
+    try:
+        return parse_picks(path.read_bytes(), str(path), sections)
+    except FileNotFoundError:
+        return PicksFile(())
+    except OSError as exc:
+        raise PicksError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def add_pick(path: Path, pick: Pick) -> bool:
+    """Add `pick`, or update the pick with the same (canonical) URL. True when it was new."""
+    doc = _document(path)
+    table = _find(doc, pick.url)
+    new = table is None
+    if table is None:
+        table = tomlkit.table()
+        table["url"] = pick.url
+        _aot(doc).append(table)
+    for key in ("note", "title", "section"):
+        value = getattr(pick, key)
+        if value is not None:
+            table[key] = value
+    if new or "added_at" not in table:
+        table["added_at"] = pick.added_at or datetime.now(UTC)
+    _write(path, doc)
+    return new
+
+
+def remove_pick(path: Path, url: str) -> bool:
+    """Remove the pick with this (canonical) URL. False when there was none."""
+    doc = _document(path)
+    picks = _aot(doc)
+    key = canonical_url(url)
+    for i, table in enumerate(picks):
+        if canonical_url(str(table.get("url", ""))) == key:
+            del picks[i]
+            _write(path, doc)
+            return True
+    return False
+
+
+def _document(path: Path) -> tomlkit.TOMLDocument:
+    if not path.exists():
+        doc = tomlkit.document()
+        doc.add(
+            tomlkit.comment("Editor picks: `digest picks add URL --note TEXT` or edit by hand.")
+        )
+        return doc
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise PicksError(f"{path}: cannot edit: {exc}") from None
+
+
+def _aot(doc: tomlkit.TOMLDocument) -> AoT:
+    if "picks" not in doc:
+        doc.append("picks", tomlkit.aot())
+    picks = doc["picks"]
+    if not isinstance(picks, AoT):
+        raise PicksError("'picks' must be an array of tables ([[picks]])")
+    return picks
+
+
+def _find(doc: tomlkit.TOMLDocument, url: str) -> Table | None:
+    key = canonical_url(url)
+    for table in _aot(doc):
+        if canonical_url(str(table.get("url", ""))) == key:
+            found: Table = table
+            return found
+    return None
+
+
+def _write(path: Path, doc: tomlkit.TOMLDocument) -> None:
+    """Write to a temporary file and rename: a crash never leaves half a picks file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise PicksError(f"{path}: cannot write: {exc.strerror or exc}") from None
