@@ -11,6 +11,8 @@ from rich.markup import escape
 from digest.cli import db as db_commands
 from digest.cli import edition as edition_commands
 from digest.cli import send as send_commands
+from digest.cli import serve as serve_commands
+from digest.cli import sources as source_commands
 from digest.cli import subscribers as subscriber_commands
 from digest.cli import worker as worker_commands
 from digest.cli.common import State, err_console
@@ -42,7 +44,9 @@ def _root(
 
 edition_commands.register(app)
 send_commands.register(app)
+serve_commands.register(app)
 worker_commands.register(app)
+source_commands.register(app)
 app.add_typer(subscriber_commands.app, name="subscribers")
 app.add_typer(db_commands.app, name="db")
 
