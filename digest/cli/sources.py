@@ -141,14 +141,10 @@ def list_command(
             escape(a.source_url or "-"),
         )
     console.print(table)
-    span = (
-        "in the database"
-        if start is None or end is None
-        else (
-            f"between {start.astimezone(tz):%Y-%m-%d %H:%M} and {end.astimezone(tz):%Y-%m-%d %H:%M} "
-            f"{settings.publication.timezone}"
-        )
-    )
+    span = "in the database"
+    if start is not None and end is not None:
+        first, last = (t.astimezone(tz).strftime("%Y-%m-%d %H:%M") for t in (start, end))
+        span = f"between {first} and {last} {settings.publication.timezone}"
     picks = sum(a.is_pick for a in rows)
     console.print(f"{len(rows)} articles {span} ({picks} editor picks, ★).")
 
