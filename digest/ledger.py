@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import EditionStateError
@@ -67,6 +67,17 @@ class Outcome:
     provider_id: str | None = None
     reason: str | None = None
     not_before: datetime | None = None
+
+
+def write_first(session: Session) -> None:
+    """SQLite: take the write lock now, before this transaction reads anything.
+
+    In WAL mode a transaction that reads and then writes fails at once with "database is
+    locked" if another connection committed in between (it cannot upgrade a stale snapshot);
+    busy_timeout does not help. An UPDATE that matches nothing takes the lock up front.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(EditionSend).where(false()).values(planned=EditionSend.planned))
 
 
 # --- the audience -----------------------------------------------------------------------------
@@ -244,9 +255,7 @@ def claim(
                     Subscriber.id.in_(subscriber_ids[start_at : start_at + 1000]),
                     Subscriber.status == ACTIVE,
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     gone = [r[0] for r in rows if r[1] not in active]
     if gone:
@@ -275,21 +284,25 @@ def _claim_rows(
     first_variant = (
         select(Delivery.variant).where(*due).order_by(Delivery.id).limit(1).scalar_subquery()
     )
-    ids = (
+    # MATERIALIZED: PostgreSQL may otherwise re-run a SKIP LOCKED subquery inside the UPDATE
+    # and take more than `size` rows (each re-run skips the rows the last one locked).
+    picked = (
         select(Delivery.id)
         .where(*due, Delivery.variant == first_variant)
         .order_by(Delivery.id)
         .limit(size)
         .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids.scalar_subquery()), Delivery.status == status)
+        .where(Delivery.id.in_(select(picked.c.id)), Delivery.status == status)
         .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
         .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.variant)
         .execution_options(synchronize_session=False)
     )
-    return result.tuples().all()
+    return result.all()
 
 
 def move(
@@ -340,18 +353,18 @@ def record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None
 
 def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Per-row answers (SMTP, outbox: a message id each) in one executemany."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == bindparam("did"), Delivery.status == SUBMITTED)
+    table = Delivery.__table__  # Core: the ORM would read a list of rows as a by-pk bulk update
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("did"), table.c.status == SUBMITTED)
         .values(
             status=bindparam("st"),
             provider_message_id=bindparam("pid"),
             error=bindparam("why"),
             not_before=bindparam("nb"),
-            attempts=Delivery.attempts + 1,
+            attempts=table.c.attempts + 1,
             updated_at=now,
-        )
-        .execution_options(synchronize_session=False),
+        ),
         [
             {
                 "did": o.delivery_id,
@@ -379,7 +392,7 @@ def counts(session: Session, edition_id: int) -> Counter[str]:
         select(Delivery.status, func.count())
         .where(Delivery.edition_id == edition_id)
         .group_by(Delivery.status)
-    ).tuples()
+    )
     return Counter({status: int(n) for status, n in rows})
 
 

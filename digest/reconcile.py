@@ -65,7 +65,7 @@ def reconcile(session: Session, delivery_ids: Sequence[int], now: datetime) -> R
                 WebhookEvent.event.in_(sorted(LEDGER_EVENTS)),
             )
             .order_by(WebhookEvent.id)
-        ).tuples()
+        )
         for delivery_id, event, detail in rows:
             if delivery_id is not None:
                 events.setdefault(delivery_id, []).append((event, detail))

@@ -85,6 +85,7 @@ def dry_run(
 def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime) -> SendReport:
     """Start a send: the edition becomes `sending` and its audience is frozen, atomically."""
     with transaction(factory) as session:
+        ledger.write_first(session)
         edition = get_edition(session, edition_id)
         if edition.status == SENT:
             raise EditionStateError(f"edition {edition.id} was already sent at {edition.sent_at}")
@@ -114,6 +115,7 @@ def resume(
     planned; their submitted rows are settled from ESP events; what stays uncertain is listed,
     and sent again only when `resend_uncertain` says so."""
     with transaction(factory) as session:
+        ledger.write_first(session)
         edition = get_edition(session, edition_id)
         sent = ledger.send_state(session, edition.id)
         if edition.status != SENDING or sent is None:
@@ -125,7 +127,6 @@ def resume(
                     else f" (start it with `digest send --edition {edition.id}`)"
                 )
             )
-        # A write first, so SQLite takes its lock before the reads below (see ledger).
         ledger.set_state(session, edition.id, SEND_RUNNING, now)
         live = ledger.live_workers(session, edition.id, now, settings.delivery.worker_timeout)
         report = SendReport(edition_id=edition.id, planned=sent.planned, resumed=True)
@@ -175,6 +176,7 @@ def finish(
 ) -> tuple[Counter[str], bool]:
     """The edition is `sent` once no row is planned, claimed, deferred or submitted."""
     with transaction(factory) as session:
+        ledger.write_first(session)
         counts = ledger.counts(session, edition_id)
         state = ledger.send_state(session, edition_id)
         open_rows = sum(counts[s] for s in ledger.UNFINISHED)

@@ -98,13 +98,14 @@ def status(session: Session, edition_id: int, now: datetime, worker_timeout: int
             .where(LinkClick.edition_id == edition.id)
             .order_by(LinkClick.clicks.desc(), LinkClick.url)
             .limit(10)
-        ).tuples()
+        )
     ]
     return result
 
 
 def cancel(session: Session, edition_id: int, now: datetime) -> int:
     """Stop claiming batches; batches already claimed finish. Returns the rows left unsent."""
+    ledger.write_first(session)
     edition = get_edition(session, edition_id)
     sent = ledger.send_state(session, edition.id)
     if edition.status != SENDING or sent is None:

@@ -105,6 +105,7 @@ class Worker:
     def run(self) -> WorkerReport:
         now = self.runtime.clock()
         with transaction(self.factory) as session:
+            ledger.write_first(session)
             ledger.require_single_worker(
                 session, self.edition_id, now, self.settings.delivery.worker_timeout
             )

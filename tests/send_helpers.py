@@ -1,0 +1,130 @@
+"""Shared set-up for the delivery tests: an edition and subscribers written straight to the
+database (fast, and independent of gathering), settings variants, and per-test PostgreSQL
+schemas so that the ledger tests run on both databases."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.config import Settings
+from digest.db import make_engine, session_factory, transaction, upgrade
+from digest.models import DRAFT, Article, Edition, EditionItem
+from subscribers.models import ACTIVE, Subscriber
+
+SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
+
+
+def with_delivery(settings: Settings, **values: Any) -> Settings:
+    """The same settings with some [delivery] keys changed (validated like the real thing)."""
+    delivery = type(settings.delivery).model_validate({**settings.delivery.model_dump(), **values})
+    return settings.model_copy(update={"delivery": delivery})
+
+
+def with_values(settings: Settings, **values: Any) -> Settings:
+    return settings.model_copy(update=values)
+
+
+def make_edition(
+    factory: sessionmaker[Session], now: datetime, sections: Sequence[str] = SECTIONS
+) -> int:
+    """A draft edition with two articles in each section."""
+    with transaction(factory) as session:
+        edition = Edition(
+            status=DRAFT,
+            window_start=now - timedelta(days=7),
+            cutoff=now,
+            subject="The Weekly Round-up: November 20, 2026",
+            intro="Five desks, one week.",
+            created_at=now,
+        )
+        session.add(edition)
+        position = 0
+        for section in sections:
+            for n in range(2):
+                position += 1
+                url = f"https://news.example/{uuid.uuid4().hex}"
+                article = Article(
+                    url=url,
+                    title=f"{section} story {n}",
+                    summary="A summary of the story.",
+                    section=section,
+                    published_at=now - timedelta(days=1),
+                    first_seen_at=now,
+                    updated_at=now,
+                    content_hash=uuid.uuid4().hex,
+                    is_pick=False,
+                )
+                session.add(article)
+                session.flush()
+                edition.items.append(
+                    EditionItem(
+                        article_id=article.id,
+                        position=position,
+                        section=section,
+                        title=article.title,
+                        url=url,
+                        summary=article.summary,
+                        published_at=article.published_at,
+                        score=1.0,
+                        reasons=["test"],
+                        pinned=False,
+                    )
+                )
+        session.flush()
+        return edition.id
+
+
+def add_subscribers(
+    factory: sessionmaker[Session],
+    n: int,
+    now: datetime,
+    *,
+    start: int = 0,
+    sections: Sequence[Sequence[str] | None] = (None,),
+    domain: str = "example.com",
+) -> None:
+    """`n` active, confirmed subscribers user<i>@domain; sections cycle through `sections`."""
+    rows = [
+        {
+            "public_id": uuid.uuid4().hex,
+            "email": f"user{i}@{domain}",
+            "status": ACTIVE,
+            "sections": None if (s := sections[i % len(sections)]) is None else list(s),
+            "created_at": now,
+            "updated_at": now,
+            "confirmed_at": now,
+        }
+        for i in range(start, start + n)
+    ]
+    with transaction(factory) as session:
+        for begin in range(0, len(rows), 5000):
+            session.execute(insert(Subscriber), rows[begin : begin + 5000])
+
+
+@contextlib.contextmanager
+def postgres_schema(url: str) -> Iterator[Engine]:
+    """A migrated, empty schema of its own on the test PostgreSQL, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={name}"})
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+def factory_for(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)

@@ -1,0 +1,263 @@
+"""The ledger's state moves, on SQLite and on PostgreSQL (design.md §3)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from digest import ledger
+from digest.db import transaction
+from digest.ledger import Outcome
+from digest.models import (
+    ACCEPTED,
+    CLAIMED,
+    DEFERRED,
+    FAILED,
+    PLANNED,
+    SKIPPED,
+    SUBMITTED,
+    Delivery,
+    Edition,
+)
+from digest.reconcile import reconcile
+from digest.send import begin
+from subscribers.lifecycle import recipients_for
+from subscribers.models import UNSUBSCRIBED, Subscriber
+from tests.send_fixtures import LedgerDb, _pg_engine, edition_id, ledger_db  # noqa: F401
+from tests.send_helpers import SECTIONS, add_subscribers
+
+
+def _plan(db: LedgerDb, eid: int, now: datetime) -> int:
+    return begin(db.factory, eid, now).planned
+
+
+def _claim(db: LedgerDb, eid: int, size: int, now: datetime, worker: int = 1):
+    with transaction(db.factory) as session:
+        return ledger.claim(session, eid, worker, size, now)
+
+
+def _statuses(db: LedgerDb, eid: int) -> dict[str, int]:
+    with db.factory() as session:
+        return dict(ledger.counts(session, eid))
+
+
+def test_plan_freezes_the_audience(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+    add_subscribers(ledger_db.factory, 30, now)
+    assert _plan(ledger_db, edition_id, now) == 30
+    add_subscribers(ledger_db.factory, 5, now, start=100)
+    assert _statuses(ledger_db, edition_id) == {PLANNED: 30}
+
+
+def test_plan_takes_recipients_from_recipients_for(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 12, now, sections=[["Asia"], ["Nowhere"], None])
+    _plan(ledger_db, edition_id, now)
+    with ledger_db.factory() as session:
+        expected = {a.email for a in recipients_for(session, SECTIONS, now)}
+        planned = set(session.scalars(select(Delivery.email)))
+    assert planned == expected and len(planned) == 8
+
+
+def test_claim_takes_one_variant_lowest_ids_first(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 20, now, sections=[["Asia"], ["Europe"]])
+    _plan(ledger_db, edition_id, now)
+    rows, skipped = _claim(ledger_db, edition_id, 4, now)
+    assert skipped == 0
+    assert [r.variant for r in rows] == ["Asia"] * 4
+    assert [r.email for r in rows] == [
+        "user0@example.com",
+        "user2@example.com",
+        "user4@example.com",
+        "user6@example.com",
+    ]
+    assert all(r.public_id for r in rows)
+    assert _statuses(ledger_db, edition_id) == {CLAIMED: 4, PLANNED: 16}
+
+
+def test_claim_skips_who_unsubscribed_after_planning(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 5, now)
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == "user1@example.com")
+            .values(status=UNSUBSCRIBED)
+        )
+    rows, skipped = _claim(ledger_db, edition_id, 10, now)
+    assert skipped == 1
+    assert "user1@example.com" not in {r.email for r in rows}
+    with ledger_db.factory() as session:
+        row = session.scalars(select(Delivery).where(Delivery.status == SKIPPED)).one()
+    assert row.email == "user1@example.com" and "unsubscribed" in (row.error or "")
+
+
+def test_claim_prefers_due_deferred_rows(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 6, now)
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([5, 6]))
+            .values(status=DEFERRED, not_before=now + timedelta(seconds=30))
+        )
+    early, _ = _claim(ledger_db, edition_id, 2, now)
+    assert [r.delivery_id for r in early] == [1, 2]
+    later, _ = _claim(ledger_db, edition_id, 2, now + timedelta(seconds=31))
+    assert [r.delivery_id for r in later] == [5, 6]
+
+
+def test_concurrent_claims_never_share_a_row(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 400, now)
+    _plan(ledger_db, edition_id, now)
+    taken: list[list[int]] = [[], [], [], []]
+
+    def work(index: int) -> None:
+        while True:
+            rows, _ = _claim(ledger_db, edition_id, 7, now, worker=index + 1)
+            if not rows:
+                return
+            taken[index] += [r.delivery_id for r in rows]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [i for part in taken for i in part]
+    assert sorted(everything) == list(range(1, 401))
+    if ledger_db.name == "postgres":
+        assert sum(1 for part in taken if part) >= 2  # SKIP LOCKED let them work side by side
+
+
+def test_record_leaves_rows_a_webhook_already_settled(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 2, now)
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        ledger.move(session, [1, 2], PLANNED, SUBMITTED, now)
+        ledger.move(session, [2], SUBMITTED, FAILED, now, error="bounce: mailbox full")
+        ledger.record(session, [Outcome(1, ACCEPTED, "m1"), Outcome(2, ACCEPTED, "m1")], now)
+    with ledger_db.factory() as session:
+        rows = {d.id: d for d in session.scalars(select(Delivery))}
+    assert rows[1].status == ACCEPTED and rows[1].provider_message_id == "m1"
+    assert rows[1].attempts == 1
+    assert rows[2].status == FAILED and rows[2].error == "bounce: mailbox full"
+
+
+def test_record_per_row_answers(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+    add_subscribers(ledger_db.factory, 60, now)
+    _plan(ledger_db, edition_id, now)
+    ids = list(range(1, 61))
+    with transaction(ledger_db.factory) as session:
+        ledger.move(session, ids, PLANNED, SUBMITTED, now)
+        ledger.record(session, [Outcome(i, ACCEPTED, f"<m{i}@x>") for i in ids], now)
+    with ledger_db.factory() as session:
+        found = dict(session.execute(select(Delivery.id, Delivery.provider_message_id)).all())
+    assert found == {i: f"<m{i}@x>" for i in ids}
+
+
+def test_orphans_are_rows_of_dead_workers(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 4, now)
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        live = ledger.register_worker(session, edition_id, now)
+        dead = ledger.register_worker(session, edition_id, now)
+        session.execute(
+            update(Delivery).where(Delivery.id.in_([1, 2])).values(status=CLAIMED, worker_id=live)
+        )
+        session.execute(
+            update(Delivery).where(Delivery.id.in_([3, 4])).values(status=CLAIMED, worker_id=dead)
+        )
+        ledger.stop_worker(session, dead, now)
+    with ledger_db.factory() as session:
+        alive = ledger.live_workers(session, edition_id, now, 60)
+        assert alive == [live]
+        assert ledger.orphans(session, edition_id, alive, CLAIMED) == [3, 4]
+
+
+def test_workers_on_another_host_time_out(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        wid = ledger.register_worker(session, edition_id, now)
+        session.execute(
+            update(ledger.SendWorker)
+            .where(ledger.SendWorker.id == wid)
+            .values(host="elsewhere.example", pid=1)
+        )
+    with ledger_db.factory() as session:
+        assert ledger.live_workers(session, edition_id, now + timedelta(seconds=30), 60) == [wid]
+        assert ledger.live_workers(session, edition_id, now + timedelta(seconds=61), 60) == []
+
+
+def test_reconcile_settles_uncertain_rows_from_events(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    from digest.models import WebhookEvent
+
+    add_subscribers(ledger_db.factory, 3, now)
+    _plan(ledger_db, edition_id, now)
+    with transaction(ledger_db.factory) as session:
+        ledger.move(session, [1, 2, 3], PLANNED, SUBMITTED, now)
+        for n, (delivery, kind, detail) in enumerate(
+            [(1, "processed", None), (2, "processed", None), (2, "bounce", "bounce: 550 no")]
+        ):
+            session.add(
+                WebhookEvent(
+                    sg_event_id=f"e{n}",
+                    event=kind,
+                    edition_id=edition_id,
+                    delivery_id=delivery,
+                    detail=detail,
+                    received_at=now,
+                )
+            )
+    with transaction(ledger_db.factory) as session:
+        result = reconcile(session, [1, 2, 3], now)
+    assert (result.accepted, result.failed, result.uncertain) == ([1], [2], [3])
+    assert _statuses(ledger_db, edition_id) == {ACCEPTED: 1, FAILED: 1, SUBMITTED: 1}
+
+
+def test_begin_twice_is_refused(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+    import pytest
+
+    from digest.errors import EditionStateError
+
+    _plan(ledger_db, edition_id, now)
+    with pytest.raises(EditionStateError, match=r"already being sent.*--resume"):
+        _plan(ledger_db, edition_id, now)
+    with ledger_db.factory() as session:
+        assert session.get(Edition, edition_id).status == "sending"  # type: ignore[union-attr]
