@@ -1,21 +1,78 @@
-"""`create_app(settings)`: the ASGI app served by `digest serve` (uvicorn)."""
+"""`create_app(settings)`: the ASGI app served by `digest serve` (uvicorn).
+
+Public pages (subscribe, confirm, preferences, unsubscribe), the RFC 8058 one-click endpoint,
+the JSON subscribe API and the ESP webhooks. Every response carries the security headers of
+digest/web/security.py (no-referrer, a CSP that allows nothing third-party, no caching).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Callable
+from datetime import UTC, datetime
 
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from digest.backends import get_backend
+from digest.backends.base import EmailBackend
 from digest.config import Settings
 from digest.db import open_database, session_factory
+from digest.subscriptions import register_consent
+from digest.web import api, manage, public, unsubscribe, webhooks
+from digest.web.pages import stylesheet
+from digest.web.security import SecurityMiddleware, security_headers
+from digest.web.site import Site, site_of
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    backend: EmailBackend | None = None,
+) -> FastAPI:
+    """The app. `clock` and `backend` are for tests (a frozen now, a recording mailer).
+    Configuration mistakes (no DIGEST_SECRET_KEY, a backend without its key, a consent text
+    changed under an old version) fail here, at start, not on someone's first request."""
     app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
     engine = open_database(settings.database_url)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
+    if backend is None:
+        get_backend(settings)  # validates the delivery settings now; each email builds its own
+    register_consent(app.state.sessions, settings, (clock or (lambda: datetime.now(UTC)))())
+    app.state.site = Site.build(
+        settings,
+        app.state.sessions,
+        sqlite=engine.dialect.name == "sqlite",
+        clock=clock,
+        backend=backend,
+    )
+    app.add_middleware(SecurityMiddleware, headers=security_headers(stylesheet()))
+    app.add_exception_handler(StarletteHTTPException, _error_page)
+    for module in (public, manage, unsubscribe, api):
+        app.include_router(module.router)
+    app.include_router(webhooks.router())  # POST /webhooks/sendgrid (issue 5)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+async def _error_page(request: Request, exc: Exception) -> Response:
+    """People get a page for a mistyped address; API clients keep FastAPI's JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    if "text/html" not in request.headers.get("accept", ""):
+        return await http_exception_handler(request, exc)
+    heading = "Page not found" if exc.status_code == 404 else "Something is wrong"
+    return site_of(request).pages.render(
+        request,
+        "error.html",
+        status_code=exc.status_code,
+        heading=heading,
+        message="There is nothing at this address." if exc.status_code == 404 else str(exc.detail),
+        back="/subscribe",
+    )

@@ -1,0 +1,232 @@
+"""The subscribe form, the confirmation page and "send me a new link".
+
+Whatever the address (new, pending, already subscribed, rate limited, caught by the honeypot),
+a well-formed request gets the same redirect to the same "check your inbox" page: the form must
+not tell anyone who subscribes (standards.md §5). Only the person's own mistakes (a malformed
+address, no section ticked) are answered differently, and those say nothing about anyone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+
+from digest.web.site import Site, client_ip, evidence, site_of
+from subscribers.errors import InvalidEmail, InvalidSections
+from subscribers.optin import (
+    ALREADY_CONFIRMED,
+    CONFIRMED,
+    READY,
+    check_confirmation,
+    confirm,
+    resend_confirmation,
+    subscribe,
+)
+from subscribers.policy import check_sections
+from subscribers.tokens import MANAGE, make_token
+
+router = APIRouter()
+
+CHECK_INBOX = "/subscribe/check-inbox"
+FORM_SOURCE = "subscribe form"
+CONFIRM_SOURCE = "confirmation link"
+
+
+def check_inbox() -> RedirectResponse:
+    return RedirectResponse(CHECK_INBOX, status_code=303)
+
+
+def forbidden(site: Site, request: Request) -> HTMLResponse:
+    """A form without a valid CSRF pair: usually a page left open too long."""
+    return site.pages.render(
+        request,
+        "error.html",
+        status_code=403,
+        heading="Please try again",
+        message="This form expired or was sent from another site. Reload the page and send it "
+        "again.",
+        back=request.url.path,
+    )
+
+
+def too_many(site: Site, request: Request) -> HTMLResponse | None:
+    """The per-IP limit: None if the request may go on, else the 429 page."""
+    wait = site.limiter.hit(client_ip(request), site.clock())
+    if not wait:
+        return None
+    minutes = max(1, round(wait / 60))
+    return site.pages.render(
+        request,
+        "error.html",
+        status_code=429,
+        headers={"Retry-After": str(max(1, int(wait)))},
+        heading="Too many requests",
+        message=f"Too many requests from your network. Please try again in about {minutes} "
+        "minute(s).",
+        back=None,
+    )
+
+
+def _form(site: Site, request: Request, status: int = 200, **values: object) -> HTMLResponse:
+    sub = site.settings.subscribers
+    context: dict[str, Any] = {
+        "email": "",
+        "name": "",
+        "error": None,
+        "chosen": list(site.rules.sections),
+        "sections": list(site.rules.sections),
+        "consent_text": sub.consent_text,
+        "consent_text_version": sub.consent_text_version,
+    }
+    context.update(values)
+    return site.pages.render(request, "subscribe.html", status_code=status, **context)
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/subscribe")
+def subscribe_page(request: Request) -> HTMLResponse:
+    return _form(site_of(request), request)
+
+
+@router.post("/subscribe", response_model=None)
+def subscribe_form(
+    request: Request,
+    background: BackgroundTasks,
+    email: str = Form(""),
+    name: str = Form(""),
+    sections: list[str] = Form([]),
+    website: str = Form(""),
+    csrf_token: str = Form(""),
+    consent_text_version: str = Form(""),
+) -> Response:
+    site = site_of(request)
+    if not site.csrf.valid(request, csrf_token):
+        return forbidden(site, request)
+    limited = too_many(site, request)
+    if limited is not None:
+        return limited
+    if website:
+        return check_inbox()  # the honeypot: a bot filled the hidden field; it learns nothing
+    version = site.settings.subscribers.consent_text_version
+    values = {"email": email, "name": name, "chosen": sections}
+    if consent_text_version != version:
+        message = "The terms below changed while the page was open: please read them again."
+        return _form(site, request, 409, error=message, **values)
+    try:
+        chosen = check_sections(sections, site.rules.sections, allow_all=False)
+        with site.write() as session:
+            notice = subscribe(
+                session,
+                email,
+                evidence=evidence(request, FORM_SOURCE, consent_version=version),
+                now=site.clock(),
+                keys=site.keys,
+                policy=site.rules,
+                name=name,
+                sections=chosen,
+            )
+    except (InvalidEmail, InvalidSections) as exc:
+        return _form(site, request, 400, error=_sentence(exc), **values)
+    except IntegrityError:
+        return check_inbox()  # the same address submitted twice at once: one of them won
+    if notice is not None:
+        background.add_task(site.send, notice)
+    return check_inbox()
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@router.get(CHECK_INBOX)
+def check_inbox_page(request: Request) -> HTMLResponse:
+    site = site_of(request)
+    return site.pages.render(request, "check_inbox.html")
+
+
+@router.post("/resend", response_model=None)
+def resend_form(
+    request: Request,
+    background: BackgroundTasks,
+    email: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    site = site_of(request)
+    if not site.csrf.valid(request, csrf_token):
+        return forbidden(site, request)
+    limited = too_many(site, request)
+    if limited is not None:
+        return limited
+    try:
+        with site.write() as session:
+            notice = resend_confirmation(
+                session, email, now=site.clock(), keys=site.keys, policy=site.rules
+            )
+    except InvalidEmail as exc:
+        return site.pages.render(
+            request,
+            "error.html",
+            400,
+            heading="Check the address",
+            message=_sentence(exc),
+            back=CHECK_INBOX,
+        )
+    if notice is not None:
+        background.add_task(site.send, notice)
+    return check_inbox()
+
+
+def _confirm_page(site: Site, request: Request, token: str, state: str, status: int) -> Response:
+    context: dict[str, Any] = {"state": state, "token": token, "manage_url": None}
+    context["ttl_hours"] = site.settings.subscribers.confirm_ttl_hours
+    return site.pages.render(request, "confirm.html", status_code=status, **context)
+
+
+@router.get("/confirm/{token}")
+def confirm_page(request: Request, token: str) -> Response:
+    """Shows a button that POSTs: link scanners follow GET links, people press buttons."""
+    site = site_of(request)
+    with site.sessions() as session:
+        result = check_confirmation(
+            session, token, now=site.clock(), keys=site.keys, policy=site.rules
+        )
+        if result.state == ALREADY_CONFIRMED and result.subscriber is not None:
+            return _manage_link_page(site, request, result.subscriber.public_id, "confirm.html")
+    status = {READY: 200, "expired": 410}.get(result.state, 404)
+    return _confirm_page(site, request, token, result.state, status)
+
+
+def _manage_link_page(site: Site, request: Request, public_id: str, template: str) -> Response:
+    url = site.url(f"/manage/{make_token(site.keys, MANAGE, public_id, site.clock())}")
+    return site.pages.render(request, template, state=ALREADY_CONFIRMED, manage_url=url)
+
+
+@router.post("/confirm/{token}")
+def confirm_submit(request: Request, token: str, csrf_token: str = Form("")) -> Response:
+    site = site_of(request)
+    if not site.csrf.valid(request, csrf_token):
+        return forbidden(site, request)
+    version = site.settings.subscribers.consent_text_version
+    with site.write() as session:
+        result = confirm(
+            session,
+            token,
+            evidence=evidence(request, CONFIRM_SOURCE, consent_version=version),
+            now=site.clock(),
+            keys=site.keys,
+            policy=site.rules,
+        )
+        sub = result.subscriber
+        if result.state == CONFIRMED and sub is not None:
+            url = site.url(f"/manage/{make_token(site.keys, MANAGE, sub.public_id, site.clock())}")
+            return site.pages.render(
+                request, "confirmed.html", manage_url=url, sections=sub.sections
+            )
+        if result.state == ALREADY_CONFIRMED and sub is not None:
+            return _manage_link_page(site, request, sub.public_id, "confirm.html")
+    status = {"expired": 410}.get(result.state, 404)
+    return _confirm_page(site, request, token, result.state, status)

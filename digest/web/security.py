@@ -1,0 +1,129 @@
+"""Headers every page gets, the request-size cap, and CSRF protection for human-facing forms.
+
+Token pages must leak their token nowhere: `Referrer-Policy: no-referrer`, no third-party
+assets (the CSP allows nothing from anywhere else, and the CSS is inline), no caching
+(standards.md §5; CWE-598). Forms use a signed double-submit cookie: the cookie holds a random
+value, the form a signature of it, so a cross-site page can neither read nor forge the pair.
+The RFC 8058 one-click endpoint is the one POST without it (the RFC forbids cookies there).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "digest_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_MAX_AGE_S = 12 * 3600
+MAX_BODY_BYTES = 64 * 1024
+_NONCE = re.compile(r"[0-9a-f]{32}")
+
+
+def style_hash(css: str) -> str:
+    """The CSP source for our one inline <style> block, so no other style can run."""
+    digest = hashlib.sha256(css.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def security_headers(css: str) -> list[tuple[bytes, bytes]]:
+    csp = (
+        f"default-src 'none'; style-src {style_hash(css)}; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return [
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"cache-control", b"no-store"),
+    ]
+
+
+class SecurityMiddleware:
+    """Pure ASGI (no per-request task switch): adds the headers, refuses oversized bodies."""
+
+    def __init__(self, app: ASGIApp, headers: Sequence[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.headers = list(headers)
+        self.names = {name for name, _ in headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > MAX_BODY_BYTES:
+            await _too_large(send, self.headers)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                own = [(k, v) for k, v in message.get("headers", []) if k not in self.names]
+                message["headers"] = own + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return MAX_BODY_BYTES + 1
+    return 0
+
+
+async def _too_large(send: Send, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    body = b"Request body too large."
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Csrf:
+    """Signed double-submit tokens. Keys rotate like the link keys (newest first)."""
+
+    def __init__(self, keys: Sequence[str], secure: bool) -> None:
+        self._serializer = URLSafeTimedSerializer(list(reversed(keys)), salt="digest.csrf")
+        self.secure = secure
+
+    def nonce_for(self, request: Request) -> str:
+        """The browser's existing nonce, or a new one (set it with `set_cookie`)."""
+        value = request.cookies.get(CSRF_COOKIE, "")
+        return value if _NONCE.fullmatch(value) else secrets.token_hex(16)
+
+    def token(self, nonce: str) -> str:
+        return str(self._serializer.dumps(nonce))
+
+    def set_cookie(self, response: Response, nonce: str) -> None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+        )
+
+    def valid(self, request: Request, submitted: str | None) -> bool:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not submitted or not _NONCE.fullmatch(cookie):
+            return False
+        try:
+            value = self._serializer.loads(submitted, max_age=CSRF_MAX_AGE_S)
+        except BadSignature:
+            return False
+        return isinstance(value, str) and secrets.compare_digest(value, cookie)

@@ -1,0 +1,109 @@
+"""What every request handler shares: settings, the database, the signing keys, the rules, the
+clock, the mailer and the per-IP limiter. One `Site` per app, on `app.state.site`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from digest.backends.base import EmailBackend
+from digest.config import Settings
+from digest.db import transaction
+from digest.notify import send_notice
+from digest.subscriptions import policy
+from digest.web.limits import IpLimiter
+from digest.web.pages import Pages
+from digest.web.security import Csrf
+from subscribers.consent import Evidence
+from subscribers.optin import Notice
+from subscribers.policy import Policy
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Site:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    keys: list[str]
+    rules: Policy
+    pages: Pages
+    csrf: Csrf
+    clock: Clock = _utcnow
+    backend: EmailBackend | None = None
+    limiter: IpLimiter = field(default_factory=lambda: IpLimiter(20, timedelta(hours=1)))
+    # SQLite has one writer; queueing writers here keeps threads from spinning on its busy
+    # handler (and a deferred transaction's read->write upgrade from failing outright).
+    write_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        sqlite: bool,
+        clock: Clock | None = None,
+        backend: EmailBackend | None = None,
+    ) -> Site:
+        web = settings.web
+        keys = settings.secret_keys()
+        csrf = Csrf(keys, secure=web.base_url.startswith("https://"))
+        return cls(
+            settings=settings,
+            sessions=sessions,
+            keys=keys,
+            rules=policy(settings),
+            pages=Pages(settings.publication.name, settings.newsletter.title, csrf),
+            csrf=csrf,
+            clock=clock or _utcnow,
+            backend=backend,
+            limiter=IpLimiter(
+                web.subscribe_ip_limit, timedelta(minutes=web.subscribe_ip_window_minutes)
+            ),
+            write_lock=threading.Lock() if sqlite else nullcontext(),
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that may write: committed on success, rolled back on error."""
+        with self.write_lock, transaction(self.sessions) as session:
+            yield session
+
+    def send(self, notice: Notice) -> None:
+        """Runs after the response (a background task): the answer never waits for the mail
+        provider, and takes the same time whether or not an email goes out."""
+        send_notice(self.settings, notice, self.backend)
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.web.base_url}{path}"
+
+
+def site_of(request: Request) -> Site:
+    site = request.app.state.site
+    assert isinstance(site, Site)
+    return site
+
+
+def client_ip(request: Request) -> str:
+    """The client's address as uvicorn saw it (behind [web] trusted_proxies, the forwarded one)."""
+    return request.client.host if request.client else "unknown"
+
+
+def evidence(request: Request, source: str, *, consent_version: str | None = None) -> Evidence:
+    return Evidence(
+        source=source,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        consent_text_version=consent_version,
+    )
