@@ -64,7 +64,8 @@ def parse_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> Parsed
     skipped: list[str] = []
     bad_dates: list[str] = []
     for entry in parsed.entries:
-        candidate = make_candidate(_raw(entry, ctx, bad_dates), ctx, skipped)
+        raw = _raw(entry, ctx, str(parsed.version or ""), bad_dates)
+        candidate = make_candidate(raw, ctx, skipped)
         if candidate is not None:
             result.candidates.append(candidate)
     result.candidates = _distinct_guids(result.candidates, result.warnings)
@@ -87,7 +88,7 @@ def _check(parsed: Any, result: Parsed) -> None:
         message = f"not well-formed XML {where}{exc.getMessage()}"
     else:
         message = f"not well-formed XML: {exc}" if exc else ""
-    if not parsed.entries and not parsed.version:
+    if not parsed.entries and (exc is not None or not parsed.version):
         if message:
             raise ParseError(message)
         raise ParseError("not a feed: no RSS, Atom or JSON Feed document found")
@@ -95,7 +96,7 @@ def _check(parsed: Any, result: Parsed) -> None:
         result.warnings.append(f"{message} (read what could be read with the lenient parser)")
 
 
-def _raw(entry: Any, ctx: ParseContext, bad_dates: list[str]) -> RawItem:
+def _raw(entry: Any, ctx: ParseContext, version: str, bad_dates: list[str]) -> RawItem:
     content, content_base = _content(entry)
     summary_detail = entry.get("summary_detail") or {}
     summary = entry.get("summary") or ""
@@ -109,10 +110,10 @@ def _raw(entry: Any, ctx: ParseContext, bad_dates: list[str]) -> RawItem:
         if published is None:
             bad_dates.append(plain(raw_date)[:40])
     link = entry.get("link") or _guid_link(entry)
-    base = content_base or link or ctx.url
+    base = content_base or safe_url(link, base=ctx.url) or ctx.url
     return RawItem(
         link=link,
-        title=_title(entry),
+        title=_title(entry, version),
         summary=summary,
         summary_is_html=is_html,
         author=_author(entry),
@@ -124,10 +125,14 @@ def _raw(entry: Any, ctx: ParseContext, bad_dates: list[str]) -> RawItem:
     )
 
 
-def _title(entry: Any) -> str:
+def _title(entry: Any, version: str) -> str:
+    """Atom says whether a title is text or HTML; RSS does not, and feeds put escaped markup
+    in titles, so an RSS title is read as HTML (a literal "x < y" survives that)."""
     title = str(entry.get("title") or "")
     kind = (entry.get("title_detail") or {}).get("type", "text/plain")
-    return to_text(title) if kind in _HTML_TYPES else plain(title)
+    if version.startswith("atom") and kind not in _HTML_TYPES:
+        return plain(title)
+    return to_text(title)
 
 
 def _content(entry: Any) -> tuple[str, str | None]:
@@ -145,11 +150,19 @@ def _guid_link(entry: Any) -> str | None:
 
 
 def _author(entry: Any) -> str:
-    names = [_author_name(str(a.get("name") or "")) for a in entry.get("authors") or []]
-    raw = _author_name(str(entry.get("author") or ""))
-    if raw and (len(names) <= 1 or not any(names)):
-        return raw
-    return ", ".join(n for n in names if n)
+    """The byline: the raw author string when there is one author, else every author's name."""
+    raw = str(entry.get("author") or "")
+    authors = entry.get("authors") or []
+    if raw and len(authors) <= 1:
+        return _author_name(raw)
+    return ", ".join(n for n in (_detail_name(a) for a in authors) if n)
+
+
+def _detail_name(author: Any) -> str:
+    name, email = str(author.get("name") or ""), str(author.get("email") or "")
+    if email and _EMAIL_ONLY.match(email + name):
+        return ""  # feedparser split a bare address ("a@news.example") into email and "name"
+    return _author_name(name)
 
 
 def _author_name(raw: str) -> str:
@@ -177,7 +190,8 @@ def _image(entry: Any, content: str, base: str) -> str | None:
         safe = safe_url(url, base=base)
         if safe:
             return safe
-    return first_image(content, base) if content else None
+    html = content or str(entry.get("summary") or "")
+    return first_image(html, base) if html else None
 
 
 def _is_image(media: Any) -> bool:

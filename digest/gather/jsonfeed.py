@@ -33,7 +33,7 @@ def looks_like_json(body: bytes, content_type: str = "") -> bool:
 
 
 def parse_json_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> Parsed:
-    doc = _load(body, content_type)
+    doc, encoding_note = _load(body, content_type)
     if not isinstance(doc, dict) or "jsonfeed.org/version/1" not in _str(doc.get("version")):
         raise ParseError('not a JSON Feed: no "version": "https://jsonfeed.org/version/1.x"')
     items = doc.get("items")
@@ -41,7 +41,9 @@ def parse_json_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> P
         raise ParseError('not a JSON Feed: "items" is missing or not a list')
     base = safe_url(_str(doc.get("home_page_url")), base=ctx.url) or ctx.url
     feed_authors = _authors(doc)
-    result, skipped, bad_dates = Parsed(), [], []  # type: ignore[var-annotated]
+    result = Parsed(warnings=[encoding_note] if encoding_note else [])
+    skipped: list[str] = []
+    bad_dates: list[str] = []
     for item in items:
         if not isinstance(item, dict):
             skipped.append("not a JSON object")
@@ -60,14 +62,14 @@ def parse_json_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> P
     return result
 
 
-def _load(body: bytes, content_type: str) -> Any:
+def _load(body: bytes, content_type: str) -> tuple[Any, str | None]:
     try:
-        text = decode(body, content_type, markup="json").text
+        decoded = decode(body, content_type, markup="json")
     except DecodeError as exc:
         raise ParseError(str(exc), "undecodable") from None
     try:
         # strict=False: a raw tab or newline inside a string is a common, harmless mistake.
-        return json.loads(text, strict=False)
+        return json.loads(decoded.text, strict=False), decoded.warning
     except json.JSONDecodeError as exc:
         raise ParseError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -94,7 +96,7 @@ def _raw(
     image = _str(item.get("image")) or _str(item.get("banner_image"))
     return RawItem(
         link=item_url or link or None,
-        title=_str(item.get("title")) or _untitled(content_text or content_html, is_html),
+        title=_str(item.get("title")) or _untitled(content_text, content_html),
         summary=summary,
         summary_is_html=is_html,
         author=_authors(item) or feed_authors,
@@ -116,9 +118,11 @@ def _summary(item: dict[str, Any], content_html: str, content_text: str) -> tupl
     return content_text, False
 
 
-def _untitled(content: str, is_html: bool) -> str:
+def _untitled(content_text: str, content_html: str) -> str:
     """A micro-blog post has no title: its first words stand in."""
-    return excerpt(content, UNTITLED_WORDS, is_html=is_html) if content else ""
+    if content_text:
+        return excerpt(content_text, UNTITLED_WORDS, is_html=False)
+    return excerpt(content_html, UNTITLED_WORDS) if content_html else ""
 
 
 def _authors(obj: dict[str, Any]) -> str:

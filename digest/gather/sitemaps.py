@@ -57,8 +57,9 @@ def parse_sitemap(
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:
         line, column = exc.position
+        reason = re.sub(r": line \d+, column \d+$", "", exc.msg)
         raise ParseError(
-            f"not well-formed XML at line {line}, column {column + 1}: {exc.msg}"
+            f"not well-formed XML at line {line}, column {column + 1}: {reason}"
         ) from None
     kind = _local(root.tag)
     if kind not in ("urlset", "sitemapindex"):
