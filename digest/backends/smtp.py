@@ -122,17 +122,7 @@ class SmtpBackend(EmailBackend):
         """An authenticated connection; errors name the server, never the password."""
         where = f"{self.host}:{self.port}"
         try:
-            conn: smtplib.SMTP
-            if self.security == "ssl":
-                conn = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=self._context()
-                )
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    conn.starttls(context=self._context())
-            if self.username:
-                conn.login(self.username, self._password or "")
+            return self._open()
         except smtplib.SMTPAuthenticationError as exc:
             raise BackendConfigError(
                 f"SMTP server {where} refused the login for {self.username!r}: "
@@ -147,6 +137,22 @@ class SmtpBackend(EmailBackend):
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientError(f"cannot connect to SMTP server {where}: {exc}") from None
+
+    def _open(self) -> smtplib.SMTP:
+        if self.security == "ssl":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self._context()
+            )
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.security == "starttls":
+                conn.starttls(context=self._context())
+            if self.username:
+                conn.login(self.username, self._password or "")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def send_batch(self, batch: Batch) -> list[RecipientStatus]:
