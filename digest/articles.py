@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.candidate import Candidate
@@ -162,17 +162,19 @@ def apply_picks(session: Session, marks: Sequence[PickMark], *, complete: bool) 
     return missing
 
 
-def week_filter(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
-    """Published in [start, end) (undated: first seen), or picked in it.
+def week_filter(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Published in [start, end), or undated and first seen in [start, end], or picked in it.
 
-    A future-dated article is not trusted: its date is after the cut-off, so it stays out until
-    a later week's window reaches that date.
+    An undated article seen by this very build was first seen at `end` (now): it belongs to this
+    week. A future-dated article is not trusted: its date is after the cut-off, so it stays out
+    until a later week's window reaches that date.
     """
-    effective = func.coalesce(Article.published_at, Article.first_seen_at)
-    return or_(
-        and_(effective >= start, effective < end),
-        and_(Article.is_pick.is_(True), Article.picked_at >= start, Article.picked_at < end),
+    published = and_(Article.published_at >= start, Article.published_at < end)
+    undated = and_(
+        Article.published_at.is_(None), Article.first_seen_at >= start, Article.first_seen_at <= end
     )
+    picked = and_(Article.is_pick.is_(True), Article.picked_at >= start, Article.picked_at <= end)
+    return or_(published, undated, picked)
 
 
 def window_candidates(

@@ -1,0 +1,51 @@
+"""Small builders for gathering tests: feeds and pages as bytes, settings with chosen sources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from digest.config import GatherSettings, Settings, SourceSettings
+
+SITE = "https://desk.example"
+
+
+def rss(*items: tuple[str, str, datetime | None, str]) -> bytes:
+    """RSS 2.0 with (slug, title, published, summary) items."""
+    body = "".join(
+        f"<item><title>{title}</title><link>{SITE}/{slug}</link><guid>{SITE}/{slug}</guid>"
+        + (f"<pubDate>{when:%a, %d %b %Y %H:%M:%S +0000}</pubDate>" if when else "")
+        + f"<description>{summary}</description></item>"
+        for slug, title, when, summary in items
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>{body}</channel></rss>'.encode()
+
+
+def article(
+    slug: str, title: str, when: datetime, *, section: str = "Europe", host: str = SITE
+) -> bytes:
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{title} | Desk</title>'
+        f'<link rel="canonical" href="{host}/{slug}">'
+        f'<meta property="og:title" content="{title}">'
+        f'<meta property="og:description" content="About {title.lower()}.">'
+        f'<meta property="article:published_time" content="{when.isoformat()}">'
+        f'<meta property="article:section" content="{section}">'
+        "</head><body><article><p>Text</p></article></body></html>"
+    ).encode()
+
+
+def listing(*hrefs: str) -> bytes:
+    links = "".join(f'<article><a href="{h}">{h}</a></article>' for h in hrefs)
+    return f"<html><body><nav><a href='/about'>About</a></nav><main>{links}</main></body></html>".encode()
+
+
+def configured(settings: Settings, sources: list[dict[str, Any]], **gather: Any) -> Settings:
+    """The demo settings with these sources, min_items 1 and optional [gather] changes."""
+    return settings.model_copy(
+        update={
+            "sources": [SourceSettings(**s) for s in sources],
+            "newsletter": settings.newsletter.model_copy(update={"min_items": 1}),
+            "gather": GatherSettings(**gather),
+        }
+    )
