@@ -16,8 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import EditionStateError
@@ -353,7 +354,8 @@ def record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None
 
 def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Per-row answers (SMTP, outbox: a message id each) in one executemany."""
-    table = Delivery.__table__  # Core: the ORM would read a list of rows as a by-pk bulk update
+    # Core: the ORM would read a list of rows as a by-primary-key bulk update.
+    table = cast(Table, Delivery.__table__)
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("did"), table.c.status == SUBMITTED)
