@@ -15,6 +15,7 @@ A bad entry is reported by number and skipped; the good ones still count.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from digest.gather.identity import canonical_url
 from digest.sanitize import clip, plain, safe_url
 
 MAX_NOTE = 1000
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 FIELDS = ("url", "note", "title", "section", "added_at")
 
 
@@ -102,10 +104,12 @@ def check_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("url is missing")
     url = value.strip()
-    if "://" not in url and not url.startswith(("/", ".")) and "." in url.split("/")[0]:
-        raise ValueError(f"url {url!r} has no scheme: write https://{url}")
-    if "://" in url and not url.lower().startswith("file://") and safe_url(url) is None:
-        raise ValueError(f"url {clip(plain(url), 80)!r} is not an http(s) URL")
+    shown = clip(plain(url), 80)
+    if _SCHEME.match(url):
+        if not url.lower().startswith("file://") and safe_url(url) is None:
+            raise ValueError(f"url {shown!r} is not an http(s) URL")
+    elif not url.startswith(("/", ".")) and "." in url.split("/")[0]:
+        raise ValueError(f"url {shown!r} has no scheme: write https://{shown}")
     return url
 
 
@@ -172,6 +176,8 @@ def remove_pick(path: Path, url: str) -> bool:
     for i, table in enumerate(picks):
         if canonical_url(str(table.get("url", ""))) == key:
             del picks[i]
+            if not len(picks):
+                del doc["picks"]  # an empty array of tables would be written as `picks = []`
             _write(path, doc)
             return True
     return False
@@ -194,6 +200,10 @@ def _aot(doc: tomlkit.TOMLDocument) -> AoT:
     if "picks" not in doc:
         doc.append("picks", tomlkit.aot())
     picks = doc["picks"]
+    if isinstance(picks, list) and not len(picks):  # `picks = []` written by hand
+        del doc["picks"]
+        doc.append("picks", tomlkit.aot())
+        picks = doc["picks"]
     if not isinstance(picks, AoT):
         raise PicksError("'picks' must be an array of tables ([[picks]])")
     return picks

@@ -16,7 +16,7 @@ from datetime import datetime
 from digest.candidate import Candidate
 from digest.gather.feeds import parse_feed
 from digest.gather.fetch import NO_VALIDATORS, Fetched, Fetcher, FetchError, Validators
-from digest.gather.identity import url_key
+from digest.gather.identity import canonical_url, url_key
 from digest.gather.items import ParseContext, Parsed, ParseError, date_flag
 from digest.gather.links import resolve_link
 from digest.gather.listings import article_links
@@ -299,7 +299,7 @@ def _resolve_pick(
 ) -> None:
     page = pages.get(url) if url else None
     mark = PickMark(
-        url=url or pick.url,
+        url=canonical_url(url or pick.url),
         note=pick.note,
         title=pick.title,
         section=pick.section,

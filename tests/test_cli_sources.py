@@ -1,0 +1,149 @@
+"""`digest sources check`, `digest articles list` and `digest picks ...`: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from digest.cli import main
+from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
+
+MINIMAL = """
+[publication]
+name = "Desk"
+url = "https://desk.example"
+postal_address = "1 Road, Town"
+timezone = "America/New_York"
+
+[newsletter]
+title = "Weekly"
+from_email = "news@desk.example"
+sections = ["Europe", "Asia"]
+
+{sources}
+"""
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
+    monkeypatch.setenv("DIGEST_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("COLUMNS", "250")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["digest", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        out, err = capsys.readouterr()
+        return int(exit_info.value.code or 0), out, err
+
+    return run
+
+
+def config(tmp_path: Path, *sources: tuple[str, str]) -> str:
+    blocks = "\n".join(f'[[sources]]\nurl = "{url}"\nkind = "{kind}"\n' for url, kind in sources)
+    path = tmp_path / "digest.toml"
+    path.write_text(MINIMAL.format(sources=blocks))
+    return str(path)
+
+
+def test_sources_check_shows_every_source_and_exits_0(cli) -> None:
+    code, out, err = cli("sources", "check", "--now", "2026-11-20T09:00")
+    assert code == 0, err
+    assert out.count(" ok ") == 5 and "middle-east.xml" in out and "Fri 20 Nov 07:55" in out
+
+
+def test_sources_check_exits_1_when_some_fail_and_names_the_reason(cli, tmp_path: Path) -> None:
+    path = config(
+        tmp_path, (str(EXAMPLES / "feeds/europe.xml"), "feed"), (str(tmp_path / "gone.xml"), "feed")
+    )
+    code, out, err = cli("--config", path, "sources", "check")
+    assert code == 1
+    assert "file not found" in out and "1 of 2 sources failed" in err
+
+
+def test_sources_check_exits_4_when_none_work(cli, tmp_path: Path) -> None:
+    path = config(tmp_path, (str(tmp_path / "gone.xml"), "feed"))
+    code, _, err = cli("--config", path, "sources", "check")
+    assert code == 4 and "none of the 1 sources could be read" in err and "Traceback" not in err
+
+
+def test_sources_check_json_has_status_items_and_time(cli) -> None:
+    code, out, _ = cli("sources", "check", "--json")
+    reports = json.loads(out)
+    assert code == 0 and len(reports) == 5
+    assert {r["status"] for r in reports} == {"ok"} and all(r["items"] == 10 for r in reports)
+    assert all(isinstance(r["elapsed_s"], float) for r in reports)
+
+
+def test_articles_list_shows_the_week_after_a_build(cli) -> None:
+    assert cli("build", "--now", "2026-11-20T09:00")[0] == 0
+    code, out, _ = cli("articles", "list", "--week", "2026-11-20T09:00")
+    assert code == 0
+    assert "17 articles between 2026-11-13 09:00 and 2026-11-20 09:00 America/New_York" in out
+    code, out, _ = cli("articles", "list", "--week", "2026-11-19", "--json")
+    rows = json.loads(out)
+    assert code == 0 and all(r["url"].startswith("https://meridianreview.example/") for r in rows)
+    code, out, _ = cli("articles", "list", "--all")
+    assert "49 articles in the database" in out
+
+
+def test_articles_list_rejects_a_malformed_week(cli) -> None:
+    code, _, err = cli("articles", "list", "--week", "last tuesday")
+    assert code == 2 and "--week 'last tuesday': expected 2026-W47" in err
+
+
+def test_picks_add_list_and_remove(cli, tmp_path: Path) -> None:
+    path = str(tmp_path / "picks.toml")
+    url = "https://meridianreview.example/europe/a-story/"
+    code, out, _ = cli(
+        "picks",
+        "add",
+        url,
+        "--note",
+        "Read it",
+        "--section",
+        "Europe",
+        "--title",
+        "Better",
+        "--file",
+        path,
+        "--now",
+        "2026-11-18T10:00",
+    )
+    assert code == 0 and "Added pick" in out
+    code, out, _ = cli("picks", "list", "--file", path, "--json")
+    (pick,) = json.loads(out)
+    assert pick["note"] == "Read it" and pick["section"] == "Europe" and pick["title"] == "Better"
+    assert pick["added_at"] == "2026-11-18T15:00:00+00:00"
+    assert cli("picks", "add", url, "--note", "Changed", "--file", path)[1].startswith(
+        "Updated pick"
+    )
+    assert cli("picks", "remove", url, "--file", path)[0] == 0
+    code, _, err = cli("picks", "remove", url, "--file", path)
+    assert code == 3 and "no pick with URL" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["javascript:alert(1)"], "is not an http(s) URL"),
+        (["example.com/story"], "has no scheme: write https://example.com/story"),
+        (["https://x.example/a", "--section", "Sport"], "section 'Sport' is not one of"),
+    ],
+)
+def test_picks_add_refuses_bad_input_with_exit_2(
+    cli, tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, _, err = cli("picks", "add", *args, "--file", str(tmp_path / "p.toml"))
+    assert code == 2 and message in err
+
+
+def test_picks_without_a_picks_source_say_how_to_fix_it(cli, tmp_path: Path) -> None:
+    path = config(tmp_path, (str(EXAMPLES / "feeds/europe.xml"), "feed"))
+    code, _, err = cli("--config", path, "picks", "list")
+    assert code == 2 and 'no [[sources]] with kind = "picks"' in err
