@@ -18,7 +18,8 @@ def rss(*items: tuple[str, str, datetime | None, str]) -> bytes:
         + f"<description>{summary}</description></item>"
         for slug, title, when, summary in items
     )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>{body}</channel></rss>'.encode()
+    head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0">'
+    return f"{head}<channel>{body}</channel></rss>".encode()
 
 
 def article(
@@ -37,7 +38,8 @@ def article(
 
 def listing(*hrefs: str) -> bytes:
     links = "".join(f'<article><a href="{h}">{h}</a></article>' for h in hrefs)
-    return f"<html><body><nav><a href='/about'>About</a></nav><main>{links}</main></body></html>".encode()
+    nav = "<nav><a href='/about'>About</a></nav>"
+    return f"<html><body>{nav}<main>{links}</main></body></html>".encode()
 
 
 def configured(settings: Settings, sources: list[dict[str, Any]], **gather: Any) -> Settings:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from digest.gather.feeds import parse_feed
-from digest.gather.items import Parsed, ParseContext, ParseError
+from digest.gather.items import ParseContext, Parsed, ParseError
 from tests.conftest import DATA
 
 NOW = datetime(2026, 11, 20, 14, tzinfo=UTC)
@@ -82,7 +82,7 @@ def test_malformed_xml_still_yields_its_items_with_a_warning_naming_the_line() -
 
 
 def test_an_html_page_is_not_a_feed_and_the_error_says_what_to_use() -> None:
-    with pytest.raises(ParseError, match="this is an HTML page.*kind = 'listing'"):
+    with pytest.raises(ParseError, match=r"this is an HTML page.*kind = 'listing'"):
         parse("html-page.xml")
 
 
@@ -213,7 +213,8 @@ def test_a_configured_section_wins_and_categories_map_to_known_sections() -> Non
 def test_a_huge_feed_keeps_the_newest_items_and_says_so() -> None:
     items = "".join(
         f"<item><title>Item {i}</title><link>https://h.example/{i}</link>"
-        f"<pubDate>{(datetime(2026, 1, 1, tzinfo=UTC).replace(day=1 + i % 28, month=1 + i % 12)):%a, %d %b %Y %H:%M:%S +0000}</pubDate></item>"
+        f"<pubDate>{datetime(2026, 1 + i % 12, 1 + i % 28, tzinfo=UTC):%a, %d %b %Y %H:%M:%S +0000}"
+        "</pubDate></item>"
         for i in range(3000)
     )
     body = f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()

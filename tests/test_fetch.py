@@ -12,7 +12,7 @@ import pytest
 
 from digest import USER_AGENT
 from digest.gather.fetch import Fetched, FetchError, HttpFetcher, Limits, Validators, read_file
-from tests.fakes.feed_server import FeedServer, Route
+from tests.fakes.feed_server import FeedServer
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel></channel></rss>'
 

@@ -18,8 +18,8 @@ from digest.edition import build_edition
 from digest.gather import Fetched, FetchError, GatherOptions, Limits, SourceSpec, Validators, gather
 from digest.models import Article, Source
 from subscribers.models import Base
-from tests.fakes.feed_server import FeedServer, Route
-from tests.gather_helpers import SITE, article, configured, listing, rss
+from tests.fakes.feed_server import FeedServer
+from tests.gather_helpers import article, configured, listing, rss
 
 DAY = timedelta(days=1)
 

@@ -28,7 +28,8 @@ def url_from(
     scheme: str, host: str, port: str, path: list[str], params: list[tuple[str, str]], slash: bool
 ) -> str:
     query = "&".join(f"{k}={v}" for k, v in params)
-    return f"{scheme}://{host}{port}/{'/'.join(path)}{'/' if slash else ''}{'?' + query if query else ''}#frag"
+    tail = ("/" if slash else "") + (f"?{query}" if query else "")
+    return f"{scheme}://{host}{port}/{'/'.join(path)}{tail}#frag"
 
 
 URLS = st.builds(

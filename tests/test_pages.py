@@ -141,14 +141,14 @@ def test_google_news_sitemap_gives_title_and_publication_date() -> None:
 
 def test_a_sitemap_index_lists_child_sitemaps() -> None:
     index = parse_sitemap(sitemap_bytes("sitemap-index.xml"), f"{SITE}/sitemap.xml")
-    assert index.entries == [] and [c.url for c in index.children][0] == f"{SITE}/sitemap-news.xml"
+    assert index.entries == [] and index.children[0].url == f"{SITE}/sitemap-news.xml"
 
 
 def test_a_sitemap_with_a_dtd_is_refused_and_a_broken_one_names_the_line() -> None:
     with pytest.raises(ParseError, match="must not declare a DTD"):
         parse_sitemap(sitemap_bytes("sitemap-dtd.xml"), f"{SITE}/s.xml")
     with pytest.raises(
-        ParseError, match="not well-formed XML at line 4, column 3: mismatched tag$"
+        ParseError, match=r"not well-formed XML at line 4, column 3: mismatched tag$"
     ):
         parse_sitemap(sitemap_bytes("sitemap-broken.xml"), f"{SITE}/s.xml")
 

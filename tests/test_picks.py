@@ -181,7 +181,8 @@ def test_picks_count_in_the_week_they_were_picked_with_title_and_section_overrid
     )
     picks = picks_file(
         tmp_path,
-        f'url = "https://desk.example/old"\ntitle = "Worth another look"\nsection = "Asia"\nnote = "Still true"\nadded_at = {(now - DAY).isoformat()}',
+        'url = "https://desk.example/old"\ntitle = "Worth another look"\nsection = "Asia"\n'
+        f'note = "Still true"\nadded_at = {(now - DAY).isoformat()}',
     )
     config = configured(
         settings, [{"url": feed, "section": "Europe"}, {"url": picks, "kind": "picks"}]

@@ -10,6 +10,7 @@ Used by the gathering tests and by bench/gather.py.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -89,17 +90,17 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             with server._lock:
-                server.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server.requests.append(Seen(self.path, headers))
             route = server.routes.get(self.path)
-            try:
+            # The client may give up (too large, timed out): that is the point of the test.
+            with contextlib.suppress(ConnectionError, TimeoutError):
                 self._answer(route)
-            except (ConnectionError, TimeoutError):
-                pass  # the client gave up (too large, timed out): that is the point
 
         def _answer(self, route: Route | None) -> None:
             if route is None:
