@@ -1,0 +1,35 @@
+"""`python -m tests.crash_runner ARGS` runs the digest CLI exactly as the console script does,
+with the worker's crash seam armed from DIGEST_TEST_CRASH_AT=<point>:<n>: the n-th time the
+worker reaches <point> (planned, claimed, submitted, recorded) the process SIGKILLs itself.
+
+Only tests read that variable; production code has the seam as a no-op (digest.worker).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from digest import worker
+from digest.cli import main
+
+
+def arm(spec: str) -> None:
+    point, _, count = spec.partition(":")
+    target = int(count or 1)
+    seen = [0]
+
+    def checkpoint(name: str) -> None:
+        if name == point:
+            seen[0] += 1
+            if seen[0] == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    worker.checkpoint = checkpoint
+
+
+if __name__ == "__main__":
+    spec = os.environ.get("DIGEST_TEST_CRASH_AT")
+    if spec:
+        arm(spec)
+    main()
