@@ -1,7 +1,7 @@
 """Shared pieces of the subscriber and web tests: a live uvicorn on 127.0.0.1:0 serving
 create_app, a clock the tests move, and readers for the outbox's .eml files and the pages' forms.
 
-Test modules load the fixtures with `pytest_plugins = ["tests.subscribers_helpers"]`.
+Test modules get the `web` fixture with `from tests.subscribers_helpers import web_fixture`.
 """
 
 from __future__ import annotations
@@ -114,7 +114,13 @@ class Web:
         assert url.startswith(self.url), url
         return url[len(self.url) :]
 
+    def settle(self) -> None:
+        """Wait for the last request's background work (the email): uvicorn serves the next
+        request on a keep-alive connection only after the previous one has fully finished."""
+        self.client.get("/healthz")
+
     def messages(self) -> list[EmailMessage]:
+        self.settle()
         return read_outbox(self.outbox)
 
     def subscribe(self, address: str, **form: Any) -> httpx.Response:
@@ -159,8 +165,8 @@ def start_web(
     return web, live
 
 
-@pytest.fixture
-def web(tmp_path: Path, db_path: Path) -> Iterator[Web]:
+@pytest.fixture(name="web")
+def web_fixture(tmp_path: Path, db_path: Path) -> Iterator[Web]:
     running, live = start_web(tmp_path, db_path)
     try:
         yield running

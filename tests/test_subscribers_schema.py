@@ -30,7 +30,7 @@ def test_a_fresh_upgrade_matches_the_subscriber_models(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
-    assert MINE <= tables
+    assert tables >= MINE
     assert [d for d in diff if _touches_mine(d)] == []
 
 

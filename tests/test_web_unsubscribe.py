@@ -1,0 +1,194 @@
+"""`/u/{token}`: a GET page that changes nothing, and RFC 8058 one-click on POST, hit the way
+Gmail hits it (standards.md §1: urlencoded `List-Unsubscribe=One-Click`, Content-Length 26)."""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from subscribers.consent import Evidence
+from subscribers.lifecycle import Policy, add_confirmed, erase, find_by_email
+from subscribers.models import ACTIVE, UNSUBSCRIBED, Consent
+from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
+from tests.subscribers_helpers import SECTIONS, Web, web_fixture  # noqa: F401
+
+
+def subscriber(web: Web, address: str = "reader@example.com") -> str:
+    """An active subscriber; returns their unsubscribe path, as digest/send.py builds it."""
+    with web.session() as session, session.begin():
+        add_confirmed(
+            session,
+            address,
+            evidence=Evidence("test fixture"),
+            now=web.clock(),
+            keys=web.keys,
+            policy=Policy(SECTIONS),
+        )
+        public_id = find_by_email(session, address).public_id  # type: ignore[union-attr]
+    return f"/u/{make_token(web.keys, UNSUBSCRIBE, public_id, web.clock())}"
+
+
+def status_of(web: Web, address: str = "reader@example.com") -> str | None:
+    with web.session() as session:
+        sub = find_by_email(session, address)
+        return None if sub is None else sub.status
+
+
+def raw_request(web: Web, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send bytes exactly as given; return the status line, headers and body."""
+    parts = urlsplit(web.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return status, headers, body
+
+
+def gmail_post(web: Web, path: str) -> tuple[str, dict[str, str], bytes]:
+    """The request of Gmail's sender guidelines, byte for byte (plus Connection: close)."""
+    host = urlsplit(web.url).netloc
+    return raw_request(
+        web,
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: 26\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+        "List-Unsubscribe=One-Click".encode(),
+    )
+
+
+def test_the_exact_gmail_request_unsubscribes_with_200_and_no_redirect(web: Web) -> None:
+    path = subscriber(web)
+    status, headers, body = gmail_post(web, path)
+    assert status == "HTTP/1.1 200 OK"
+    assert "location" not in headers and "set-cookie" not in headers
+    assert b"You are unsubscribed" in body
+    assert status_of(web) == UNSUBSCRIBED
+
+
+def test_a_multipart_one_click_post_unsubscribes(web: Web) -> None:
+    path = subscriber(web)
+    response = web.client.post(path, files={"List-Unsubscribe": (None, "One-Click")})
+    assert response.status_code == 200
+    assert response.request.headers["content-type"].startswith("multipart/form-data")
+    assert status_of(web) == UNSUBSCRIBED
+
+
+def test_an_empty_post_unsubscribes(web: Web) -> None:
+    path = subscriber(web)
+    assert web.client.post(path, content=b"").status_code == 200
+    assert status_of(web) == UNSUBSCRIBED
+
+
+def test_cookies_and_a_missing_csrf_token_do_not_matter(web: Web) -> None:
+    path = subscriber(web)
+    web.client.cookies.set("digest_csrf", "not-even-valid")
+    response = web.client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and status_of(web) == UNSUBSCRIBED
+
+
+def test_posting_twice_is_harmless_and_answers_the_same(web: Web) -> None:
+    path = subscriber(web)
+    first = web.client.post(path, data={"List-Unsubscribe": "One-Click"})
+    second = web.client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.content == second.content
+    with web.session() as session:
+        events = session.scalars(select(Consent.event)).all()
+    assert events.count("unsubscribe") == 1
+
+
+def test_unknown_and_erased_tokens_get_the_same_answer_as_real_ones(web: Web) -> None:
+    real = web.client.post(subscriber(web, "real@example.com"))
+    unknown_path = f"/u/{make_token(web.keys, UNSUBSCRIBE, 'f' * 32, web.clock())}"
+    erased_path = subscriber(web, "erased@example.com")
+    with web.session() as session, session.begin():
+        sub = find_by_email(session, "erased@example.com")
+        erase(session, sub, now=web.clock(), keys=web.keys)  # type: ignore[arg-type]
+    unknown = web.client.post(unknown_path)
+    erased = web.client.post(erased_path)
+    assert {r.status_code for r in (real, unknown, erased)} == {200}
+    assert real.content == unknown.content == erased.content
+    assert real.headers.keys() == unknown.headers.keys() == erased.headers.keys()
+
+
+def test_a_forged_token_is_refused_without_a_redirect(web: Web) -> None:
+    path = subscriber(web)
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    response = web.client.post(forged, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 400 and "location" not in response.headers
+    assert status_of(web) == ACTIVE
+
+
+def test_a_manage_token_cannot_unsubscribe(web: Web) -> None:
+    path = subscriber(web)
+    public_id = path.split("/")[-1].split(".")[0]
+    manage = make_token(web.keys, MANAGE, public_id, web.clock())
+    assert web.client.post(f"/u/{manage}").status_code == 400
+    assert status_of(web) == ACTIVE
+
+
+def test_get_shows_a_button_and_changes_nothing(web: Web) -> None:
+    path = subscriber(web)
+    page = web.client.get(path)
+    assert page.status_code == 200
+    assert f'<form method="post" action="{path}">' in page.text
+    assert "r•••@example.com" in page.text and "reader@example.com" not in page.text
+    assert status_of(web) == ACTIVE
+
+
+def test_the_page_button_unsubscribes_and_is_recorded_as_the_page(web: Web) -> None:
+    path = subscriber(web)
+    web.client.get(path)
+    web.client.post(path, data={"List-Unsubscribe": "One-Click", "via": "page"})
+    gmail_post(web, subscriber(web, "other@example.com"))
+    with web.session() as session:
+        sources = session.scalars(
+            select(Consent.source).where(Consent.event == "unsubscribe").order_by(Consent.id)
+        ).all()
+    assert sources == ["unsubscribe page", "one-click unsubscribe (List-Unsubscribe-Post)"]
+
+
+def test_the_one_click_event_keeps_the_requests_ip_and_user_agent(web: Web) -> None:
+    path = subscriber(web)
+    web.client.post(path, headers={"User-Agent": "Google-Unsubscribe"})
+    with web.session() as session:
+        event = session.scalars(select(Consent).where(Consent.event == "unsubscribe")).one()
+    assert (event.ip, event.user_agent) == ("127.0.0.1", "Google-Unsubscribe")
+
+
+def test_get_after_leaving_says_so_without_a_button(web: Web) -> None:
+    path = subscriber(web)
+    web.client.post(path)
+    page = web.client.get(path)
+    assert page.status_code == 200 and "You are unsubscribed" in page.text
+    assert "<form" not in page.text
+
+
+def test_get_with_a_forged_token_says_the_link_is_not_valid(web: Web) -> None:
+    page = web.client.get("/u/abc.def")
+    assert page.status_code == 404 and "This link is not valid" in page.text
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_token_pages_send_no_referrer_and_load_nothing_from_elsewhere(
+    web: Web, method: str
+) -> None:
+    path = subscriber(web)
+    response = web.client.request(method, path)
+    assert response.headers["referrer-policy"] == "no-referrer"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "http" not in csp
+    assert response.headers["cache-control"] == "no-store"
+    html = response.text
+    assert "<script" not in html and "<link" not in html and " src=" not in html
+    assert "https://" not in html and "http://" not in html.replace(web.url, "")
