@@ -23,14 +23,19 @@ class OutboxBackend(EmailBackend):
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def path_for(self, edition_id: int, delivery_id: int) -> Path:
+    def path_for(self, edition_id: int, delivery_id: int, test_batch: str | None = None) -> Path:
+        if test_batch is not None:  # `digest send --test-to`: beside the edition, never in it
+            return (
+                self.directory / f"edition-{edition_id}-tests" / f"{test_batch}-{delivery_id}.eml"
+            )
         return self.directory / f"edition-{edition_id}" / f"{delivery_id:08d}.eml"
 
     def send_batch(self, batch: Batch) -> list[RecipientStatus]:
         statuses = []
         now = self.clock()
         for recipient in batch.recipients:
-            path = self.path_for(batch.edition_id, recipient.delivery_id)
+            test_batch = batch.batch_id[:12] if batch.test else None
+            path = self.path_for(batch.edition_id, recipient.delivery_id, test_batch)
             path.parent.mkdir(parents=True, exist_ok=True)
             message = build_message(batch, recipient, now)
             # Write then rename: a crash never leaves half a message that looks sent.

@@ -252,7 +252,8 @@ def status_command(
     st = state(ctx)
     with st.sessions() as session:
         s = status(session, edition, datetime.now(UTC), st.settings.delivery.worker_timeout)
-    table = Table(title=f"Edition {s.edition_id}: {s.edition_status} (send {s.state})")
+    console.print(f"Edition {s.edition_id}: {s.edition_status} (send {s.state})", highlight=False)
+    table = Table()
     table.add_column("State")
     table.add_column("Recipients", justify="right")
     for name in ("planned", "claimed", "submitted", "deferred", "accepted", "failed", "skipped"):
