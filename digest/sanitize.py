@@ -19,8 +19,6 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 import nh3
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
-from selectolax.lexbor import LexborNode as Node
 
 ALLOWED_TAGS = {"p", "br", "a", "em", "strong", "b", "i", "ul", "ol", "li", "blockquote"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
@@ -32,6 +30,9 @@ _UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
 )
 _WS = re.compile(r"\s+")
+_SPACE = re.compile(r"\s")
+_IMG_TAG = re.compile(r"<img\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.I)
+_ATTR = re.compile(r"([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+)")
 _BLOCK_CLOSE = re.compile(
     r"</(p|div|li|h[1-6]|blockquote|tr|td|th|figcaption|pre)>|<br\s*/?>", re.I
 )
@@ -64,6 +65,8 @@ def plain(text: str) -> str:
 
 def to_text(fragment: str) -> str:
     """Plain text from an HTML fragment: tags dropped, entities decoded exactly once."""
+    if "<" not in fragment and "&" not in fragment:
+        return plain(fragment)  # nothing to parse: the common case for titles
     with_breaks = _BLOCK_CLOSE.sub(" ", plain_chars(fragment))
     stripped = nh3.clean(
         with_breaks, tags=set(), clean_content_tags=DROP_CONTENT, strip_comments=True
@@ -101,7 +104,7 @@ def safe_url(value: str | None, base: str | None = None) -> str | None:
     if not value or not isinstance(value, str):
         return None
     value = plain_chars(value).strip()
-    if base:
+    if base and not value.lower().startswith(("http://", "https://")):
         try:
             value = urljoin(base, value)
         except ValueError:
@@ -113,28 +116,33 @@ def safe_url(value: str | None, base: str | None = None) -> str | None:
         return None
     if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
         return None
-    if any(ch.isspace() for ch in value) or len(value) > MAX_URL:
+    if _SPACE.search(value) or len(value) > MAX_URL:
         return None
     return value
 
 
 def first_image(fragment: str, base: str | None) -> str | None:
     """The first real picture in an HTML fragment, made absolute; tracking pixels skipped."""
-    if "<img" not in fragment.lower():
-        return None
-    for node in HTMLParser(fragment).css("img"):
-        if is_pixel(node):
+    for tag in _IMG_TAG.findall(fragment):
+        attrs = img_attributes(tag)
+        if is_pixel(attrs):
             continue
-        for attr in ("src", "data-src", "data-original"):
-            url = safe_url(node.attributes.get(attr), base=base)
+        for name in ("src", "data-src", "data-original"):
+            url = safe_url(attrs.get(name), base=base)
             if url:
                 return url
     return None
 
 
-def is_pixel(node: Node) -> bool:
+def img_attributes(tag: str) -> dict[str, str]:
+    """The attributes of one <img ...> tag, entity-decoded once (as an HTML parser would)."""
+    return {
+        name.lower(): html.unescape(value.strip("\"'")) for name, value in _ATTR.findall(tag[4:])
+    }
+
+
+def is_pixel(attrs: dict[str, str]) -> bool:
     """1x1, 0x0 or hidden: a tracking pixel (web beacon), never a picture worth showing."""
-    attrs = node.attributes
     for dim in ("width", "height"):
         value = (attrs.get(dim) or "").strip().lower().removesuffix("px")
         if value in ("0", "1"):

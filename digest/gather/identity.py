@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from digest.candidate import Candidate
@@ -75,6 +76,7 @@ MAX_APART = timedelta(days=7)
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 
 
+@lru_cache(maxsize=65536)
 def canonical_url(url: str) -> str:
     """Two URLs for one article map to one string (see the module docstring)."""
     try:
@@ -173,20 +175,30 @@ class _TitleIndex:
         self.postings: dict[str, list[int]] = {}
 
     def find(self, candidate: Candidate, merged: list[Candidate]) -> int | None:
+        """The most similar earlier headline at or above the threshold, close in time.
+
+        Prefix filter: Jaccard >= t needs |A & B| >= t|A|, so B must contain one of any
+        |A| - ceil(t|A|) + 1 words of A. Looking only at the postings of A's rarest words
+        keeps this fast when common words have thousands of postings.
+        """
         words = title_words(candidate.title)
         if len(words) < MIN_TITLE_WORDS:
             return None
-        shared: Counter[int] = Counter()
-        for word in words:
-            shared.update(self.postings.get(word, ()))
+        need = math.ceil(self.threshold * len(words) - 1e-9)
+        rarest = sorted(words, key=lambda w: len(self.postings.get(w, ())))
+        seen: set[int] = set()
         best, best_score = None, self.threshold
-        for pos, common in shared.items():
-            if common < self.threshold * len(words):
-                continue  # Jaccard <= common / len(words): cannot reach the threshold
-            score = common / (len(words) + len(self.words[pos]) - common)
-            better = best is None or score > best_score or (score == best_score and pos < best)
-            if score >= best_score and better and _close_in_time(candidate, merged[pos]):
-                best, best_score = pos, score
+        for word in rarest[: len(words) - need + 1]:
+            for pos in self.postings.get(word, ()):
+                if pos in seen:
+                    continue
+                seen.add(pos)
+                other = self.words[pos]
+                common = len(words & other)
+                score = common / (len(words) + len(other) - common)
+                better = best is None or score > best_score or (score == best_score and pos < best)
+                if score >= best_score and better and _close_in_time(candidate, merged[pos]):
+                    best, best_score = pos, score
         return best
 
     def add(self, pos: int, title: str) -> None:

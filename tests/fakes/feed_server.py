@@ -50,9 +50,7 @@ class FeedServer:
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         handler = _handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False  # type: ignore[attr-defined]
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -84,6 +82,12 @@ class FeedServer:
     ) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many clients connect at once (the benchmark)
+    daemon_threads = True
+    block_on_close = False
 
 
 def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
