@@ -54,7 +54,8 @@ def config(tmp_path: Path, *sources: tuple[str, str]) -> str:
 def test_sources_check_shows_every_source_and_exits_0(cli) -> None:
     code, out, err = cli("sources", "check", "--now", "2026-11-20T09:00")
     assert code == 0, err
-    assert out.count(" ok ") == 5 and "middle-east.xml" in out and "Fri 20 Nov 07:55" in out
+    assert out.count(" ok ") == 6 and "middle-east.xml" in out and "Fri 20 Nov 07:55" in out
+    assert "Editor picks" in out
 
 
 def test_sources_check_exits_1_when_some_fail_and_names_the_reason(cli, tmp_path: Path) -> None:
@@ -75,8 +76,9 @@ def test_sources_check_exits_4_when_none_work(cli, tmp_path: Path) -> None:
 def test_sources_check_json_has_status_items_and_time(cli) -> None:
     code, out, _ = cli("sources", "check", "--json")
     reports = json.loads(out)
-    assert code == 0 and len(reports) == 5
-    assert {r["status"] for r in reports} == {"ok"} and all(r["items"] == 10 for r in reports)
+    assert code == 0 and len(reports) == 6
+    assert {r["status"] for r in reports} == {"ok"}
+    assert [r["items"] for r in reports] == [10, 10, 10, 10, 10, 2]  # two editor picks
     assert all(isinstance(r["elapsed_s"], float) for r in reports)
 
 

@@ -312,3 +312,24 @@ def test_gather_counts_articles_in_the_database(
         assert (
             session.scalar(select(func.count()).select_from(Article)) == 49
         )  # 50 minus 1 merged copy
+
+
+def test_the_offline_pages_example_reads_a_listing_a_sitemap_and_a_page(now: datetime) -> None:
+    from digest.config import load_settings
+    from digest.edition import gather_options, source_specs
+    from tests.conftest import EXAMPLES
+
+    settings = load_settings(EXAMPLES / "pages" / "digest.toml")
+    result = gather(
+        source_specs(settings), now=now, options=gather_options(settings, now - 7 * DAY)
+    )
+    assert [(r.ok, r.items, r.warnings) for r in result.reports] == [
+        (True, 3, ()),
+        (True, 2, ()),
+        (True, 1, ()),
+    ]
+    assert len(result.candidates) == 3  # six copies of three articles
+    assert all(
+        c.url.startswith("https://meridianreview.example/analysis/") for c in result.candidates
+    )
+    assert {c.author for c in result.candidates} == {"Ines Duarte", "Lukas Brandt", "Karim Haddad"}

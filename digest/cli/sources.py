@@ -53,7 +53,8 @@ def check(
     if not specs:
         raise GatherError("no [[sources]] configured")
     moment = parse_now(now, settings.publication.tz)
-    options = replace(gather_options(settings), conditional_get=False)
+    start, _ = week_window(moment, settings.publication.tz, settings.newsletter.window_days)
+    options = replace(gather_options(settings, since=start), conditional_get=False)
     result = gather(specs, now=moment, options=options)
     if as_json:
         console.print_json(json.dumps([_report_json(r) for r in result.reports]))

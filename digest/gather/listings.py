@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser
 
+from digest.gather.fetch import is_http, local_path
 from digest.gather.identity import canonical_url
 from digest.gather.links import resolve_link
 
@@ -46,7 +47,7 @@ def article_links(
         for selector in NAVIGATION:
             for node in tree.css(selector):
                 node.decompose()
-    listing = canonical_url(base)
+    listing = canonical_url(base if is_http(base) else local_path(base).resolve().as_uri())
     seen: set[str] = set()
     urls: list[str] = []
     for node in tree.css("a[href]"):
