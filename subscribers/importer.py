@@ -20,16 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import validate_email
+from subscribers.bulk import insert_rows
 from subscribers.consent import IMPORT, Evidence, record
 from subscribers.errors import InvalidEmail, SubscriberError
 from subscribers.models import (
     ACTIVE,
     PENDING,
     UNSUBSCRIBED,
+    Base,
     Consent,
     Subscriber,
     Suppression,
@@ -250,26 +252,52 @@ def _import_chunk(
             )
         )
     )
+    # Plain tuples, not ORM objects: on a re-run every row exists, and most need nothing.
     existing = {
-        sub.email: sub
-        for sub in session.scalars(
-            select(Subscriber).where(Subscriber.email.in_([row.email for row in rows]))
+        email: (sid, status, name)
+        for email, sid, status, name in session.execute(
+            select(Subscriber.email, Subscriber.id, Subscriber.status, Subscriber.name).where(
+                Subscriber.email.in_([row.email for row in rows])
+            )
         )
     }
     fresh: list[Row] = []
+    changes: dict[int, Row] = {}
     for row in rows:
-        sub = existing.get(row.email)
         is_blocked = bool(blocked.intersection(hashes[row.email]))
-        if sub is not None:
-            _update(session, sub, row, is_blocked, options, keys, label, result)
+        if row.email in existing:
+            sid, status, name = existing[row.email]
+            verdict = _verdict(row, status, name, is_blocked)
+            if verdict == "update":
+                changes[sid] = row
+            elif verdict == "suppressed":
+                result.suppressed.append(row.line)
+            else:
+                result.unchanged += 1
         elif not is_blocked:
             fresh.append(row)
         elif row.status == UNSUBSCRIBED:
             result.unchanged += 1  # already on the list: nothing to add
         else:
             result.suppressed.append(row.line)
+    if changes:
+        for sub in session.scalars(select(Subscriber).where(Subscriber.id.in_(list(changes)))):
+            _update(session, sub, changes[sub.id], options, keys, label)
+        result.updated += len(changes)
     _insert(session, fresh, options, keys, label)
     result.added += len(fresh)
+
+
+def _verdict(row: Row, status: str, name: str | None, is_blocked: bool) -> str:
+    """What the file may do to an existing subscriber: "suppressed" (they left, bounced,
+    complained or were erased: they stay out), "update", or "unchanged"."""
+    wants_in = row.status != UNSUBSCRIBED
+    if wants_in and (is_blocked or status not in (ACTIVE, PENDING)):
+        return "suppressed"
+    opts_out = not wants_in and status in (ACTIVE, PENDING)
+    confirms = row.status == ACTIVE and status == PENDING
+    names = bool(row.name) and not name
+    return "update" if opts_out or confirms or names else "unchanged"
 
 
 def _evidence(row: Row, options: Options, label: str) -> tuple[str, dict[str, Any]]:
@@ -285,13 +313,20 @@ def _evidence(row: Row, options: Options, label: str) -> tuple[str, dict[str, An
 def _insert(
     session: Session, rows: Sequence[Row], options: Options, keys: Sequence[str], label: str
 ) -> None:
+    """One executemany per table per chunk (subscribers/bulk.py): the ORM's per-row
+    bookkeeping would cost more than the database does."""
     if not rows:
         return
     now = options.now
-    values = [_subscriber_values(row, now) for row in rows]
-    ids = dict(
-        session.execute(insert(Subscriber).returning(Subscriber.email, Subscriber.id), values).all()
-    )
+    insert_rows(session, _table(Subscriber), [_subscriber_values(row, now) for row in rows])
+    ids = {
+        email: sid
+        for email, sid in session.execute(
+            select(Subscriber.email, Subscriber.id).where(
+                Subscriber.email.in_([row.email for row in rows])
+            )
+        )
+    }
     consents = []
     for row in rows:
         source, detail = _evidence(row, options, label)
@@ -301,18 +336,33 @@ def _insert(
                 "event": IMPORT,
                 "at": now,
                 "source": source,
+                "ip": None,
+                "user_agent": None,
+                "consent_text_version": None,
                 "detail": detail,
             }
         )
-    session.execute(insert(Consent), consents)
+    insert_rows(session, _table(Consent), consents)
     # An opt-out in the file goes on the suppression list too, so no later file re-adds it.
     opted_out = [
-        {"email_hash": email_hash(row.email, keys[0]), "reason": "unsubscribed", "created_at": now}
+        {
+            "email_hash": email_hash(row.email, keys[0]),
+            "reason": "unsubscribed",
+            "created_at": now,
+            "note": None,
+        }
         for row in rows
         if row.status == UNSUBSCRIBED
     ]
     if opted_out:
-        session.execute(insert(Suppression), opted_out)
+        insert_rows(session, _table(Suppression), opted_out)
+
+
+def _table(model: type[Base]) -> Table:
+    """The model's Core table: inserting into it skips the ORM's bulk bookkeeping."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _subscriber_values(row: Row, now: datetime) -> dict[str, Any]:
@@ -335,41 +385,27 @@ def _update(
     session: Session,
     sub: Subscriber,
     row: Row,
-    is_blocked: bool,
     options: Options,
     keys: Sequence[str],
     label: str,
-    result: ImportResult,
 ) -> None:
-    """An existing subscriber keeps their own choices; only an opt-out, a confirmation of a
-    pending request, or a missing name comes from the file."""
+    """Apply what `_verdict` allowed: an opt-out, a confirmation of a pending request, or a
+    missing name. An existing subscriber's own choices (sections) are never overwritten."""
     source, detail = _evidence(row, options, label)
     evidence = Evidence(source=source)
-    wants_in = row.status != UNSUBSCRIBED
-    if wants_in and (is_blocked or sub.status not in (ACTIVE, PENDING)):
-        result.suppressed.append(row.line)  # left, bounced, complained or erased: stays out
-        return
-    changed = False
-    if not wants_in and sub.status in (ACTIVE, PENDING):
+    if row.status == UNSUBSCRIBED and sub.status in (ACTIVE, PENDING):
         suppress_with_evidence(
             session, sub, "unsubscribed", now=options.now, keys=keys, evidence=evidence
         )
-        changed = True
     elif row.status == ACTIVE and sub.status == PENDING:
         sub.status = ACTIVE
         sub.confirmed_at = row.consented_at or options.now
         sub.confirm_nonce = None
         sub.updated_at = options.now
         record(sub, IMPORT, evidence, options.now, **detail)
-        changed = True
     if row.name and not sub.name:
         sub.name = row.name
         sub.updated_at = options.now
-        changed = True
-    if changed:
-        result.updated += 1
-    else:
-        result.unchanged += 1
 
 
 def _list(sections: tuple[str, ...] | None) -> list[str] | None:

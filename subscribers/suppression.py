@@ -12,7 +12,6 @@ from `active`.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import datetime
@@ -42,7 +41,7 @@ SUPPRESSION_STATUS = {
 
 def email_hash(email: str, key: str) -> str:
     """Keyed hash of the normalised address: what suppression keeps after erasure."""
-    return hmac.new(key.encode(), normalise_email(email).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key.encode(), normalise_email(email).encode(), "sha256").hex()
 
 
 def email_hashes(email: str, keys: Sequence[str]) -> list[str]:
