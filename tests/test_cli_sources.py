@@ -149,3 +149,24 @@ def test_picks_without_a_picks_source_say_how_to_fix_it(cli, tmp_path: Path) -> 
     path = config(tmp_path, (str(EXAMPLES / "feeds/europe.xml"), "feed"))
     code, _, err = cli("--config", path, "picks", "list")
     assert code == 2 and 'no [[sources]] with kind = "picks"' in err
+
+
+def test_build_exits_0_with_a_warning_per_failed_source_and_4_when_none_work(
+    cli, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone.xml"
+    path = config(tmp_path, (str(EXAMPLES / "feeds/europe.xml"), "feed"), (str(gone), "feed"))
+    text = Path(path).read_text().replace('kind = "feed"\n', 'kind = "feed"\nsection = "Europe"\n')
+    Path(path).write_text(text)
+    code, _, err = cli("--config", path, "build", "--now", "2026-11-20T09:00")
+    assert code == 0 and f"warning: source failed: {gone}: file not found: {gone}" in err
+    only_gone = config(tmp_path, (str(gone), "feed"))
+    code, _, err = cli("--config", only_gone, "build", "--now", "2026-11-20T09:00")
+    assert code == 4 and "no source could be read" in err and "file not found" in err
+
+
+def test_a_user_agent_with_a_line_break_is_a_config_error(cli, tmp_path: Path) -> None:
+    path = config(tmp_path, (str(EXAMPLES / "feeds/europe.xml"), "feed"))
+    Path(path).write_text(Path(path).read_text() + '\n[gather]\nuser_agent = "x\\r\\nX-Evil: 1"\n')
+    code, _, err = cli("--config", path, "sources", "check")
+    assert code == 2 and "[gather] user_agent: Value error, must be one non-empty line" in err

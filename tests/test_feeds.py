@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.gather.feeds import parse_feed
 from digest.gather.items import ParseContext, Parsed, ParseError
@@ -233,3 +236,22 @@ def test_long_titles_and_authors_are_capped_for_the_database() -> None:
     ).encode()
     (c,) = parse_feed(body, ParseContext(url=BASE, now=NOW)).candidates
     assert len(c.title) <= 300 and len(c.author or "") <= 200 and len(c.guid or "") <= 500
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+@settings(max_examples=150, deadline=None)
+def test_any_bytes_give_items_or_a_parse_error_never_a_crash(body: bytes) -> None:
+    try:
+        parsed = parse_feed(body, ParseContext(url=BASE, now=NOW))
+    except ParseError as exc:
+        assert str(exc)
+        return
+    assert all(c.url.startswith(("http://", "https://")) for c in parsed.candidates)
+
+
+@given(st.text(alphabet='<>/"=&;{}[],: abcdefghijklmnopqrstuvwxyz0123456789\\\n', max_size=200))
+@settings(max_examples=150, deadline=None)
+def test_json_like_junk_is_read_or_refused_cleanly(text: str) -> None:
+    body = ('{"version": "https://jsonfeed.org/version/1.1", "items": [' + text).encode()
+    with contextlib.suppress(ParseError):
+        parse_feed(body, ParseContext(url=BASE, now=NOW), "application/feed+json")

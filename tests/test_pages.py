@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.candidate import Candidate
 from digest.gather.items import ParseContext, ParseError
@@ -163,3 +166,20 @@ def test_gzipped_sitemaps_are_inflated_within_the_limit() -> None:
     assert len(parse_sitemap(body, f"{SITE}/s.xml.gz").entries) == 1
     with pytest.raises(ParseError, match="too large: more than 1000 bytes once decompressed"):
         gunzip(gzip.compress(b"\0" * 1_000_000), 1000)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=100, deadline=None)
+def test_any_bytes_as_a_sitemap_give_entries_or_a_parse_error(body: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        parse_sitemap(body, f"{SITE}/s.xml")
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=100, deadline=None)
+def test_any_text_as_a_page_gives_a_candidate_or_a_parse_error(text: str) -> None:
+    try:
+        c, _ = (parse_page(text.encode(), ParseContext(url=PAGE_URL, now=NOW)).candidates[0], None)
+    except ParseError:
+        return
+    assert c.url.startswith("https://times.example/") and len(c.title) <= 300

@@ -61,7 +61,6 @@ __all__ = [
     "Validators",
     "gather",
     "gather_async",
-    "in_window",
 ]
 
 
@@ -162,10 +161,3 @@ class _fetcher:
     ) -> None:
         if self.http is not None:
             await self.http.__aexit__(exc_type, exc, tb)
-
-
-def in_window(candidate: Candidate, start: datetime, end: datetime) -> bool:
-    """Published in [start, end). Undated and future-dated items are not trusted to be."""
-    if candidate.published_at is None or candidate.date_flag == "future":
-        return False
-    return start <= candidate.published_at < end

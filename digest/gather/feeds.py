@@ -63,8 +63,8 @@ def parse_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> Parsed
     _check(parsed, result)
     skipped: list[str] = []
     bad_dates: list[str] = []
-    for entry in parsed.entries:
-        raw = _raw(entry, ctx, str(parsed.version or ""), bad_dates)
+    for entry in parsed.get("entries", []):
+        raw = _raw(entry, ctx, str(parsed.get("version", "") or ""), bad_dates)
         candidate = make_candidate(raw, ctx, skipped)
         if candidate is not None:
             result.candidates.append(candidate)
@@ -81,14 +81,14 @@ def parse_feed(body: bytes, ctx: ParseContext, content_type: str = "") -> Parsed
 
 def _check(parsed: Any, result: Parsed) -> None:
     """Malformed XML is fatal only when nothing could be read; otherwise it is a warning."""
-    exc = parsed.get("bozo_exception") if parsed.bozo else None
+    exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     where = ""
     if isinstance(exc, SAXParseException):
         where = f"at line {exc.getLineNumber()}, column {exc.getColumnNumber()}: "
         message = f"not well-formed XML {where}{exc.getMessage()}"
     else:
         message = f"not well-formed XML: {exc}" if exc else ""
-    if not parsed.entries and (exc is not None or not parsed.version):
+    if not parsed.get("entries", []) and (exc is not None or not parsed.get("version", "")):
         if message:
             raise ParseError(message)
         raise ParseError("not a feed: no RSS, Atom or JSON Feed document found")
