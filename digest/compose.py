@@ -44,27 +44,26 @@ class Composer:
             self.renders[variant] = render_edition(self.view, branding(self.settings), sections)
         return self.renders[variant]
 
-    def batch(self, rows: Sequence[Claimed]) -> Batch:
+    def batch(self, rows: Sequence[Claimed], batch_id: str) -> Batch:
         """One variant's rows (the ledger claims one variant at a time) as one Batch."""
         email = self.render(rows[0].variant)
-        return self._batch(
-            email, [self.recipient(r.delivery_id, r.email, r.public_id) for r in rows]
-        )
+        recipients = [self.recipient(r.delivery_id, r.email, r.public_id) for r in rows]
+        return self._batch(email, recipients, batch_id)
 
     def test_batch(self, addresses: Sequence[str]) -> Batch:
         """The whole edition to a few addresses, outside the ledger, subject marked as a test."""
         email = self.render("|".join(self.view.sections))
         recipients = [self.recipient(i, a, "test-send") for i, a in enumerate(addresses, 1)]
-        batch = self._batch(email, recipients, test=True)
+        batch = self._batch(email, recipients, uuid.uuid4().hex, test=True)
         prefix = self.settings.delivery.test_subject_prefix
         return dataclasses.replace(batch, subject=prefix + batch.subject)
 
     def _batch(
-        self, email: RenderedEmail, recipients: list[Recipient], test: bool = False
+        self, email: RenderedEmail, recipients: list[Recipient], batch_id: str, test: bool = False
     ) -> Batch:
         nl = self.settings.newsletter
         return Batch(
-            batch_id=uuid.uuid4().hex,
+            batch_id=batch_id,
             edition_id=self.view.id,
             subject=email.subject,
             html=email.html,

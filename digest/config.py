@@ -296,6 +296,13 @@ class DeliverySettings(_Section):
     blocked_threshold: int = Field(
         3, ge=1, description="Suppress an address after this many `blocked` bounces."
     )
+    pipeline_depth: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Batches a worker holds at once: it claims and composes the next while "
+        "one is being sent (1: one at a time). Queued batches stay `claimed` until sent.",
+    )
     workers: int = Field(
         1,
         ge=1,

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest import ledger, reconcile
+from digest import reconcile, registry
 from digest.models import Delivery, EditionSend, LinkClick, WebhookEvent
 from subscribers.lifecycle import normalise_email, suppress
 from subscribers.models import Subscriber
@@ -60,7 +60,7 @@ def process(
     session: Session, events: list[Any], *, now: datetime, keys: list[str], blocked_threshold: int
 ) -> EventResult:
     result = EventResult(received=len(events))
-    ledger.write_first(session)
+    registry.write_first(session)
     for raw in events:
         event = _parse(raw)
         if event is None:

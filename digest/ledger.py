@@ -1,48 +1,52 @@
 """The delivery ledger's SQL: every move of a Delivery row between states (design.md §3).
 
 planned → claimed → submitted → accepted | failed | deferred; skipped for whoever unsubscribed
-before their batch was claimed. Each function is one short transaction that begins with a
-write, so that SQLite takes its write lock up front (a read-then-write transaction in WAL mode
-fails with "database is locked" when the web app wrote in between) and PostgreSQL workers can
-share a send through `FOR UPDATE SKIP LOCKED`.
+before their batch was claimed. A claim tags its rows with a batch id, and every later move of
+the batch is one UPDATE on that id (no 1000-item IN lists). Each function runs inside the
+caller's short transaction; those that may follow a read begin with a write (see
+registry.write_first), and PostgreSQL workers share a send through `FOR UPDATE SKIP LOCKED`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest.errors import EditionStateError
 from digest.models import (
     ACCEPTED,
     CLAIMED,
     DEFERRED,
     FAILED,
     PLANNED,
-    SEND_CANCELLED,
-    SEND_RUNNING,
     SKIPPED,
     SUBMITTED,
     Delivery,
-    EditionSend,
-    SendWorker,
 )
 from subscribers.lifecycle import Audience
 from subscribers.models import ACTIVE, Subscriber
 
-PLAN_CHUNK = 5000
+PLAN_CHUNK = 10_000
 # Rows that keep a send from being finished.
 UNFINISHED = (PLANNED, CLAIMED, DEFERRED, SUBMITTED)
 SKIP_REASON = "unsubscribed before their batch was sent"
+TABLE = cast(Table, Delivery.__table__)
+PLAN_COLUMNS = (
+    "edition_id",
+    "subscriber_id",
+    "email",
+    "variant",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 
 
 def variant_key(sections: Sequence[str]) -> str:
@@ -60,6 +64,15 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class ClaimedBatch:
+    batch_id: str
+    rows: list[Claimed]
+    skipped: int
+    # This try's number: 1 for rows never tried, more for deferred rows tried again.
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What to write for one delivery after the provider answered."""
 
@@ -70,49 +83,70 @@ class Outcome:
     not_before: datetime | None = None
 
 
-def write_first(session: Session) -> None:
-    """SQLite: take the write lock now, before this transaction reads anything.
-
-    In WAL mode a transaction that reads and then writes fails at once with "database is
-    locked" if another connection committed in between (it cannot upgrade a stale snapshot);
-    busy_timeout does not help. An UPDATE that matches nothing takes the lock up front.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(EditionSend).where(false()).values(planned=EditionSend.planned))
-
-
 # --- the audience -----------------------------------------------------------------------------
 
 
 def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: datetime) -> int:
-    """Freeze the audience: one planned row per recipient, inserted in chunks, one transaction.
+    """Freeze the audience: one planned row per recipient, in the caller's one transaction.
 
-    Streams: a million subscribers never sit in memory at once.
+    Streams in chunks, so a million subscribers never sit in memory at once, and writes them
+    the fastest way each database has (executemany on SQLite, COPY on PostgreSQL): planning is
+    part of every send's wall time.
     """
-    total = 0
-    for chunk in _chunks(audience, PLAN_CHUNK):
-        session.execute(
-            insert(Delivery),
-            [
-                {
-                    "edition_id": edition_id,
-                    "subscriber_id": a.subscriber_id,
-                    "email": a.email,
-                    "variant": variant_key(a.sections),
-                    "status": PLANNED,
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for a in chunk
-            ],
+    conn = session.connection()
+    stamp = _bound(conn, now)
+    keys: dict[tuple[str, ...], str] = {}
+    rows = (
+        (
+            edition_id,
+            a.subscriber_id,
+            a.email,
+            keys.get(a.sections) or keys.setdefault(a.sections, variant_key(a.sections)),
+            PLANNED,
+            0,
+            stamp,
+            stamp,
         )
+        for a in audience
+    )
+    if conn.dialect.name == "postgresql":
+        return _copy(conn, rows)
+    total = 0
+    for chunk in _chunks(rows, PLAN_CHUNK):
+        if conn.dialect.name == "sqlite":
+            placeholders = ", ".join("?" * len(PLAN_COLUMNS))
+            sql = f"INSERT INTO deliveries ({', '.join(PLAN_COLUMNS)}) VALUES ({placeholders})"
+            conn.exec_driver_sql(sql, chunk)
+        else:
+            conn.execute(insert(TABLE), [dict(zip(PLAN_COLUMNS, r, strict=True)) for r in chunk])
         total += len(chunk)
     return total
 
 
-def _chunks(items: Iterable[Audience], size: int) -> Iterator[list[Audience]]:
-    chunk: list[Audience] = []
+def _bound(conn: Connection, now: datetime) -> Any:
+    """`now` as the driver takes it for a UTCDateTime column (bound once, not per row)."""
+    if conn.dialect.name not in ("sqlite", "postgresql"):
+        return now
+    process = TABLE.c.created_at.type.bind_processor(conn.dialect)
+    return process(now) if process else now
+
+
+def _copy(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+    raw: Any = conn.connection.driver_connection
+    total = 0
+    sql = f"COPY deliveries ({', '.join(PLAN_COLUMNS)}) FROM STDIN"
+    # A chunk at a time: the audience query streams on this same connection, and it must not
+    # fetch while a COPY is in progress.
+    for chunk in _chunks(rows, PLAN_CHUNK):
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in chunk:
+                copy.write_row(row)
+        total += len(chunk)
+    return total
+
+
+def _chunks(items: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:
@@ -122,152 +156,39 @@ def _chunks(items: Iterable[Audience], size: int) -> Iterator[list[Audience]]:
         yield chunk
 
 
-def start(session: Session, edition_id: int, planned: int, now: datetime) -> None:
-    session.add(
-        EditionSend(
-            edition_id=edition_id,
-            state=SEND_RUNNING,
-            planned=planned,
-            started_at=now,
-            updated_at=now,
-            opens=0,
-            machine_opens=0,
-            clicks=0,
-        )
-    )
-
-
-def send_state(session: Session, edition_id: int) -> EditionSend | None:
-    return session.get(EditionSend, edition_id)
-
-
-def set_state(session: Session, edition_id: int, state: str, now: datetime) -> None:
-    values: dict[str, object] = {"state": state, "updated_at": now}
-    if state == SEND_CANCELLED:
-        values["cancelled_at"] = now
-    else:
-        values["finished_at"] = now if state != SEND_RUNNING else None
-        values["cancelled_at"] = None
-    session.execute(
-        update(EditionSend).where(EditionSend.edition_id == edition_id).values(**values)
-    )
-
-
-def is_cancelled(session: Session, edition_id: int) -> bool:
-    state = session.scalar(select(EditionSend.state).where(EditionSend.edition_id == edition_id))
-    return state == SEND_CANCELLED
-
-
-# --- workers ----------------------------------------------------------------------------------
-
-
-def register_worker(session: Session, edition_id: int, now: datetime) -> int:
-    worker = SendWorker(
-        edition_id=edition_id,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        started_at=now,
-        seen_at=now,
-    )
-    session.add(worker)
-    session.flush()
-    return worker.id
-
-
-def heartbeat(session: Session, worker_id: int, now: datetime) -> None:
-    session.execute(update(SendWorker).where(SendWorker.id == worker_id).values(seen_at=now))
-
-
-def stop_worker(session: Session, worker_id: int, now: datetime) -> None:
-    session.execute(
-        update(SendWorker).where(SendWorker.id == worker_id).values(stopped_at=now, seen_at=now)
-    )
-
-
-def live_workers(session: Session, edition_id: int, now: datetime, timeout_s: int) -> list[int]:
-    """Workers that may still be sending: not stopped, and either alive on this host or, on
-    another host, seen within `timeout_s` (we cannot look at another machine's processes)."""
-    here = socket.gethostname()
-    rows = session.execute(
-        select(SendWorker.id, SendWorker.host, SendWorker.pid, SendWorker.seen_at).where(
-            SendWorker.edition_id == edition_id, SendWorker.stopped_at.is_(None)
-        )
-    ).all()
-    live = []
-    for wid, host, pid, seen_at in rows:
-        if host == here:
-            if pid == os.getpid() or _pid_alive(pid):
-                live.append(wid)
-        elif now - seen_at < timedelta(seconds=timeout_s):
-            live.append(wid)
-    return live
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def require_single_worker(session: Session, edition_id: int, now: datetime, timeout: int) -> None:
-    """SQLite has no SKIP LOCKED: one worker per send there (the conditional claim keeps even a
-    second one from double-claiming, but it would only wait on the lock)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    others = live_workers(session, edition_id, now, timeout)
-    if others:
-        raise EditionStateError(
-            f"edition {edition_id} already has a live worker (#{others[0]}); SQLite runs one "
-            "worker per send (use PostgreSQL for more)"
-        )
-
-
 # --- claiming and recording -------------------------------------------------------------------
 
 
 def claim(
     session: Session, edition_id: int, worker_id: int, size: int, now: datetime
-) -> tuple[list[Claimed], int]:
+) -> ClaimedBatch | None:
     """Take the next batch of one variant: due deferred rows first, then planned ones.
 
-    One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING: two workers never
-    get the same row, and the guard on status keeps a second SQLite process honest too. Rows
-    whose subscriber is no longer active are marked skipped here: an unsubscribe that arrives
-    during a send is honoured for every batch not yet claimed. Returns (claimed, skipped).
+    One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED): two workers never get the
+    same row, and the guard on status keeps a second SQLite process honest too. Rows whose
+    subscriber is no longer active are marked skipped here: an unsubscribe that arrives during
+    a send is honoured for every batch not yet claimed.
     """
     batch_id = uuid.uuid4().hex
-    rows: Sequence[tuple[int, int | None, str, str]] = []
     for status in (DEFERRED, PLANNED):
-        rows = _claim_rows(session, edition_id, status, worker_id, batch_id, size, now)
-        if rows:
+        attempts = _claim_rows(session, edition_id, status, worker_id, batch_id, size, now)
+        if attempts is not None:
             break
-    if not rows:
-        return [], 0
-    subscriber_ids = [r[1] for r in rows if r[1] is not None]
-    active: dict[int, str] = {}
-    for start_at in range(0, len(subscriber_ids), 1000):
-        active.update(
-            session.execute(
-                select(Subscriber.id, Subscriber.public_id).where(
-                    Subscriber.id.in_(subscriber_ids[start_at : start_at + 1000]),
-                    Subscriber.status == ACTIVE,
-                )
-            ).all()
+    else:
+        return None
+    rows = session.execute(
+        select(
+            Delivery.id, Delivery.email, Delivery.variant, Subscriber.public_id, Subscriber.status
         )
-    gone = [r[0] for r in rows if r[1] not in active]
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id, isouter=True)
+        .where(Delivery.batch_id == batch_id)
+        .order_by(Delivery.id)
+    ).all()
+    gone = [r[0] for r in rows if r[4] != ACTIVE]
     if gone:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(gone))
-            .values(status=SKIPPED, error=SKIP_REASON, updated_at=now)
-        )
-    claimed = [Claimed(r[0], r[2], r[3], active[r[1]]) for r in rows if r[1] in active]
-    claimed.sort(key=lambda c: c.delivery_id)
-    return claimed, len(gone)
+        _set_many(session, gone, CLAIMED, SKIPPED, now, error=SKIP_REASON)
+    claimed = [Claimed(r[0], r[1], r[2], r[3]) for r in rows if r[4] == ACTIVE]
+    return ClaimedBatch(batch_id, claimed, len(gone), attempts + 1)
 
 
 def _claim_rows(
@@ -278,7 +199,8 @@ def _claim_rows(
     batch_id: str,
     size: int,
     now: datetime,
-) -> Sequence[tuple[int, int | None, str, str]]:
+) -> int | None:
+    """Tag up to `size` rows with `batch_id`; the most tries any had, None when none was free."""
     due = [Delivery.edition_id == edition_id, Delivery.status == status]
     if status == DEFERRED:
         due.append(or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
@@ -296,30 +218,48 @@ def _claim_rows(
         .cte("picked")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(select(picked.c.id)), Delivery.status == status)
-        .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.variant)
-        .execution_options(synchronize_session=False)
+    attempts = (
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(select(picked.c.id)), Delivery.status == status)
+            .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
+            .returning(Delivery.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
     )
-    return result.all()
+    return max(attempts) if attempts else None
 
 
 def move(
-    session: Session,
-    ids: Sequence[int],
-    frm: str,
-    to: str,
-    now: datetime,
-    **values: object,
+    session: Session, batch_id: str, frm: str, to: str, now: datetime, **values: object
 ) -> int:
-    """Rows in state `frm` → `to`; rows another actor already moved (a webhook) are left alone."""
+    """A batch's rows in state `frm` → `to` (rows another actor already moved stay)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch_id, Delivery.status == frm)
+        .values(status=to, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def move_ids(
+    session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: object
+) -> int:
+    """Rows by id in state `frm` → `to`: for the rare paths (resume, webhooks, splits)."""
+    return _set_many(session, ids, frm, to, now, **values)
+
+
+def _set_many(
+    session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: object
+) -> int:
     total = 0
-    for start_at in range(0, len(ids), 1000):
+    for start in range(0, len(ids), 1000):
         result = session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids[start_at : start_at + 1000]), Delivery.status == frm)
+            .where(Delivery.id.in_(ids[start : start + 1000]), Delivery.status == frm)
             .values(status=to, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
@@ -327,44 +267,65 @@ def move(
     return total
 
 
-def record(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
+def retag(session: Session, ids: Sequence[int], now: datetime) -> str:
+    """Give part of a split batch a batch id of its own; returns it."""
+    batch_id = uuid.uuid4().hex
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start : start + 1000]))
+            .values(batch_id=batch_id, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return batch_id
+
+
+def record(
+    session: Session, batch_id: str, size: int, outcomes: Sequence[Outcome], now: datetime
+) -> None:
     """Write the provider's answers to rows still `submitted` (an early webhook event wins).
 
-    Grouped so that a 1000-recipient SendGrid answer (one message id) is one UPDATE.
+    The common case, every recipient of the batch answered alike (SendGrid: one message id per
+    request), is one UPDATE on the batch id; anything else goes row by row.
     """
-    groups: dict[tuple[str, str | None, str | None, datetime | None], list[int]] = defaultdict(list)
-    for o in outcomes:
-        groups[(o.status, o.provider_id, o.reason, o.not_before)].append(o.delivery_id)
-    if len(groups) > 50:
-        _record_each(session, outcomes, now)
-        return
-    for (status, provider_id, reason, not_before), ids in groups.items():
+    first = outcomes[0] if outcomes else None
+    if (
+        first is not None
+        and len(outcomes) == size
+        and all(
+            (o.status, o.provider_id, o.reason, o.not_before)
+            == (first.status, first.provider_id, first.reason, first.not_before)
+            for o in outcomes
+        )
+    ):
         move(
             session,
-            ids,
+            batch_id,
             SUBMITTED,
-            status,
+            first.status,
             now,
-            provider_message_id=provider_id,
-            error=reason,
-            not_before=not_before,
+            provider_message_id=first.provider_id,
+            error=first.reason,
+            not_before=first.not_before,
             attempts=Delivery.attempts + 1,
         )
+        return
+    if outcomes:
+        _record_each(session, outcomes, now)
 
 
 def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Per-row answers (SMTP, outbox: a message id each) in one executemany."""
-    # Core: the ORM would read a list of rows as a by-primary-key bulk update.
-    table = cast(Table, Delivery.__table__)
+    """Per-row answers (SMTP, outbox: a message id each) in one executemany. Core, not ORM:
+    the ORM would read a list of parameter sets as a by-primary-key bulk update."""
     session.connection().execute(
-        update(table)
-        .where(table.c.id == bindparam("did"), table.c.status == SUBMITTED)
+        update(TABLE)
+        .where(TABLE.c.id == bindparam("did"), TABLE.c.status == SUBMITTED)
         .values(
             status=bindparam("st"),
             provider_message_id=bindparam("pid"),
             error=bindparam("why"),
             not_before=bindparam("nb"),
-            attempts=table.c.attempts + 1,
+            attempts=TABLE.c.attempts + 1,
             updated_at=now,
         ),
         [
@@ -378,12 +339,6 @@ def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -
             for o in outcomes
         ],
     )
-
-
-def attempts_of(session: Session, ids: Sequence[int]) -> int:
-    """The most tries any of these rows has had (the batch's attempt number)."""
-    value = session.scalar(select(func.max(Delivery.attempts)).where(Delivery.id.in_(ids[:1000])))
-    return int(value or 0)
 
 
 # --- reading the ledger -----------------------------------------------------------------------

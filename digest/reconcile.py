@@ -45,11 +45,11 @@ def apply(
     """One event's effect on its row. A failure wins over an earlier acceptance (SendGrid took
     the message, then the receiver bounced it); a confirmation only settles a submitted row."""
     if event in CONFIRMS:
-        ledger.move(session, [delivery_id], SUBMITTED, ACCEPTED, now)
+        ledger.move_ids(session, [delivery_id], SUBMITTED, ACCEPTED, now)
     elif event in FAILS:
         reason = failure_reason(event, detail)
         for status in (SUBMITTED, ACCEPTED):
-            ledger.move(session, [delivery_id], status, FAILED, now, error=reason)
+            ledger.move_ids(session, [delivery_id], status, FAILED, now, error=reason)
 
 
 def reconcile(session: Session, delivery_ids: Sequence[int], now: datetime) -> Reconciled:
@@ -73,12 +73,12 @@ def reconcile(session: Session, delivery_ids: Sequence[int], now: datetime) -> R
         seen = events.get(delivery_id, [])
         failure = next(((e, d) for e, d in seen if e in FAILS), None)
         if failure is not None:
-            ledger.move(
+            ledger.move_ids(
                 session, [delivery_id], SUBMITTED, FAILED, now, error=failure_reason(*failure)
             )
             result.failed.append(delivery_id)
         elif seen:
-            ledger.move(session, [delivery_id], SUBMITTED, ACCEPTED, now)
+            ledger.move_ids(session, [delivery_id], SUBMITTED, ACCEPTED, now)
             result.accepted.append(delivery_id)
         else:
             result.uncertain.append(delivery_id)

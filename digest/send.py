@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import ledger
+from digest import ledger, registry
 from digest import worker as workers
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.compose import Composer
@@ -85,7 +85,7 @@ def dry_run(
 def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime) -> SendReport:
     """Start a send: the edition becomes `sending` and its audience is frozen, atomically."""
     with transaction(factory) as session:
-        ledger.write_first(session)
+        registry.write_first(session)
         edition = get_edition(session, edition_id)
         if edition.status == SENT:
             raise EditionStateError(f"edition {edition.id} was already sent at {edition.sent_at}")
@@ -99,7 +99,7 @@ def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime)
         planned = ledger.plan(
             session, edition.id, recipients_for(session, edition.sections, now), now
         )
-        ledger.start(session, edition.id, planned, now)
+        registry.start(session, edition.id, planned, now)
         return SendReport(edition_id=edition.id, planned=planned, todo=planned)
 
 
@@ -115,9 +115,9 @@ def resume(
     planned; their submitted rows are settled from ESP events; what stays uncertain is listed,
     and sent again only when `resend_uncertain` says so."""
     with transaction(factory) as session:
-        ledger.write_first(session)
+        registry.write_first(session)
         edition = get_edition(session, edition_id)
-        sent = ledger.send_state(session, edition.id)
+        sent = registry.send_state(session, edition.id)
         if edition.status != SENDING or sent is None:
             raise EditionStateError(
                 f"edition {edition.id} is {edition.status}, not being sent: nothing to resume"
@@ -127,16 +127,16 @@ def resume(
                     else f" (start it with `digest send --edition {edition.id}`)"
                 )
             )
-        ledger.set_state(session, edition.id, SEND_RUNNING, now)
-        live = ledger.live_workers(session, edition.id, now, settings.delivery.worker_timeout)
+        registry.set_state(session, edition.id, SEND_RUNNING, now)
+        live = registry.live_workers(session, edition.id, now, settings.delivery.worker_timeout)
         report = SendReport(edition_id=edition.id, planned=sent.planned, resumed=True)
         orphans = ledger.orphans(session, edition.id, live, CLAIMED)
-        report.released = ledger.move(session, orphans, CLAIMED, PLANNED, now)
+        report.released = ledger.move_ids(session, orphans, CLAIMED, PLANNED, now)
         settled = reconcile(session, ledger.orphans(session, edition.id, live, SUBMITTED), now)
         report.reconciled = len(settled.accepted) + len(settled.failed)
         report.uncertain = settled.uncertain
         if resend_uncertain and settled.uncertain:
-            report.resent = ledger.move(
+            report.resent = ledger.move_ids(
                 session,
                 settled.uncertain,
                 SUBMITTED,
@@ -176,9 +176,9 @@ def finish(
 ) -> tuple[Counter[str], bool]:
     """The edition is `sent` once no row is planned, claimed, deferred or submitted."""
     with transaction(factory) as session:
-        ledger.write_first(session)
+        registry.write_first(session)
         counts = ledger.counts(session, edition_id)
-        state = ledger.send_state(session, edition_id)
+        state = registry.send_state(session, edition_id)
         open_rows = sum(counts[s] for s in ledger.UNFINISHED)
         if open_rows or state is None or state.state == SEND_CANCELLED:
             return counts, False
@@ -186,7 +186,7 @@ def finish(
         if edition.status == SENDING:
             edition.status = SENT
             edition.sent_at = now
-        ledger.set_state(session, edition_id, SEND_FINISHED, now)
+        registry.set_state(session, edition_id, SEND_FINISHED, now)
         return counts, True
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest import ledger
+from digest import ledger, registry
 from digest.edition import get_edition
 from digest.errors import EditionStateError, NotFoundError
 from digest.models import (
@@ -57,11 +57,11 @@ class SendStatus:
 
 def status(session: Session, edition_id: int, now: datetime, worker_timeout: int) -> SendStatus:
     edition = get_edition(session, edition_id)
-    sent = ledger.send_state(session, edition.id)
+    sent = registry.send_state(session, edition.id)
     if sent is None:
         raise NotFoundError(f"edition {edition.id} has not been sent (status {edition.status})")
     counts = ledger.counts(session, edition.id)
-    live = ledger.live_workers(session, edition.id, now, worker_timeout)
+    live = registry.live_workers(session, edition.id, now, worker_timeout)
     uncertain = len(ledger.orphans(session, edition.id, live, SUBMITTED))
     recent = int(
         session.scalar(
@@ -105,15 +105,15 @@ def status(session: Session, edition_id: int, now: datetime, worker_timeout: int
 
 def cancel(session: Session, edition_id: int, now: datetime) -> int:
     """Stop claiming batches; batches already claimed finish. Returns the rows left unsent."""
-    ledger.write_first(session)
+    registry.write_first(session)
     edition = get_edition(session, edition_id)
-    sent = ledger.send_state(session, edition.id)
+    sent = registry.send_state(session, edition.id)
     if edition.status != SENDING or sent is None:
         raise EditionStateError(f"edition {edition.id} is {edition.status}: nothing to cancel")
     if sent.state == SEND_FINISHED:
         raise EditionStateError(f"edition {edition.id} has finished sending: nothing to cancel")
     if sent.state != SEND_CANCELLED:
-        ledger.set_state(session, edition.id, SEND_CANCELLED, now)
+        registry.set_state(session, edition.id, SEND_CANCELLED, now)
     return ledger.pending(session, edition.id)
 
 
@@ -134,7 +134,7 @@ def report_rows(
     session: Session, edition_id: int, *, failed_only: bool
 ) -> Iterator[tuple[str, ...]]:
     edition = get_edition(session, edition_id)
-    sent = ledger.send_state(session, edition.id)
+    sent = registry.send_state(session, edition.id)
     if sent is None:
         raise NotFoundError(f"edition {edition.id} has not been sent (status {edition.status})")
     cancelled = sent.state == SEND_CANCELLED

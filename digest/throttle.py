@@ -1,13 +1,14 @@
 """How fast a worker may hand messages to its backend: per second, per hour, and a warm-up ramp.
 
-Rates are enforced with GCRA (the "virtual scheduling" form of a token bucket): each message
-pushes a theoretical arrival time forward by 1/rate; a sender waits when that time is further
-ahead than the allowed burst. It needs two numbers per limit and no timer. The clock and sleep
-are injected, so tests never wait.
+Each limit is a sliding window: at most `limit` messages in any `period` seconds, kept as a
+short log of (time, count) per batch. A batch that does not fit waits until enough of the log
+has aged out. Exact, and cheap at batch granularity. The clock and sleep are injected, so
+tests never wait.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,20 +22,33 @@ Sleep = Callable[[float], None]
 
 @dataclass
 class Rate:
-    """At most `per_period` messages per `period` seconds, with bursts up to `burst` seconds."""
+    """At most `limit` messages in any window of `period` seconds."""
 
-    per_period: float
+    limit: int
     period: float
-    burst: float
-    _tat: float | None = field(default=None, repr=False)  # theoretical arrival time
+    _log: list[tuple[float, int]] = field(default_factory=list, repr=False)
 
-    def wait_for(self, n: int, now: float) -> float:
-        """Seconds to wait before `n` more messages may go (0: now); books them."""
-        interval = self.period / self.per_period
-        tat = now if self._tat is None else max(self._tat, now)
-        start = max(now, tat - self.burst)
-        self._tat = max(tat, start) + n * interval
-        return start - now
+    @classmethod
+    def per_second(cls, rate: float) -> Rate:
+        # A fractional rate (0.5/s) becomes one message per 1/rate seconds.
+        return cls(int(rate), 1.0) if rate >= 1 else cls(1, 1.0 / rate)
+
+    def earliest(self, n: int, now: float) -> float:
+        """The first moment from `now` on when `n` more messages fit in the window."""
+        n = min(n, self.limit)  # callers cap batches at the limit; never wait forever
+        self._log = [(t, k) for t, k in self._log if t > now - self.period]
+        used = sum(k for _, k in self._log)
+        if used + n <= self.limit:
+            return now
+        need, freed = used + n - self.limit, 0
+        for t, k in self._log:
+            freed += k
+            if freed >= need:
+                return max(now, t + self.period)
+        return now  # unreachable: the whole log frees enough
+
+    def book(self, n: int, at: float) -> None:
+        bisect.insort(self._log, (at, min(n, self.limit)))
 
 
 class Throttle:
@@ -57,10 +71,9 @@ class Throttle:
     ) -> Throttle:
         rates = []
         if delivery.rate_per_second:
-            rates.append(Rate(delivery.rate_per_second, 1.0, burst=1.0))
+            rates.append(Rate.per_second(delivery.rate_per_second))
         if delivery.rate_per_hour:
-            # The whole hour's allowance may go at once, then it refills at per_hour / 3600 s.
-            rates.append(Rate(float(delivery.rate_per_hour), 3600.0, burst=3600.0))
+            rates.append(Rate(delivery.rate_per_hour, 3600.0))
         return cls(rates, clock, sleep)
 
     def pause(self, seconds: float) -> None:
@@ -70,12 +83,17 @@ class Throttle:
     def acquire(self, n: int) -> float:
         """Block until `n` messages may go; returns the seconds slept."""
         now = self.clock()
-        wait = max(self.paused_until - now, 0.0)
+        start = max(self.paused_until, now)
+        for _ in range(len(self.rates) + 1):  # until every limit agrees on one moment
+            later = max([start, *(r.earliest(n, start) for r in self.rates)])
+            if later == start:
+                break
+            start = later
         for rate in self.rates:
-            wait = max(wait, rate.wait_for(n, now + wait))
-        if wait > 0:
-            self.sleep(wait)
-        return wait
+            rate.book(n, start)
+        if start > now:
+            self.sleep(start - now)
+        return start - now
 
 
 def warmup_cap(delivery: DeliverySettings, today: date) -> int | None:

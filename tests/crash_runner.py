@@ -1,8 +1,8 @@
 """`python -m tests.crash_runner ARGS` runs the digest CLI exactly as the console script does,
-with the worker's crash seam armed from DIGEST_TEST_CRASH_AT=<point>:<n>: the n-th time the
+with the send engine's crash seam armed from DIGEST_TEST_CRASH_AT=<point>:<n>: the n-th time the
 worker reaches <point> (planned, claimed, submitted, recorded) the process SIGKILLs itself.
 
-Only tests read that variable; production code has the seam as a no-op (digest.worker).
+Only tests read that variable; production code has the seam as a no-op (digest.runtime).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from digest import worker
+from digest import runtime
 from digest.cli import main
 
 
@@ -25,7 +25,7 @@ def arm(spec: str) -> None:
             if seen[0] == target:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    worker.checkpoint = checkpoint
+    runtime.checkpoint = checkpoint
 
 
 if __name__ == "__main__":

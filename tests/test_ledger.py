@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from digest import ledger
+from digest import ledger, registry
 from digest.db import transaction
 from digest.ledger import Outcome
 from digest.models import (
@@ -34,8 +34,10 @@ def _plan(db: LedgerDb, eid: int, now: datetime) -> int:
 
 
 def _claim(db: LedgerDb, eid: int, size: int, now: datetime, worker: int = 1):
+    """(claimed rows, skipped count); ([], 0) when nothing was free."""
     with transaction(db.factory) as session:
-        return ledger.claim(session, eid, worker, size, now)
+        batch = ledger.claim(session, eid, worker, size, now)
+    return (batch.rows, batch.skipped) if batch else ([], 0)
 
 
 def _statuses(db: LedgerDb, eid: int) -> dict[str, int]:
@@ -158,9 +160,12 @@ def test_record_leaves_rows_a_webhook_already_settled(
     add_subscribers(ledger_db.factory, 2, now)
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        ledger.move(session, [1, 2], PLANNED, SUBMITTED, now)
-        ledger.move(session, [2], SUBMITTED, FAILED, now, error="bounce: mailbox full")
-        ledger.record(session, [Outcome(1, ACCEPTED, "m1"), Outcome(2, ACCEPTED, "m1")], now)
+        batch = ledger.claim(session, edition_id, 1, 10, now)
+        assert batch is not None and batch.attempt == 1
+        ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, now)
+        ledger.move_ids(session, [2], SUBMITTED, FAILED, now, error="bounce: mailbox full")
+        outcomes = [Outcome(1, ACCEPTED, "m1"), Outcome(2, ACCEPTED, "m1")]
+        ledger.record(session, batch.batch_id, 2, outcomes, now)
     with ledger_db.factory() as session:
         rows = {d.id: d for d in session.scalars(select(Delivery))}
     assert rows[1].status == ACCEPTED and rows[1].provider_message_id == "m1"
@@ -168,16 +173,23 @@ def test_record_leaves_rows_a_webhook_already_settled(
     assert rows[2].status == FAILED and rows[2].error == "bounce: mailbox full"
 
 
-def test_record_per_row_answers(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+def test_record_per_row_answers_and_leaves_the_unanswered_submitted(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
     add_subscribers(ledger_db.factory, 60, now)
     _plan(ledger_db, edition_id, now)
-    ids = list(range(1, 61))
     with transaction(ledger_db.factory) as session:
-        ledger.move(session, ids, PLANNED, SUBMITTED, now)
-        ledger.record(session, [Outcome(i, ACCEPTED, f"<m{i}@x>") for i in ids], now)
+        batch = ledger.claim(session, edition_id, 1, 60, now)
+        assert batch is not None
+        ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, now)
+        answered = [Outcome(i, ACCEPTED, f"<m{i}@x>") for i in range(1, 60)]
+        ledger.record(session, batch.batch_id, 60, answered, now)
     with ledger_db.factory() as session:
         found = dict(session.execute(select(Delivery.id, Delivery.provider_message_id)).all())
-    assert found == {i: f"<m{i}@x>" for i in ids}
+        assert session.get(Delivery, 60).status == SUBMITTED  # type: ignore[union-attr]
+    assert found == {**{i: f"<m{i}@x>" for i in range(1, 60)}, 60: None}
 
 
 def test_orphans_are_rows_of_dead_workers(
@@ -188,17 +200,17 @@ def test_orphans_are_rows_of_dead_workers(
     add_subscribers(ledger_db.factory, 4, now)
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        live = ledger.register_worker(session, edition_id, now)
-        dead = ledger.register_worker(session, edition_id, now)
+        live = registry.register_worker(session, edition_id, now)
+        dead = registry.register_worker(session, edition_id, now)
         session.execute(
             update(Delivery).where(Delivery.id.in_([1, 2])).values(status=CLAIMED, worker_id=live)
         )
         session.execute(
             update(Delivery).where(Delivery.id.in_([3, 4])).values(status=CLAIMED, worker_id=dead)
         )
-        ledger.stop_worker(session, dead, now)
+        registry.stop_worker(session, dead, now)
     with ledger_db.factory() as session:
-        alive = ledger.live_workers(session, edition_id, now, 60)
+        alive = registry.live_workers(session, edition_id, now, 60)
         assert alive == [live]
         assert ledger.orphans(session, edition_id, alive, CLAIMED) == [3, 4]
 
@@ -210,15 +222,15 @@ def test_workers_on_another_host_time_out(
 ) -> None:
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        wid = ledger.register_worker(session, edition_id, now)
+        wid = registry.register_worker(session, edition_id, now)
         session.execute(
-            update(ledger.SendWorker)
-            .where(ledger.SendWorker.id == wid)
+            update(registry.SendWorker)
+            .where(registry.SendWorker.id == wid)
             .values(host="elsewhere.example", pid=1)
         )
     with ledger_db.factory() as session:
-        assert ledger.live_workers(session, edition_id, now + timedelta(seconds=30), 60) == [wid]
-        assert ledger.live_workers(session, edition_id, now + timedelta(seconds=61), 60) == []
+        assert registry.live_workers(session, edition_id, now + timedelta(seconds=30), 60) == [wid]
+        assert registry.live_workers(session, edition_id, now + timedelta(seconds=61), 60) == []
 
 
 def test_reconcile_settles_uncertain_rows_from_events(
@@ -231,7 +243,7 @@ def test_reconcile_settles_uncertain_rows_from_events(
     add_subscribers(ledger_db.factory, 3, now)
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        ledger.move(session, [1, 2, 3], PLANNED, SUBMITTED, now)
+        ledger.move_ids(session, [1, 2, 3], PLANNED, SUBMITTED, now)
         for n, (delivery, kind, detail) in enumerate(
             [(1, "processed", None), (2, "processed", None), (2, "bounce", "bounce: 550 no")]
         ):
