@@ -86,7 +86,8 @@ def test_articles_list_shows_the_week_after_a_build(cli) -> None:
     assert cli("build", "--now", "2026-11-20T09:00")[0] == 0
     code, out, _ = cli("articles", "list", "--week", "2026-11-20T09:00")
     assert code == 0
-    assert "17 articles between 2026-11-13 09:00 and 2026-11-20 09:00 America/New_York" in out
+    assert "18 articles between 2026-11-13 09:00 and 2026-11-20 09:00 America/New_York" in out
+    assert "(2 editor picks, ★)" in out  # 17 of the week and a pick of an older article
     code, out, _ = cli("articles", "list", "--week", "2026-11-19", "--json")
     rows = json.loads(out)
     assert code == 0 and all(r["url"].startswith("https://meridianreview.example/") for r in rows)
