@@ -222,3 +222,39 @@ def test_removing_a_pick_unmarks_the_article_at_the_next_build(
             None,
             None,
         )
+
+
+def test_a_yaml_picks_file_reads_like_the_toml_one() -> None:
+    body = b"""
+picks:
+  - url: https://x.example/a
+    note: Read this
+    section: Asia
+    added_at: 2026-11-18T10:00:00Z
+  - url: "ftp://x.example/b"
+"""
+    loaded = parse_picks(body, "picks.yaml", SECTIONS)
+    assert loaded.picks == (
+        Pick(
+            "https://x.example/a", "Read this", None, "Asia", datetime(2026, 11, 18, 10, tzinfo=UTC)
+        ),
+    )
+    assert loaded.problems == (
+        "picks.yaml: pick #2: url 'ftp://x.example/b' is not an http(s) URL",
+    )
+
+
+def test_invalid_yaml_names_line_and_column() -> None:
+    with pytest.raises(PicksError, match=r"picks.yml: invalid YAML at line 3, column 3: expected <block end>"):
+        parse_picks(b"picks:\n  - url: a\n  note: [unclosed\n", "picks.yml")
+
+
+def test_yaml_picks_can_be_added_updated_and_removed(tmp_path: Path) -> None:
+    path = tmp_path / "picks.yaml"
+    assert add_pick(
+        path, Pick("https://x.example/a", note="One", added_at=datetime(2026, 11, 18, tzinfo=UTC))
+    )
+    assert not add_pick(path, Pick("https://x.example/a/", note="Two"))
+    (pick,) = load_picks(path).picks
+    assert (pick.note, pick.added_at) == ("Two", datetime(2026, 11, 18, tzinfo=UTC))
+    assert remove_pick(path, "https://x.example/a") and load_picks(path).picks == ()
