@@ -333,3 +333,13 @@ def test_the_offline_pages_example_reads_a_listing_a_sitemap_and_a_page(now: dat
         c.url.startswith("https://meridianreview.example/analysis/") for c in result.candidates
     )
     assert {c.author for c in result.candidates} == {"Ines Duarte", "Lukas Brandt", "Karim Haddad"}
+
+
+def test_an_unknown_kind_is_a_reported_failure_not_a_crash(tmp_path, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "f.xml"
+    path.write_bytes(rss(("a", "Some story in an odd source", now, "s")))
+    (report,) = gather([SourceSpec(url=str(path), kind="podcast")], now=now).reports
+    assert (
+        not report.ok
+        and report.error == "unknown source kind 'podcast' (feed, sitemap, listing, page)"
+    )

@@ -49,7 +49,10 @@ async def read_source(
         if fetched.not_modified:
             report = _report(spec, started, status=NOT_MODIFIED, validators=validators)
             return Outcome(report)
-        parsed = await READERS[spec.kind](spec, fetched, ctx.at(fetched.url), fetch, options)
+        reader = READERS.get(spec.kind)
+        if reader is None:
+            raise ParseError(f"unknown source kind {spec.kind!r} (feed, sitemap, listing, page)")
+        parsed = await reader(spec, fetched, ctx.at(fetched.url), fetch, options)
     except (FetchError, ParseError) as exc:
         return Outcome(_failed(spec, started, exc))
     warnings = list(fetched.warnings) + parsed.warnings
