@@ -24,9 +24,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import validate_email
-from subscribers.bulk import insert_rows
 from subscribers.consent import IMPORT, Evidence, record
 from subscribers.errors import InvalidEmail, SubscriberError
+from subscribers.fastsql import insert_rows
 from subscribers.models import (
     ACTIVE,
     PENDING,
@@ -313,12 +313,14 @@ def _evidence(row: Row, options: Options, label: str) -> tuple[str, dict[str, An
 def _insert(
     session: Session, rows: Sequence[Row], options: Options, keys: Sequence[str], label: str
 ) -> None:
-    """One executemany per table per chunk (subscribers/bulk.py): the ORM's per-row
+    """One executemany per table per chunk (subscribers/fastsql.py): the ORM's per-row
     bookkeeping would cost more than the database does."""
     if not rows:
         return
     now = options.now
-    insert_rows(session, _table(Subscriber), [_subscriber_values(row, now) for row in rows])
+    insert_rows(
+        session.connection(), _table(Subscriber), [_subscriber_values(row, now) for row in rows]
+    )
     ids = {
         email: sid
         for email, sid in session.execute(
@@ -342,7 +344,7 @@ def _insert(
                 "detail": detail,
             }
         )
-    insert_rows(session, _table(Consent), consents)
+    insert_rows(session.connection(), _table(Consent), consents)
     # An opt-out in the file goes on the suppression list too, so no later file re-adds it.
     opted_out = [
         {
@@ -355,7 +357,7 @@ def _insert(
         if row.status == UNSUBSCRIBED
     ]
     if opted_out:
-        insert_rows(session, _table(Suppression), opted_out)
+        insert_rows(session.connection(), _table(Suppression), opted_out)
 
 
 def _table(model: type[Base]) -> Table:

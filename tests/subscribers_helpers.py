@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings, load_settings
 from digest.db import make_engine, session_factory
 from digest.web.app import create_app
+from digest.web.site import Site
 from tests.conftest import DEMO_NOW, ROOT, TEST_SECRET
 
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
@@ -105,6 +106,7 @@ class Web:
     client: httpx.Client
     factory: sessionmaker[Session]
     outbox: Path
+    site: Site
     keys: list[str] = field(default_factory=lambda: [TEST_SECRET])
 
     def session(self) -> Session:
@@ -115,9 +117,8 @@ class Web:
         return url[len(self.url) :]
 
     def settle(self) -> None:
-        """Wait for the last request's background work (the email): uvicorn serves the next
-        request on a keep-alive connection only after the previous one has fully finished."""
-        self.client.get("/healthz")
+        """Wait for the emails the app scheduled after its answers (background tasks)."""
+        assert self.site.drain(), "an email was still being sent after 10 s"
 
     def messages(self) -> list[EmailMessage]:
         self.settle()
@@ -152,7 +153,8 @@ def start_web(
     live = LiveServer(bound_socket())
     settings = web_settings(tmp_path, db_path, live.url, **overrides)
     clock = clock or Clock()
-    live.start(create_app(settings, clock=clock))
+    app = create_app(settings, clock=clock)
+    live.start(app)
     engine = make_engine(settings.database_url)
     web = Web(
         url=live.url,
@@ -161,6 +163,7 @@ def start_web(
         client=httpx.Client(base_url=live.url, timeout=10),
         factory=session_factory(engine),
         outbox=settings.outbox_path,
+        site=app.state.site,
     )
     return web, live
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 import digest.models  # noqa: F401  (the shared metadata needs every table)
-from subscribers.bulk import insert_rows
+from subscribers.fastsql import insert_rows
 from subscribers.importer import _table
 from subscribers.models import Base, Subscriber, UTCDateTime
 
@@ -77,7 +77,7 @@ def compare(make_engine: Iterator[Engine]) -> None:
     now = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
     fast, slow = next(make_engine), next(make_engine)
     with Session(fast) as session, session.begin():
-        insert_rows(session, _table(Subscriber), rows(now))
+        insert_rows(session.connection(), _table(Subscriber), rows(now))
     with Session(slow) as session, session.begin():
         session.execute(insert(_table(Subscriber)), rows(now))
     assert stored(fast) == stored(slow)
@@ -110,7 +110,7 @@ def test_bulk_insert_writes_what_sqlalchemy_writes_on_postgresql(postgres_url: s
     try:
         fast = next(engines())
         with Session(fast) as session, session.begin():
-            insert_rows(session, _table(Subscriber), rows(now))
+            insert_rows(session.connection(), _table(Subscriber), rows(now))
         fast_rows = stored(fast)
         slow = next(engines())
         with Session(slow) as session, session.begin():

@@ -132,7 +132,7 @@ async def api_subscribe(request: Request, background: BackgroundTasks) -> JSONRe
     except IntegrityError:
         notice = None  # the same address twice at once: the other request sends the email
     if notice is not None:
-        background.add_task(site.send, notice)
+        site.schedule(background, notice)
     return JSONResponse(ACCEPTED, status_code=202)
 
 
@@ -158,5 +158,5 @@ async def api_resend(request: Request, background: BackgroundTasks) -> JSONRespo
     except InvalidEmail as exc:
         return error(422, "email", str(exc))
     if notice is not None:
-        background.add_task(site.send, notice)
+        site.schedule(background, notice)
     return JSONResponse(ACCEPTED, status_code=202)

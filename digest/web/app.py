@@ -21,6 +21,8 @@ from digest.config import Settings
 from digest.db import open_database, session_factory
 from digest.subscriptions import register_consent
 from digest.web import api, manage, public, unsubscribe, webhooks
+from digest.web.checkpoint import lifespan_for
+from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet
 from digest.web.security import SecurityMiddleware, security_headers
 from digest.web.site import Site, site_of
@@ -35,8 +37,14 @@ def create_app(
     """The app. `clock` and `backend` are for tests (a frozen now, a recording mailer).
     Configuration mistakes (no DIGEST_SECRET_KEY, a backend without its key, a consent text
     changed under an old version) fail here, at start, not on someone's first request."""
-    app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
     engine = open_database(settings.database_url)
+    app = FastAPI(
+        title="digest",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan_for(engine),
+    )
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
     if backend is None:
@@ -49,6 +57,8 @@ def create_app(
         clock=clock,
         backend=backend,
     )
+    # Starlette runs the last added outermost: the one-click endpoint sits inside the headers.
+    app.add_middleware(OneClick, site=app.state.site)
     app.add_middleware(SecurityMiddleware, headers=security_headers(stylesheet()))
     app.add_exception_handler(StarletteHTTPException, _error_page)
     for module in (public, manage, unsubscribe, api):

@@ -199,5 +199,5 @@ def resubscribe_request(
             policy=site.rules,
         )
     if notice is not None:
-        background.add_task(site.send, notice)
+        site.schedule(background, notice)
     return check_inbox()

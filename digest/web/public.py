@@ -133,7 +133,7 @@ def subscribe_form(
     except IntegrityError:
         return check_inbox()  # the same address submitted twice at once: one of them won
     if notice is not None:
-        background.add_task(site.send, notice)
+        site.schedule(background, notice)
     return check_inbox()
 
 
@@ -176,7 +176,7 @@ def resend_form(
             back=CHECK_INBOX,
         )
     if notice is not None:
-        background.add_task(site.send, notice)
+        site.schedule(background, notice)
     return check_inbox()
 
 

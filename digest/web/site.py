@@ -9,7 +9,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.backends.base import EmailBackend
@@ -45,6 +46,12 @@ class Site:
     # SQLite has one writer; queueing writers here keeps threads from spinning on its busy
     # handler (and a deferred transaction's read->write upgrade from failing outright).
     write_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
+    # SQLite writes are serialized and take a fraction of a millisecond: handing one to a
+    # worker thread costs more than doing it on the event loop. A server database's network
+    # round trips must not block the loop, so there they go to the threadpool.
+    inline_writes: bool = False
+    _pending: int = 0
+    _sending: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def build(
@@ -72,6 +79,7 @@ class Site:
                 web.subscribe_ip_limit, timedelta(minutes=web.subscribe_ip_window_minutes)
             ),
             write_lock=threading.Lock() if sqlite else nullcontext(),
+            inline_writes=sqlite,
         )
 
     @contextmanager
@@ -80,10 +88,33 @@ class Site:
         with self.write_lock, transaction(self.sessions) as session:
             yield session
 
-    def send(self, notice: Notice) -> None:
-        """Runs after the response (a background task): the answer never waits for the mail
+    @contextmanager
+    def write_core(self) -> Iterator[Connection]:
+        """The same for Core statements (the one-click hot path), without an ORM session."""
+        engine = self.sessions.kw["bind"]
+        assert isinstance(engine, Engine)
+        with self.write_lock, engine.begin() as connection:
+            yield connection
+
+    def schedule(self, background: BackgroundTasks, notice: Notice) -> None:
+        """Send after the response (a background task): the answer never waits for the mail
         provider, and takes the same time whether or not an email goes out."""
-        send_notice(self.settings, notice, self.backend)
+        with self._sending:
+            self._pending += 1
+        background.add_task(self._send, notice)
+
+    def _send(self, notice: Notice) -> None:
+        try:
+            send_notice(self.settings, notice, self.backend)
+        finally:
+            with self._sending:
+                self._pending -= 1
+                self._sending.notify_all()
+
+    def drain(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every scheduled email has been handed to the backend (tests, shutdown)."""
+        with self._sending:
+            return self._sending.wait_for(lambda: self._pending == 0, timeout=timeout_s)
 
     def url(self, path: str) -> str:
         return f"{self.settings.web.base_url}{path}"

@@ -1,0 +1,234 @@
+"""One-click unsubscribe under load (goal: >= 1,000 requests/s, p99 <= 50 ms), and the cost of
+minting unsubscribe links (goal: >= 300,000 tokens/s on one core).
+
+`digest serve` (uvicorn, SQLite) runs in its own process, as in production; the load generator
+is a small asyncio HTTP/1.1 client in this process (keep-alive connections, each sending its
+next request when the previous answer arrived). It POSTs `List-Unsubscribe=One-Click`, exactly
+as Gmail does, to 20,000 distinct subscribers' links over 50 connections: every request is a
+real unsubscribe (a write). Then the same links again (idempotent: nothing left to write), and
+GET /healthz as the framework's floor. All on 127.0.0.1; everything lives in a temp directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REQUESTS = 20_000
+CONCURRENCY = 50
+SECRET = "bench-secret-key-not-for-production"
+TOKENS = 300_000
+GOAL_RPS, GOAL_P99_MS, GOAL_TOKENS = 1_000, 50.0, 300_000
+
+
+def prepare(db: Path, count: int) -> list[str]:
+    """A migrated database with `count` active subscribers; their unsubscribe paths."""
+    from digest.db import open_database, session_factory, transaction
+    from subscribers.fastsql import insert_rows
+    from subscribers.importer import _table
+    from subscribers.models import Subscriber
+    from subscribers.tokens import UNSUBSCRIBE, make_token
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "public_id": uuid.uuid4().hex,
+            "email": f"reader.{i}@example.com",
+            "name": None,
+            "status": "active",
+            "sections": None,
+            "created_at": now,
+            "updated_at": now,
+            "confirmed_at": now,
+        }
+        for i in range(count)
+    ]
+    engine = open_database(f"sqlite:///{db}")
+    with transaction(session_factory(engine)) as session:
+        insert_rows(session.connection(), _table(Subscriber), rows)
+    engine.dispose()
+    return [f"/u/{make_token([SECRET], UNSUBSCRIBE, r['public_id'], now)}" for r in rows]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(tmpdir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(
+        {
+            "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+            "DIGEST_DATABASE__URL": f"sqlite:///{tmpdir / 'web.db'}",
+            "DIGEST_DELIVERY__OUTBOX_DIR": str(tmpdir / "outbox"),
+            "DIGEST_SECRET_KEY": SECRET,
+            "DIGEST_WEB__BASE_URL": f"http://127.0.0.1:{port}",
+        }
+    )
+    digest = Path(sys.executable).parent / "digest"
+    command = [str(digest), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("digest serve did not start")
+
+
+async def _connection(
+    port: int, requests: list[bytes], latencies: list[float], statuses: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for request in requests:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses.append(int(head[9:12]))
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def post(path: str, port: int) -> bytes:
+    body = b"List-Unsubscribe=One-Click"
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def get(path: str, port: int) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+def load(port: int, requests: list[bytes]) -> dict[str, float]:
+    """Spread the requests over CONCURRENCY connections; requests/s and latency percentiles."""
+    latencies: list[float] = []
+    statuses: list[int] = []
+    shares = [requests[i::CONCURRENCY] for i in range(CONCURRENCY)]
+
+    async def run() -> None:
+        await asyncio.gather(*(_connection(port, s, latencies, statuses) for s in shares))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    bad = [s for s in statuses if s != 200]
+    if bad:
+        raise SystemExit(f"{len(bad)} answers were not 200 (first: {bad[0]})")
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"rps": len(requests) / elapsed, "p50": cuts[49] * 1000, "p99": cuts[98] * 1000}
+
+
+def unsubscribed(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM subscribers WHERE status='unsubscribed'").fetchone()[
+                0
+            ]
+        )
+
+
+def token_minting() -> tuple[float, float]:
+    """Unsubscribe tokens per second: ours, and itsdangerous's Signer making the same token."""
+    import hashlib
+
+    from itsdangerous import Signer
+
+    from subscribers.tokens import UNSUBSCRIBE, make_token
+
+    ids = [uuid.uuid4().hex for _ in range(1000)]
+    now = datetime.now(UTC)
+    keys = [SECRET]
+    started = time.perf_counter()
+    for i in range(TOKENS):
+        make_token(keys, UNSUBSCRIBE, ids[i % 1000], now)
+    ours = TOKENS / (time.perf_counter() - started)
+    signer = Signer(
+        SECRET, salt="digest.unsubscribe", key_derivation="hmac", digest_method=hashlib.sha256
+    )
+    sample = TOKENS // 5
+    started = time.perf_counter()
+    for i in range(sample):
+        signer.sign(ids[i % 1000])
+    theirs = sample / (time.perf_counter() - started)
+    return ours, theirs
+
+
+def report(name: str, result: dict[str, float]) -> None:
+    print(
+        f"  {name:<38} {result['rps']:8,.0f} req/s   p50 {result['p50']:6.1f} ms   "
+        f"p99 {result['p99']:6.1f} ms"
+    )
+
+
+def main() -> None:
+    ours, theirs = token_minting()
+    print(
+        f"Unsubscribe token minting (one core): {ours:,.0f} tokens/s "
+        f"({ours / theirs:.1f}x itsdangerous Signer.sign at {theirs:,.0f}/s); "
+        f"goal >= {GOAL_TOKENS:,}: {'OK' if ours >= GOAL_TOKENS else 'MISSED'}"
+    )
+    with tempfile.TemporaryDirectory(prefix="digest-bench-web-") as tmp:
+        tmpdir = Path(tmp)
+        port = free_port()
+        paths = prepare(tmpdir / "web.db", REQUESTS)
+        server = start_server(tmpdir, port)
+        try:
+            print(
+                f"digest serve (uvicorn, SQLite) on 127.0.0.1:{port}; "
+                f"{REQUESTS:,} requests over {CONCURRENCY} connections"
+            )
+            load(port, [get("/healthz", port)] * 500)  # warm up
+            first = load(port, [post(p, port) for p in paths])
+            report("one-click POST, each a new unsubscribe", first)
+            again = load(port, [post(p, port) for p in paths])
+            report("the same POSTs again (idempotent)", again)
+            floor = load(port, [get("/healthz", port)] * REQUESTS)
+            report("GET /healthz (the framework's floor)", floor)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        done = unsubscribed(tmpdir / "web.db")
+        print(f"  unsubscribed in the database: {done:,} of {REQUESTS:,}")
+        ok = first["rps"] >= GOAL_RPS and first["p99"] <= GOAL_P99_MS and done == REQUESTS
+        print(
+            f"  goal >= {GOAL_RPS:,} req/s and p99 <= {GOAL_P99_MS:.0f} ms: "
+            f"{'OK' if ok else 'MISSED'} (one-click at {first['rps'] / floor['rps']:.2f}x "
+            "the floor's rate)"
+        )
+
+
+if __name__ == "__main__":
+    main()

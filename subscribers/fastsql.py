@@ -1,0 +1,81 @@
+"""Statements at the database driver's speed, for the two hot paths: the importer's bulk
+inserts and the one-click unsubscribe.
+
+`connection.execute(statement, params)` rebuilds its parameters through SQLAlchemy's generic
+machinery on every call; measured on SQLite, that is 3.0 s against the driver's 1.3 s for
+100,000 subscriber rows, and 0.68 ms against 0.20 ms for the three statements of a one-click
+unsubscribe. A `Prepared` statement is compiled once per dialect, with each parameter's bind
+processor looked up once (the processors SQLAlchemy itself applies: UTCDateTime, JSON, the
+dialect's date format); values go to the driver as plain tuples or dicts, inside the
+connection's transaction. Tests hold both paths to the same rows on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, Dialect, Table, insert
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    order: list[str]  # parameter names in the order the SQL wants them
+    positional: bool
+    processors: list[tuple[int, Processor]]  # (position in `order`, bind processor)
+    # Values fixed in the statement itself (`.values(status="unsubscribed")`, literals).
+    fixed: dict[str, Any]
+
+    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        fixed = self.fixed
+        row = [params[name] if name in params else fixed[name] for name in self.order]
+        for i, process in self.processors:
+            row[i] = process(row[i])
+        return tuple(row) if self.positional else dict(zip(self.order, row, strict=True))
+
+
+class Prepared:
+    """A statement compiled once per dialect; `keys` are the parameters it is given."""
+
+    def __init__(self, statement: Executable, keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.keys = list(keys) if keys is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)  # type: ignore[attr-defined]
+            positional = bool(compiled.positional)
+            order = list(compiled.positiontup or []) if positional else list(compiled.binds)
+            processors = []
+            for i, name in enumerate(order):
+                kind = compiled.binds[name].type
+                process = kind.dialect_impl(dialect).bind_processor(dialect)
+                if process is not None:
+                    processors.append((i, process))
+            fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+            found = _Compiled(str(compiled), order, positional, processors, fixed)
+            self._compiled[dialect.name] = found
+        return found
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+        compiled = self._for(connection.dialect)
+        return connection.exec_driver_sql(compiled.sql, compiled.bind(params))
+
+    def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            compiled = self._for(connection.dialect)
+            params: list[Any] = [compiled.bind(row) for row in rows]
+            connection.exec_driver_sql(compiled.sql, params)
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT every row (all with the same keys) in one executemany."""
+    if rows:
+        Prepared(insert(table), list(rows[0])).executemany(connection, rows)

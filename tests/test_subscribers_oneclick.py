@@ -1,0 +1,128 @@
+"""The one-click hot path makes exactly the change the ORM's unsubscribe makes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session
+
+import digest.models  # noqa: F401  (the shared metadata needs every table)
+from subscribers.consent import Evidence
+from subscribers.lifecycle import Policy, add_confirmed, find_by_email, suppress, unsubscribe
+from subscribers.models import Base, Consent, Subscriber, Suppression
+from subscribers.oneclick import unsubscribe_public_id
+from subscribers.suppression import add_suppression, email_hash
+from tests.subscribers_helpers import SECTIONS
+
+KEYS = ["the-newest-key", "an-older-key"]
+NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+CLICK = Evidence("one-click", ip="192.0.2.9", user_agent="Google-Unsubscribe")
+
+
+def add(session: Session, address: str) -> Subscriber:
+    add_confirmed(
+        session, address, evidence=Evidence("t"), now=NOW, keys=KEYS, policy=Policy(SECTIONS)
+    )
+    sub = find_by_email(session, address)
+    assert sub is not None
+    sub.confirm_nonce = "open-link"
+    return sub
+
+
+def snapshot(session: Session, address: str) -> tuple[object, ...]:
+    session.expire_all()
+    sub = find_by_email(session, address)
+    assert sub is not None
+    events = [
+        (c.event, c.at, c.source, c.ip, c.user_agent, c.consent_text_version, c.detail)
+        for c in sub.consents
+    ]
+    entries = session.execute(
+        select(Suppression.reason, Suppression.created_at).where(
+            Suppression.email_hash == email_hash(address, KEYS[0])
+        )
+    ).all()
+    state = (sub.status, sub.updated_at, sub.unsubscribed_at, sub.confirm_nonce, sub.sections)
+    return state, events, entries
+
+
+def both_ways(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        orm, fast = add(session, "orm@example.com"), add(session, "fast@example.com")
+        fast_id = fast.public_id
+        later = NOW + timedelta(days=1)
+        unsubscribe(session, orm, evidence=CLICK, now=later, keys=KEYS, policy=Policy(SECTIONS))
+    with engine.begin() as connection:
+        changed = unsubscribe_public_id(connection, fast_id, evidence=CLICK, now=later, keys=KEYS)
+    with Session(engine) as session:
+        assert changed
+        assert snapshot(session, "fast@example.com") == snapshot(session, "orm@example.com")
+
+
+@pytest.fixture
+def sqlite_engine() -> Iterator[Engine]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_the_fast_path_writes_what_the_orm_writes_on_sqlite(sqlite_engine: Engine) -> None:
+    both_ways(sqlite_engine)
+
+
+@pytest.mark.postgres
+def test_the_fast_path_writes_what_the_orm_writes_on_postgresql(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, connect_args={"options": "-csearch_path=oneclick_test"})
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS oneclick_test CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA oneclick_test")
+    try:
+        Base.metadata.create_all(engine)
+        both_ways(engine)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS oneclick_test CASCADE")
+        engine.dispose()
+
+
+def test_a_repeat_changes_nothing(sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine) as session, session.begin():
+        public_id = add(session, "again@example.com").public_id
+    for expected in (True, False):
+        with sqlite_engine.begin() as connection:
+            done = unsubscribe_public_id(connection, public_id, evidence=CLICK, now=NOW, keys=KEYS)
+        assert done is expected
+    with Session(sqlite_engine) as session:
+        assert len(session.scalars(select(Consent)).all()) == 2  # admin-add, unsubscribe
+        assert len(session.scalars(select(Suppression)).all()) == 1
+
+
+def test_an_unknown_id_changes_nothing(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection:
+        assert not unsubscribe_public_id(connection, "f" * 32, evidence=CLICK, now=NOW, keys=KEYS)
+
+
+def test_an_entry_under_an_older_key_is_not_duplicated(sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine) as session, session.begin():
+        public_id = add(session, "old@example.com").public_id
+        add_suppression(session, "old@example.com", "bounced", now=NOW, keys=[KEYS[1]])
+    with sqlite_engine.begin() as connection:
+        unsubscribe_public_id(connection, public_id, evidence=CLICK, now=NOW, keys=KEYS)
+    with Session(sqlite_engine) as session:
+        entries = session.execute(select(Suppression.email_hash, Suppression.reason)).all()
+    assert entries == [(email_hash("old@example.com", KEYS[1]), "bounced")]
+
+
+def test_a_bounced_subscriber_becomes_unsubscribed(sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine) as session, session.begin():
+        sub = add(session, "bounce@example.com")
+        suppress(session, sub, "bounced", now=NOW, keys=KEYS, source="webhook")
+        public_id = sub.public_id
+    with sqlite_engine.begin() as connection:
+        assert unsubscribe_public_id(connection, public_id, evidence=CLICK, now=NOW, keys=KEYS)
+    with Session(sqlite_engine) as session:
+        assert find_by_email(session, "bounce@example.com").status == "unsubscribed"  # type: ignore[union-attr]
