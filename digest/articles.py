@@ -134,8 +134,13 @@ def _update_article(row: Article, cand: Candidate, now: datetime) -> None:
     row.updated_at = now
 
 
-def apply_picks(session: Session, marks: Sequence[PickMark], *, complete: bool) -> int:
+def apply_picks(
+    session: Session, marks: Sequence[PickMark], *, complete: bool, now: datetime
+) -> int:
     """Mark the picked articles; when `complete`, unmark articles no longer picked.
+
+    A pick without `added_at` is dated by the first build that sees it (not every build, or it
+    would belong to every week).
 
     Returns how many marks found no stored article (they were not gathered either).
     """
@@ -151,8 +156,7 @@ def apply_picks(session: Session, marks: Sequence[PickMark], *, complete: bool) 
         row.pick_note = mark.note
         row.pick_title = mark.title
         row.pick_section = mark.section
-        if row.picked_at is None or mark.picked_at != row.picked_at:
-            row.picked_at = mark.picked_at
+        row.picked_at = mark.picked_at or row.picked_at or now
     if complete:
         for row in session.scalars(select(Article).where(Article.is_pick.is_(True))):
             if row.id not in picked:

@@ -129,7 +129,7 @@ def build_edition(
     with transaction(factory) as session:
         record_sources(session, gathered.reports, specs, now)
         stored = store_candidates(session, gathered.candidates, now)
-        apply_picks(session, gathered.picks, complete=gathered.picks_complete)
+        apply_picks(session, gathered.picks, complete=gathered.picks_complete, now=now)
         session.flush()
         week = window_candidates(session, start, end, settings.gather.title_similarity)
         ranked = rank(week, now, rank_rules(settings))

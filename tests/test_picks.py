@@ -245,7 +245,9 @@ picks:
 
 
 def test_invalid_yaml_names_line_and_column() -> None:
-    with pytest.raises(PicksError, match=r"picks.yml: invalid YAML at line 3, column 3: expected <block end>"):
+    with pytest.raises(
+        PicksError, match=r"picks.yml: invalid YAML at line 3, column 3: expected <block end>"
+    ):
         parse_picks(b"picks:\n  - url: a\n  note: [unclosed\n", "picks.yml")
 
 
@@ -258,3 +260,22 @@ def test_yaml_picks_can_be_added_updated_and_removed(tmp_path: Path) -> None:
     (pick,) = load_picks(path).picks
     assert (pick.note, pick.added_at) == ("Two", datetime(2026, 11, 18, tzinfo=UTC))
     assert remove_pick(path, "https://x.example/a") and load_picks(path).picks == ()
+
+
+def test_a_pick_without_added_at_is_dated_by_the_first_build_that_sees_it(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    server: FeedServer,
+    tmp_path: Path,
+    now: datetime,
+) -> None:
+    feed = server.add("/f", body=rss(("a", "A story picked by hand-editing", now - DAY, "s")))
+    picks = picks_file(tmp_path, 'url = "https://desk.example/a"')
+    config = configured(
+        settings, [{"url": feed, "section": "Europe"}, {"url": picks, "kind": "picks"}]
+    )
+    build_edition(factory, config, now)
+    build_edition(factory, config, now + 2 * DAY)
+    with factory() as session:
+        row = session.scalar(select(Article))
+        assert row is not None and row.is_pick and row.picked_at == now

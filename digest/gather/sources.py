@@ -306,7 +306,7 @@ def _resolve_pick(
         note=pick.note,
         title=pick.title,
         section=pick.section,
-        picked_at=pick.added_at or now,
+        picked_at=pick.added_at,  # None: the first build that sees the pick dates it
     )
     if isinstance(page, Candidate):
         mark = replace(mark, url=page.url)
