@@ -20,8 +20,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,12 +98,18 @@ def start_server(tmpdir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 async def _connection(
-    port: int, requests: list[bytes], latencies: list[float], statuses: list[int]
+    port: int, requests: list[tuple[float, bytes]], latencies: list[float], statuses: list[int]
 ) -> None:
+    """One keep-alive connection sending its requests in turn. Each has a start time (0: as
+    soon as the previous answer is in); latency counts from it, so a server that falls behind
+    an open-loop schedule is charged for the wait (no coordinated omission)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for request in requests:
-            started = time.perf_counter()
+        for due, request in requests:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = max(due, time.perf_counter()) if due else time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -130,23 +138,36 @@ def get(path: str, port: int) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
 
 
-def load(port: int, requests: list[bytes]) -> dict[str, float]:
-    """Spread the requests over CONCURRENCY connections; requests/s and latency percentiles."""
+def load(port: int, requests: list[bytes], rate: float | None = None) -> dict[str, float]:
+    """Spread the requests over CONCURRENCY connections: closed loop (each connection sends
+    its next request when the answer arrives), or open loop at `rate` requests/s."""
     latencies: list[float] = []
     statuses: list[int] = []
-    shares = [requests[i::CONCURRENCY] for i in range(CONCURRENCY)]
 
     async def run() -> None:
+        start = time.perf_counter() + 0.05
+        timed = [(start + i / rate if rate else 0.0, r) for i, r in enumerate(requests)]
+        shares = [timed[i::CONCURRENCY] for i in range(CONCURRENCY)]
         await asyncio.gather(*(_connection(port, s, latencies, statuses) for s in shares))
 
     started = time.perf_counter()
-    asyncio.run(run())
+    _run(run())
     elapsed = time.perf_counter() - started
     bad = [s for s in statuses if s != 200]
     if bad:
         raise SystemExit(f"{len(bad)} answers were not 200 (first: {bad[0]})")
     cuts = statistics.quantiles(latencies, n=100)
     return {"rps": len(requests) / elapsed, "p50": cuts[49] * 1000, "p99": cuts[98] * 1000}
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """The load generator shares the machine with the server: use the cheaper loop if any."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
 
 
 def unsubscribed(db: Path) -> int:
@@ -195,39 +216,48 @@ def report(name: str, result: dict[str, float]) -> None:
 
 def main() -> None:
     ours, theirs = token_minting()
+    verdict = "OK" if ours >= GOAL_TOKENS else "MISSED"
     print(
         f"Unsubscribe token minting (one core): {ours:,.0f} tokens/s "
         f"({ours / theirs:.1f}x itsdangerous Signer.sign at {theirs:,.0f}/s); "
-        f"goal >= {GOAL_TOKENS:,}: {'OK' if ours >= GOAL_TOKENS else 'MISSED'}"
+        f"goal >= {GOAL_TOKENS:,}: {verdict}"
     )
     with tempfile.TemporaryDirectory(prefix="digest-bench-web-") as tmp:
         tmpdir = Path(tmp)
         port = free_port()
-        paths = prepare(tmpdir / "web.db", REQUESTS)
+        paths = prepare(tmpdir / "web.db", 2 * REQUESTS)
+        closed_paths, open_paths = paths[:REQUESTS], paths[REQUESTS:]
         server = start_server(tmpdir, port)
         try:
             print(
                 f"digest serve (uvicorn, SQLite) on 127.0.0.1:{port}; "
-                f"{REQUESTS:,} requests over {CONCURRENCY} connections"
+                f"{REQUESTS:,} requests per run over {CONCURRENCY} connections"
             )
             load(port, [get("/healthz", port)] * 500)  # warm up
-            first = load(port, [post(p, port) for p in paths])
+            first = load(port, [post(p, port) for p in closed_paths])
             report("one-click POST, each a new unsubscribe", first)
-            again = load(port, [post(p, port) for p in paths])
+            again = load(port, [post(p, port) for p in closed_paths])
             report("the same POSTs again (idempotent)", again)
+            paced = load(port, [post(p, port) for p in open_paths], rate=GOAL_RPS)
+            report(f"new unsubscribes offered at {GOAL_RPS:,}/s", paced)
             floor = load(port, [get("/healthz", port)] * REQUESTS)
-            report("GET /healthz (the framework's floor)", floor)
+            report("GET /healthz (through FastAPI)", floor)
         finally:
             server.terminate()
             server.wait(timeout=30)
         done = unsubscribed(tmpdir / "web.db")
-        print(f"  unsubscribed in the database: {done:,} of {REQUESTS:,}")
-        ok = first["rps"] >= GOAL_RPS and first["p99"] <= GOAL_P99_MS and done == REQUESTS
+        print(f"  unsubscribed in the database: {done:,} of {2 * REQUESTS:,}")
+        sustained = paced["rps"] >= GOAL_RPS * 0.98 and paced["p99"] <= GOAL_P99_MS
+        saturated = first["rps"] >= GOAL_RPS and first["p99"] <= GOAL_P99_MS
         print(
-            f"  goal >= {GOAL_RPS:,} req/s and p99 <= {GOAL_P99_MS:.0f} ms: "
-            f"{'OK' if ok else 'MISSED'} (one-click at {first['rps'] / floor['rps']:.2f}x "
-            "the floor's rate)"
+            f"  goal >= {GOAL_RPS:,} req/s with p99 <= {GOAL_P99_MS:.0f} ms: "
+            f"at {GOAL_RPS:,}/s offered {'OK' if sustained else 'MISSED'}; "
+            f"flat out {'OK' if saturated else 'MISSED'} "
+            f"({first['rps']:,.0f} req/s, p99 {first['p99']:.0f} ms; "
+            f"{first['rps'] / floor['rps']:.2f}x the FastAPI route's rate)"
         )
+        if done != 2 * REQUESTS:
+            raise SystemExit("some unsubscribes were not recorded")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,18 @@ class Prepared:
         compiled = self._for(connection.dialect)
         return connection.exec_driver_sql(compiled.sql, compiled.bind(params))
 
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run it on the driver's own cursor, inside the connection's transaction, and return
+        the first row (of a RETURNING clause, say): no result object is built at all."""
+        compiled = self._for(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, compiled.bind(params))
+            row = cursor.fetchone() if cursor.description else None
+        finally:
+            cursor.close()
+        return None if row is None else tuple(row)
+
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             compiled = self._for(connection.dialect)

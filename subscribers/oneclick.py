@@ -94,11 +94,11 @@ def unsubscribe_public_id(
 ) -> bool:
     """True if someone was unsubscribed; False for a repeat or an unknown id. The caller owns
     the transaction."""
-    changed = _LEAVE.execute(connection, {"who": public_id, "now": now}).first()
+    changed = _LEAVE.first(connection, {"who": public_id, "now": now})
     if changed is None:
         return False
-    subscriber_id, address = tuple(changed)[:2]
-    _RECORD.execute(
+    subscriber_id, address = changed[:2]
+    _RECORD.first(
         connection,
         {
             "subscriber_id": subscriber_id,
@@ -114,5 +114,5 @@ def unsubscribe_public_id(
     hashes = email_hashes(address, keys)
     params: dict[str, Any] = {f"h{i}": h for i, h in enumerate(hashes)}
     params.update(email_hash=email_hash(address, keys[0]), reason=_REASON, now=now)
-    _suppress(len(hashes)).execute(connection, params)
+    _suppress(len(hashes)).first(connection, params)
     return True

@@ -21,7 +21,6 @@ from digest.config import Settings
 from digest.db import open_database, session_factory
 from digest.subscriptions import register_consent
 from digest.web import api, manage, public, unsubscribe, webhooks
-from digest.web.checkpoint import lifespan_for
 from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet
 from digest.web.security import SecurityMiddleware, security_headers
@@ -37,14 +36,8 @@ def create_app(
     """The app. `clock` and `backend` are for tests (a frozen now, a recording mailer).
     Configuration mistakes (no DIGEST_SECRET_KEY, a backend without its key, a consent text
     changed under an old version) fail here, at start, not on someone's first request."""
+    app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
     engine = open_database(settings.database_url)
-    app = FastAPI(
-        title="digest",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan_for(engine),
-    )
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
     if backend is None:
