@@ -253,3 +253,23 @@ def test_serve_answers_and_keeps_tokens_out_of_the_access_log(tmp_path: Path) ->
     assert f"Serving The Weekly Round-up on http://127.0.0.1:{port}" in log
     assert "POST /u/[token]" in log
     assert token not in log
+
+
+def test_import_without_a_secret_key_names_the_variable(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    code, _, err = cli("subscribers", "import", DEMO)
+    assert code == 2 and "DIGEST_SECRET_KEY is not set" in err
+
+
+def test_a_bad_subscribers_setting_is_one_line(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SUBSCRIBERS__CONFIRM_DAILY_CAP", "0")
+    code, _, err = cli("subscribers", "add", "a@example.com")
+    assert code == 2 and "[subscribers] confirm_daily_cap" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_add_with_an_unknown_section_exits_2(cli) -> None:
+    code, _, err = cli("subscribers", "add", "a@example.com", "--section", "Sport")
+    assert code == 2 and "unknown section(s): 'Sport'" in err
