@@ -90,16 +90,16 @@ def import_command(
             )
     except InvalidFile as exc:
         for error in exc.errors:
-            err_console.print(f"{file}:{error.line}: {escape(error.reason)}", highlight=False)
+            _problem(f"{file}:{error.line}: {escape(error.reason)}")
         hint = "" if skip_invalid else " (fix them, or pass --skip-invalid)"
-        err_console.print(f"[bold red]error:[/] {exc}{hint}", highlight=False)
+        _problem(f"[bold red]error:[/] {exc}{hint}")
         raise typer.Exit(1) from None
     for error in result.errors:
-        err_console.print(f"[yellow]skipped[/] {file}:{error.line}: {escape(error.reason)}")
+        _problem(f"[yellow]skipped[/] {file}:{error.line}: {escape(error.reason)}")
     for line in result.suppressed:
-        err_console.print(
-            f"[yellow]not re-added[/] {file}:{line}: the address opted out or was "
-            "erased (suppression list)"
+        _problem(
+            f"[yellow]not re-added[/] {file}:{line}: the address opted out or was erased "
+            "(suppression list)"
         )
     console.print(
         f"Imported {file}: {result.added} added, {result.updated} updated, "
@@ -107,6 +107,11 @@ def import_command(
         f"{len(result.errors)} invalid.",
         highlight=False,
     )
+
+
+def _problem(text: str) -> None:
+    """One line per problem, never wrapped: `grep` and editors can jump to FILE:LINE."""
+    err_console.print(text, highlight=False, soft_wrap=True)
 
 
 @app.command("export")
