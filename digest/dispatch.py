@@ -30,13 +30,12 @@ from digest.backends.base import (
     RecipientStatus,
     TransientError,
 )
-from digest.db import transaction
 from digest.errors import DeliveryError
 from digest.ledger import Outcome
 from digest.models import ACCEPTED, CLAIMED, DEFERRED, FAILED, PLANNED, SUBMITTED
 from digest.retry import RetryPolicy
+from digest.runtime import Runtime, Writes
 from digest.throttle import Throttle
-from digest.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _STATUS = {"accepted": ACCEPTED, "rejected": FAILED, "failed": FAILED, "deferred": DEFERRED}
@@ -61,7 +60,7 @@ class Dispatcher:
         counts: Counter[str],
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        self.factory = factory
+        self.writes = Writes(factory)
         self.backend = backend
         self.policy = policy
         self.throttle = throttle
@@ -75,12 +74,12 @@ class Dispatcher:
 
     def release(self, job: Job) -> None:
         """A claimed batch that will not be sent now: back to planned (never tried)."""
-        with transaction(self.factory) as session:
+        with self.writes.transaction() as session:
             ledger.move(session, job.batch.batch_id, CLAIMED, PLANNED, self.runtime.clock())
 
     def _submit(self, batch: Batch, attempt: int) -> None:
         """Commit `submitted`, then (and only then) call the provider."""
-        with transaction(self.factory) as session:
+        with self.writes.transaction() as session:
             ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, self.runtime.clock())
         seam.checkpoint("submitted")
         try:
@@ -90,7 +89,7 @@ class Dispatcher:
         except TransientError as exc:
             self._transient(batch, attempt, exc)
         except BackendConfigError as exc:
-            with transaction(self.factory) as session:  # nothing was sent: back to the queue
+            with self.writes.transaction() as session:  # nothing was sent: back to the queue
                 ledger.move(session, batch.batch_id, SUBMITTED, PLANNED, self.runtime.clock())
             raise DeliveryError(str(exc)) from None
         else:
@@ -99,7 +98,7 @@ class Dispatcher:
     def _record(self, batch: Batch, attempt: int, statuses: Sequence[RecipientStatus]) -> None:
         now = self.runtime.clock()
         outcomes = [self._outcome(s, attempt) for s in statuses]
-        with transaction(self.factory) as session:
+        with self.writes.transaction() as session:
             ledger.record(session, batch.batch_id, len(batch.recipients), outcomes, now)
         seam.checkpoint("recorded")
         done = Counter(o.status for o in outcomes)
@@ -131,7 +130,7 @@ class Dispatcher:
         else:
             half = len(recipients) // 2
             parts = [recipients[:half], recipients[half:]]
-        with transaction(self.factory) as session:  # refused whole: none of it was sent
+        with self.writes.transaction() as session:  # refused whole: none of it was sent
             ledger.move(session, batch.batch_id, SUBMITTED, CLAIMED, now)
             jobs = [_part(session, batch, part, now) for part in parts]
         log.info("batch refused (%s); sending it in parts of %s", exc, [len(p) for p in parts])

@@ -14,9 +14,20 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from digest.models import (
@@ -33,10 +44,15 @@ from subscribers.lifecycle import Audience
 from subscribers.models import ACTIVE, Subscriber
 
 PLAN_CHUNK = 10_000
+RUN = 1000  # the largest batch (SendGrid's 1000 personalizations)
 # Rows that keep a send from being finished.
 UNFINISHED = (PLANNED, CLAIMED, DEFERRED, SUBMITTED)
 SKIP_REASON = "unsubscribed before their batch was sent"
-TABLE = cast(Table, Delivery.__table__)
+TABLE = D = cast(Table, Delivery.__table__)
+S = cast(Table, Subscriber.__table__)
+# The condition of the partial index ix_deliveries_queue, as literal SQL: SQLite and PostgreSQL
+# use a partial index only when the query states its condition (with the same constants).
+QUEUED = text("deliveries.status IN ('planned', 'deferred')")
 PLAN_COLUMNS = (
     "edition_id",
     "subscriber_id",
@@ -53,8 +69,7 @@ def variant_key(sections: Sequence[str]) -> str:
     return "|".join(sections)
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A claimed row with what the batch needs: the address and the opaque id for links."""
 
     delivery_id: int
@@ -72,8 +87,7 @@ class ClaimedBatch:
     attempt: int
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What to write for one delivery after the provider answered."""
 
     delivery_id: int
@@ -91,12 +105,13 @@ def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: d
 
     Streams in chunks, so a million subscribers never sit in memory at once, and writes them
     the fastest way each database has (executemany on SQLite, COPY on PostgreSQL): planning is
-    part of every send's wall time.
+    part of every send's wall time. Rows are written in runs of one variant (`_runs`), so that
+    a claimed batch lies on neighbouring pages however the variants interleave.
     """
     conn = session.connection()
     stamp = _bound(conn, now)
     keys: dict[tuple[str, ...], str] = {}
-    rows = (
+    planned = (
         (
             edition_id,
             a.subscriber_id,
@@ -109,6 +124,7 @@ def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: d
         )
         for a in audience
     )
+    rows = _runs(planned)
     if conn.dialect.name == "postgresql":
         return _copy(conn, rows)
     total = 0
@@ -121,6 +137,21 @@ def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: d
             conn.execute(insert(TABLE), [dict(zip(PLAN_COLUMNS, r, strict=True)) for r in chunk])
         total += len(chunk)
     return total
+
+
+def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows regrouped into runs of up to RUN rows of one variant (column 3), in first-come
+    order otherwise: with variants interleaved in subscriber order, a batch of one variant
+    would otherwise touch a page per row. Holds at most RUN rows per variant in memory."""
+    pending: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        run = pending.setdefault(row[3], [])
+        run.append(row)
+        if len(run) >= RUN:
+            yield from run
+            run.clear()
+    for run in pending.values():
+        yield from run
 
 
 def _bound(conn: Connection, now: datetime) -> Any:
@@ -177,12 +208,10 @@ def claim(
     else:
         return None
     rows = session.execute(
-        select(
-            Delivery.id, Delivery.email, Delivery.variant, Subscriber.public_id, Subscriber.status
-        )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id, isouter=True)
-        .where(Delivery.batch_id == batch_id)
-        .order_by(Delivery.id)
+        select(D.c.id, D.c.email, D.c.variant, S.c.public_id, S.c.status)
+        .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
+        .where(D.c.batch_id == batch_id)
+        .order_by(D.c.id)
     ).all()
     gone = [r[0] for r in rows if r[4] != ACTIVE]
     if gone:
@@ -200,19 +229,27 @@ def _claim_rows(
     size: int,
     now: datetime,
 ) -> int | None:
-    """Tag up to `size` rows with `batch_id`; the most tries any had, None when none was free."""
-    due = [Delivery.edition_id == edition_id, Delivery.status == status]
-    if status == DEFERRED:
-        due.append(or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
-    first_variant = (
-        select(Delivery.variant).where(*due).order_by(Delivery.id).limit(1).scalar_subquery()
-    )
+    """Tag up to `size` rows with `batch_id`; the most tries any had, None when none was free.
+
+    Core statements on the table (not the ORM): this runs a thousand times per million.
+    """
+    due: list[Any] = [D.c.edition_id == edition_id, D.c.status == status]
+    pick: list[Any] = list(due)
+    if status == DEFERRED:  # few rows: found through (edition_id, status)
+        pick.append(or_(D.c.not_before.is_(None), D.c.not_before <= now))
+        due = pick
+    else:
+        # Planned rows through the queue index (edition_id, variant, id): its own condition
+        # verbatim, and no equality on status, which would tempt the planner into scanning
+        # (edition_id, status) past every other variant. Planned rows have no not_before.
+        pick = [D.c.edition_id == edition_id, QUEUED, D.c.not_before.is_(None)]
+    first_variant = select(D.c.variant).where(*due).order_by(D.c.id).limit(1)
     # MATERIALIZED: PostgreSQL may otherwise re-run a SKIP LOCKED subquery inside the UPDATE
     # and take more than `size` rows (each re-run skips the rows the last one locked).
     picked = (
-        select(Delivery.id)
-        .where(*due, Delivery.variant == first_variant)
-        .order_by(Delivery.id)
+        select(D.c.id)
+        .where(*pick, D.c.variant == first_variant.scalar_subquery())
+        .order_by(D.c.id)
         .limit(size)
         .with_for_update(skip_locked=True)
         .cte("picked")
@@ -220,11 +257,10 @@ def _claim_rows(
     )
     attempts = (
         session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(select(picked.c.id)), Delivery.status == status)
+            update(D)
+            .where(D.c.id.in_(select(picked.c.id)), D.c.status == status)
             .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
-            .returning(Delivery.attempts)
-            .execution_options(synchronize_session=False)
+            .returning(D.c.attempts)
         )
         .scalars()
         .all()
@@ -236,11 +272,12 @@ def move(
     session: Session, batch_id: str, frm: str, to: str, now: datetime, **values: object
 ) -> int:
     """A batch's rows in state `frm` → `to` (rows another actor already moved stay)."""
+    if to == PLANNED:
+        values["not_before"] = None  # planned rows are found by `not_before IS NULL`
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.batch_id == batch_id, Delivery.status == frm)
+        update(D)
+        .where(D.c.batch_id == batch_id, D.c.status == frm)
         .values(status=to, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -255,6 +292,8 @@ def move_ids(
 def _set_many(
     session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: object
 ) -> int:
+    if to == PLANNED:
+        values["not_before"] = None  # planned rows are found by `not_before IS NULL`
     total = 0
     for start in range(0, len(ids), 1000):
         result = session.execute(
@@ -307,7 +346,7 @@ def record(
             provider_message_id=first.provider_id,
             error=first.reason,
             not_before=first.not_before,
-            attempts=Delivery.attempts + 1,
+            attempts=D.c.attempts + 1,
         )
         return
     if outcomes:

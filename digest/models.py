@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -146,8 +147,16 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_deliveries_edition_status", "edition_id", "status"),
-        # Claiming takes the lowest ids of one variant in one state (issue 5, send.ledger).
-        Index("ix_deliveries_claim", "edition_id", "status", "variant", "id"),
+        # The queue a worker claims from (issue 5, digest.ledger): only rows still to send are
+        # in it, so the status moves of a sent batch never touch it.
+        Index(
+            "ix_deliveries_queue",
+            "edition_id",
+            "variant",
+            "id",
+            sqlite_where=text("status IN ('planned', 'deferred')"),
+            postgresql_where=text("status IN ('planned', 'deferred')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

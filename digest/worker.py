@@ -8,6 +8,7 @@ the cancel flag, the warm-up cap and the rate limits first.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from digest import runtime as seams
 from digest.backends.base import Batch, EmailBackend
 from digest.compose import Composer
 from digest.config import Settings
-from digest.db import transaction
 from digest.dispatch import Dispatcher, Job
 from digest.ledger import ClaimedBatch
 from digest.pipeline import Pipeline
@@ -31,6 +31,7 @@ from digest.throttle import Throttle, day_start, warmup_cap
 __all__ = ["Runtime", "Worker", "WorkerReport", "checkpoint"]
 
 HEARTBEAT_EVERY = timedelta(seconds=10)
+SWITCH_INTERVAL = 0.001  # seconds; measured best for two threads in bench/send.py
 # Longest nap while only deferred rows are left, so a cancel is noticed.
 IDLE_NAP = 5.0
 
@@ -71,6 +72,7 @@ class Worker:
             factory, backend, RetryPolicy.from_settings(delivery), throttle, runtime,
             self.report.counts, progress,
         )  # fmt: skip
+        self.writes = self.dispatcher.writes  # shared: one writer at a time on SQLite
         self.backend = backend
         self.size = min(backend.max_batch, delivery.batch_size)
         for rate in throttle.rates:  # never more in one go than a window allows
@@ -81,17 +83,23 @@ class Worker:
 
     def run(self) -> WorkerReport:
         now = self.runtime.clock()
-        with transaction(self.factory) as session:
+        with self.writes.transaction() as session:
             registry.write_first(session)
             registry.require_single_worker(
                 session, self.edition_id, now, self.settings.delivery.worker_timeout
             )
             self.worker_id = registry.register_worker(session, self.edition_id, now)
+        switch = sys.getswitchinterval()
+        if self.settings.delivery.pipeline_depth > 1:
+            # Two threads of one worker hand the GIL back and forth around every socket and
+            # SQLite call; at the default 5 ms interval each hand-over can stall that long.
+            sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             with self.backend:
                 self._loop()
         finally:
-            with transaction(self.factory) as session:
+            sys.setswitchinterval(switch)
+            with self.writes.transaction() as session:
                 registry.stop_worker(session, self.worker_id, self.runtime.clock())
         return self.report
 
@@ -121,7 +129,7 @@ class Worker:
 
     def _claim(self, size: int) -> ClaimedBatch | None:
         now = self.runtime.clock()
-        with transaction(self.factory) as session:
+        with self.writes.transaction() as session:
             claimed = ledger.claim(session, self.edition_id, self.worker_id, size, now)
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:

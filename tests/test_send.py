@@ -363,3 +363,26 @@ def test_sqlite_refuses_a_second_live_worker(factory, settings: Settings, editio
         registry.register_worker(session, edition, now)  # this process: alive
     with pytest.raises(EditionStateError, match="SQLite runs one worker"):
         _send(factory, settings, MemoryBackend(), now, edition_id=edition, resume_send=True)
+
+
+def test_a_deferred_row_a_crashed_worker_held_is_sent_after_resume(
+    factory, settings, edition, now
+) -> None:
+    from digest import ledger, registry
+
+    add_subscribers(factory, 3, now)
+    begin(factory, edition, now)
+    with transaction(factory) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == 1)
+            .values(status="deferred", not_before=now - timedelta(seconds=1), attempts=1)
+        )
+        dead = registry.register_worker(session, edition, now)
+        claimed = ledger.claim(session, edition, dead, 10, now)
+        assert claimed is not None and [r.delivery_id for r in claimed.rows] == [1]
+        registry.stop_worker(session, dead, now)
+    backend = MemoryBackend()
+    report = _send(factory, settings, backend, now, edition_id=edition, resume_send=True)
+    assert sorted(backend.sent_to) == [f"user{i}@example.com" for i in range(3)]
+    assert report.finished

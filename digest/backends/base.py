@@ -7,20 +7,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from types import MappingProxyType
+from typing import ClassVar, Literal, NamedTuple
 
 Status = Literal["accepted", "deferred", "rejected", "failed"]
 
 
-@dataclass(frozen=True)
-class Recipient:
-    """One addressee of a batch, with the values for the body's per-recipient placeholders."""
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+
+class Recipient(NamedTuple):
+    """One addressee of a batch, with the values for the body's per-recipient placeholders.
+
+    (NamedTuples, not dataclasses: a send makes millions of these.)
+    """
 
     delivery_id: int
     email: str
-    substitutions: Mapping[str, str] = field(default_factory=dict)
+    substitutions: Mapping[str, str] = _NONE
     # Per-recipient headers, e.g. List-Unsubscribe with this recipient's token.
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = _NONE
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,7 @@ class Batch:
     test: bool = False
 
 
-@dataclass(frozen=True)
-class RecipientStatus:
+class RecipientStatus(NamedTuple):
     """A provider's answer for one recipient, normalised; `reason` keeps the provider's words."""
 
     delivery_id: int

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -368,7 +368,7 @@ class FakeSendGrid:
             time.sleep(0.02)
 
 
-def check_limits(body: dict[str, Any], invalid: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def check_limits(body: dict[str, Any], invalid: Collection[str] = ()) -> list[dict[str, Any]]:
     """SendGrid's documented rules the OpenAPI schema does not express, with its messages."""
     errors = []
     if not body.get("content") and not body.get("template_id"):
@@ -403,32 +403,22 @@ def check_limits(body: dict[str, Any], invalid: set[str] = frozenset()) -> list[
     total = 0
     for i, p in enumerate(people):
         for kind in ("to", "cc", "bcc"):
-            for j, who in enumerate(p.get(kind) or []):
-                address = who["email"].lower()
-                where = f"personalizations.{i}.{kind}.{j}.email"
+            for j, who in enumerate(p.get(kind) or ()):
                 total += 1
-                if address in seen:
+                problem = _address_problem(who["email"], seen, invalid)
+                if problem:
+                    where = f"personalizations.{i}.{kind}.{j}.email"
                     errors.append(
-                        _error(
-                            "Each email address in the personalization block should "
-                            "be unique between to, cc, and bcc. We found the first "
-                            f"duplicate instance of [{who['email']}] in the "
-                            f"personalizations.{i}.{kind} field.",
-                            where,
-                        )
+                        _error(problem.format(kind=f"personalizations.{i}.{kind}"), where)
                     )
-                if not _EMAIL.match(address) or address in invalid:
-                    errors.append(_error("Does not contain a valid address.", where))
-                seen.add(address)
         for name in ("custom_args", "substitutions"):
-            size = sum(
-                len(k.encode()) + len(str(v).encode()) for k, v in (p.get(name) or {}).items()
-            )
-            if size >= MAX_ARGS_BYTES:
+            if _size(p.get(name)) >= MAX_ARGS_BYTES:
                 errors.append(
                     _error(f"{name} must be less than 10000 bytes", f"personalizations.{i}.{name}")
                 )
-        errors += _header_errors(p.get("headers") or {}, f"personalizations.{i}.headers")
+        headers = p.get("headers")
+        if headers and not RESERVED_HEADERS.isdisjoint(map(str.lower, headers)):
+            errors += _header_errors(headers, f"personalizations.{i}.headers")
         if errors:
             break
     if total > MAX_RECIPIENTS:
@@ -440,6 +430,27 @@ def check_limits(body: dict[str, Any], invalid: set[str] = frozenset()) -> list[
             )
         )
     return errors
+
+
+def _address_problem(email: str, seen: set[str], invalid: Collection[str]) -> str | None:
+    address = email.lower()
+    if address in seen:
+        return (
+            "Each email address in the personalization block should be unique between to, cc, "
+            f"and bcc. We found the first duplicate instance of [{email}] in the {{kind}} field."
+        )
+    seen.add(address)
+    if address in invalid or not _EMAIL.match(address):
+        return "Does not contain a valid address."
+    return None
+
+
+def _size(values: dict[str, Any] | None) -> int:
+    """Bytes of keys and values (characters when ASCII, which is the common case)."""
+    if not values:
+        return 0
+    text = "".join(values) + "".join(map(str, values.values()))
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _header_errors(headers: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -82,13 +82,17 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("worker_id", sa.Integer(), nullable=True))
         batch_op.create_index(
-            "ix_deliveries_claim", ["edition_id", "status", "variant", "id"], unique=False
+            "ix_deliveries_queue",
+            ["edition_id", "variant", "id"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('planned', 'deferred')"),
+            postgresql_where=sa.text("status IN ('planned', 'deferred')"),
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_claim")
+        batch_op.drop_index("ix_deliveries_queue")
         batch_op.drop_column("worker_id")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_events_subscriber_id"))

@@ -1,0 +1,224 @@
+"""Shared by the benchmarks: temporary databases filled fast, the fake SendGrid in a process of
+its own, child processes that report their own peak RSS, and figure printing.
+
+Everything talks to 127.0.0.1 only and cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, text  # noqa: E402
+
+from digest.db import make_engine, session_factory, upgrade  # noqa: E402
+
+NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
+API_KEY = "SG.bench-key"
+
+
+def services() -> dict[str, str]:
+    """DIGEST_TEST_* from the environment or tests/.services.env (written by `make test`)."""
+    found: dict[str, str] = {}
+    env_file = ROOT / "tests" / ".services.env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                found[key] = value
+    found.update({k: v for k, v in os.environ.items() if k.startswith("DIGEST_TEST_")})
+    return found
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- databases --------------------------------------------------------------------------------
+
+
+def sqlite_url(directory: Path, name: str) -> str:
+    return f"sqlite:///{directory / name}"
+
+
+@contextmanager
+def postgres_database(base_url: str) -> Iterator[str]:
+    """A database of its own on the test server, dropped afterwards; yields its URL."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, n: int, variants: Sequence[Sequence[str] | None]) -> None:
+    """Migrate, add one edition with two articles per section, and `n` active subscribers whose
+    sections cycle through `variants` (None: every section)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    _edition(engine)
+    started = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        _subscribers_pg(engine, n, variants)
+    else:
+        _subscribers_sqlite(engine, n, variants)
+    engine.dispose()
+    print(f"   (prepared {n:,} subscribers in {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+def _edition(engine: Engine) -> None:
+    from digest.models import Article, Edition, EditionItem
+
+    factory = session_factory(engine)
+    with factory() as session, session.begin():
+        edition = Edition(
+            status="draft",
+            window_start=NOW - timedelta(days=7),
+            cutoff=NOW,
+            subject="The Weekly Round-up: November 20, 2026",
+            intro="Five desks, one week.",
+            created_at=NOW,
+        )
+        session.add(edition)
+        for position, section in enumerate(s for s in SECTIONS for _ in range(2)):
+            article = Article(
+                url=f"https://news.example/{section}/{position}",
+                title=f"{section} {position}",
+                summary="A summary of the story, about forty words long. " * 3,
+                section=section,
+                published_at=NOW,
+                first_seen_at=NOW,
+                updated_at=NOW,
+                content_hash=str(position),
+                is_pick=False,
+            )
+            session.add(article)
+            session.flush()
+            edition.items.append(
+                EditionItem(
+                    article_id=article.id,
+                    position=position,
+                    section=section,
+                    title=article.title,
+                    url=article.url,
+                    summary=article.summary,
+                    published_at=NOW,
+                    score=1.0,
+                    reasons=["bench"],
+                    pinned=False,
+                )
+            )
+
+
+def _rows(n: int, variants: Sequence[Sequence[str] | None]) -> Iterator[tuple[Any, ...]]:
+    encoded = [None if v is None else json.dumps(list(v)) for v in variants]
+    for i in range(n):
+        yield (uuid.uuid4().hex, f"user{i}@bench.example", "active", encoded[i % len(encoded)])
+
+
+def _subscribers_sqlite(engine: Engine, n: int, variants: Sequence[Sequence[str] | None]) -> None:
+    stamp = NOW.replace(tzinfo=None).isoformat(sep=" ")
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.executemany(
+            "INSERT INTO subscribers (public_id, email, status, sections, created_at, updated_at,"
+            " confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((*row, stamp, stamp, stamp) for row in _rows(n, variants)),
+        )
+
+
+def _subscribers_pg(engine: Engine, n: int, variants: Sequence[Sequence[str] | None]) -> None:
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:  # type: ignore[attr-defined]
+            copy_sql = (
+                "COPY subscribers (public_id, email, status, sections, created_at, updated_at,"
+                " confirmed_at) FROM STDIN"
+            )
+            with cursor.copy(copy_sql) as copy:
+                for row in _rows(n, variants):
+                    copy.write_row((*row, NOW, NOW, NOW))
+
+
+# --- the fake SendGrid ------------------------------------------------------------------------
+
+
+@contextmanager
+def fake_sendgrid(validator: str = "jsonschema-rs") -> Iterator[str]:
+    """The fake SendGrid in its own process (its own core); yields its URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.sendgrid",
+            "--validator",
+            validator,
+            "--api-key",
+            API_KEY,
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    url = proc.stdout.readline().strip()
+    try:
+        yield url
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
+
+
+def fake_stats(url: str) -> dict[str, int]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_fake/stats", timeout=30) as response:
+        return dict(json.load(response))
+
+
+# --- child processes --------------------------------------------------------------------------
+
+
+def child(script: Path, args: dict[str, Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(script), "--child", json.dumps(args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result_of(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}): {out[-2000:]}")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def report(line: str) -> None:
+    print(line, flush=True)

@@ -1,0 +1,243 @@
+"""Delivery throughput: 1,000,000 synthetic subscribers over 5 sections, sent through the SendGrid
+backend to the fake SendGrid on 127.0.0.1 (its own process, full JSON-schema validation with the
+compiled validator, every limit enforced).
+
+Figures: recipients/s (plan + dispatch, and dispatch alone) and the sender's peak RSS on SQLite
+with one worker and on PostgreSQL with one and two workers; one variant against 31 (every
+non-empty subset of 5 sections: 32 distinct variants need a sixth section); the sendgrid
+library's client against a keep-alive HTTP client on the same batches.
+
+Goals: >= 50,000 recipients/s on SQLite with one worker; peak RSS <= 250 MB; 2 PostgreSQL
+workers >= 1.6x one; many variants <= 1.2x the single-variant time.
+
+BENCH_SEND_N=100000 for a quick run (default 1,000,000). PostgreSQL figures need the test
+server (`make test` starts it; DIGEST_TEST_POSTGRES_URL or tests/.services.env); without it
+they are skipped and the reason printed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    API_KEY,
+    NOW,
+    ROOT,
+    SECTIONS,
+    child,
+    fake_sendgrid,
+    fake_stats,
+    peak_rss_mb,
+    postgres_database,
+    prepare,
+    report,
+    result_of,
+    services,
+    sqlite_url,
+)
+
+SCRIPT = Path(__file__).resolve()
+N = int(os.environ.get("BENCH_SEND_N", "1000000"))
+ALL_VARIANTS = [
+    list(c) for r in range(1, len(SECTIONS) + 1) for c in itertools.combinations(SECTIONS, r)
+]
+
+
+# --- in the child process ---------------------------------------------------------------------
+
+
+def _settings(url: str, host: str) -> Any:
+    from pydantic import SecretStr
+
+    from digest.config import load_settings
+
+    settings = load_settings(
+        ROOT / "digest.toml",
+        database={"url": url},
+        delivery={"backend": "sendgrid", "sendgrid_host": host, "batch_size": 1000},
+    )
+    return settings.model_copy(
+        update={
+            "secret_key": SecretStr("bench-" + "k" * 32),
+            "sendgrid_api_key": SecretStr(API_KEY),
+        }
+    )
+
+
+def _child(args: dict[str, Any]) -> dict[str, Any]:
+    from digest import send
+    from digest.backends.sendgrid import SendGridBackend
+    from digest.db import make_engine, session_factory
+    from digest.worker import Runtime
+
+    settings = _settings(args["url"], args["host"])
+    engine = make_engine(args["url"])
+    factory = session_factory(engine)
+    out: dict[str, Any] = {}
+    if args["mode"] in ("send", "plan"):
+        started = time.perf_counter()
+        out["planned"] = send.begin(factory, 1, NOW).planned
+        out["plan_s"] = time.perf_counter() - started
+    if args["mode"] in ("send", "work"):
+        backend = SendGridBackend(API_KEY, args["host"])
+        started = time.perf_counter()
+        worker = send.run(factory, settings, backend, 1, runtime=Runtime())
+        out["dispatch_s"] = time.perf_counter() - started
+        out["counts"] = dict(worker.counts)
+        out["variants"] = len(worker.variants)
+        out["finished"] = send.finish(factory, 1, NOW)[1]
+    if args["mode"] == "clients":
+        out.update(_clients(factory, settings, args["host"], args["batches"]))
+    out["rss_mb"] = peak_rss_mb()
+    engine.dispose()
+    return out
+
+
+def _clients(factory: Any, settings: Any, host: str, batches: int) -> dict[str, Any]:
+    """The same request bodies through the sendgrid library and through one keep-alive
+    connection (http.client): what the library's connection-per-request costs."""
+    import http.client
+    import urllib.parse
+
+    from digest.backends.sendgrid import SendGridBackend
+    from digest.compose import Composer
+    from digest.edition import edition_view, get_edition
+    from digest.ledger import Claimed
+
+    with factory() as session:
+        view = edition_view(get_edition(session, 1))
+    composer = Composer(settings, view, NOW, settings.secret_keys())
+    backend = SendGridBackend(API_KEY, host)
+    bodies = []
+    for b in range(batches):
+        rows = [
+            Claimed(b * 1000 + i + 1, f"client{b}-{i}@bench.example", "", f"{b:016x}{i:016x}")
+            for i in range(1000)
+        ]
+        bodies.append(backend.payload(composer.batch(rows, f"bench{b}")))
+    started = time.perf_counter()
+    for body in bodies:
+        backend._client.client.mail.send.post(request_body=body)
+    library_s = time.perf_counter() - started
+    where = urllib.parse.urlsplit(host)
+    conn = http.client.HTTPConnection(where.hostname, where.port)
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    for body in bodies:
+        conn.request("POST", "/v3/mail/send", json.dumps(body).encode(), headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 202, response.status
+    keepalive_s = time.perf_counter() - started
+    conn.close()
+    return {"library_s": library_s, "keepalive_s": keepalive_s, "requests": batches}
+
+
+# --- in the parent ----------------------------------------------------------------------------
+
+
+def _single(url: str, host: str) -> dict[str, Any]:
+    return result_of(child(SCRIPT, {"mode": "send", "url": url, "host": host}))
+
+
+def _workers(url: str, host: str, count: int) -> dict[str, Any]:
+    plan = result_of(child(SCRIPT, {"mode": "plan", "url": url, "host": host}))
+    started = time.perf_counter()
+    procs = [child(SCRIPT, {"mode": "work", "url": url, "host": host}) for _ in range(count)]
+    results = [result_of(p) for p in procs]
+    dispatch = time.perf_counter() - started
+    accepted = sum(r["counts"].get("accepted", 0) for r in results)
+    return {
+        "plan_s": plan["plan_s"],
+        "dispatch_s": dispatch,
+        "accepted": accepted,
+        "rss_mb": max([plan["rss_mb"], *(r["rss_mb"] for r in results)]),
+        "per_worker": [r["counts"].get("accepted", 0) for r in results],
+    }
+
+
+def _line(label: str, r: dict[str, Any]) -> float:
+    total = r["plan_s"] + r["dispatch_s"]
+    rate = N / total
+    report(
+        f"{label:<34} {rate:>10,.0f} recipients/s  (plan {r['plan_s']:.1f} s + dispatch "
+        f"{r['dispatch_s']:.1f} s = {total:.1f} s; dispatch alone {N / r['dispatch_s']:,.0f}/s)  "
+        f"peak RSS {r['rss_mb']:.0f} MB"
+    )
+    return total
+
+
+def _check(url: str, r: dict[str, Any]) -> None:
+    stats = fake_stats(url)
+    accepted = r.get("accepted") or r.get("counts", {}).get("accepted")
+    assert accepted == N, f"accepted {accepted} of {N}"
+    assert stats["duplicates"] == 0, stats
+
+
+def _sqlite(tmp: Path) -> dict[str, float]:
+    times = {}
+    for label, variants in (("1 variant", [None]), (f"{len(ALL_VARIANTS)} variants", ALL_VARIANTS)):
+        url = sqlite_url(tmp, f"v{len(variants)}.db")
+        prepare(url, N, variants)
+        with fake_sendgrid() as host:
+            r = _single(url, host)
+            _check(host, r)
+        times[label] = _line(f"SQLite, 1 worker, {label}", r)
+    return times
+
+
+def _postgres() -> None:
+    base = services().get("DIGEST_TEST_POSTGRES_URL")
+    if not base:
+        report("PostgreSQL: skipped (no DIGEST_TEST_POSTGRES_URL; `make test` starts a server)")
+        return
+    totals = {}
+    for count in (1, 2):
+        with postgres_database(base) as url:
+            prepare(url, N, [None])
+            with fake_sendgrid() as host:
+                r = _workers(url, host, count)
+                _check(host, r)
+            totals[count] = r["dispatch_s"]
+            _line(f"PostgreSQL, {count} worker{'s' * (count > 1)}", r)
+            if count > 1:
+                report(f"   per worker: {r['per_worker']}")
+    report(f"PostgreSQL 2 workers vs 1 (dispatch): {totals[1] / totals[2]:.2f}x  (goal >= 1.6x)")
+
+
+def _clients_figure(tmp: Path) -> None:
+    url = sqlite_url(tmp, "clients.db")
+    prepare(url, 0, [None])
+    with fake_sendgrid() as host:
+        r = result_of(child(SCRIPT, {"mode": "clients", "url": url, "host": host, "batches": 40}))
+    report(
+        f"sendgrid library {r['requests'] * 1000 / r['library_s']:,.0f} recipients/s vs keep-alive "
+        f"http.client {r['requests'] * 1000 / r['keepalive_s']:,.0f}/s on the same 40 requests "
+        f"of 1000: the library takes {r['library_s'] / r['keepalive_s']:.2f}x as long"
+    )
+
+
+def main() -> None:
+    report(f"bench/send: {N:,} subscribers, 5 sections, batches of 1000, fake SendGrid on loopback")
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        times = _sqlite(Path(tmp))
+        one, many = times["1 variant"], times[f"{len(ALL_VARIANTS)} variants"]
+        report(f"{len(ALL_VARIANTS)} variants vs 1: {many / one:.2f}x the time  (goal <= 1.2x)")
+        _clients_figure(Path(tmp))
+    _postgres()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        print(json.dumps(_child(json.loads(sys.argv[2]))), flush=True)
+    else:
+        main()
