@@ -8,6 +8,7 @@ retry in lockstep. Pure: the random source and `now` are passed in.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,9 +56,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -75,7 +78,7 @@ def parse_rate_limit_reset(value: str | None, now: datetime) -> float | None:
         reset = float(value.strip())
     except ValueError:
         return None
-    return max(reset - now.timestamp(), 0.0)
+    return max(reset - now.timestamp(), 0.0) if math.isfinite(reset) else None
 
 
 def provider_wait(
