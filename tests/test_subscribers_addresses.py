@@ -22,8 +22,10 @@ domains = st.lists(labels, min_size=1, max_size=4).map(".".join) | st.sampled_fr
 
 
 def reference_answer(address: str) -> str | None:
+    """email-validator on the trimmed text (we trim what people paste, it does not)."""
     try:
-        return normalise_email(str(reference(address, check_deliverability=False).normalized))
+        found = reference(address.strip(), check_deliverability=False)
+        return normalise_email(str(found.normalized))
     except EmailNotValidError:
         return None
 

@@ -320,9 +320,14 @@ def test_a_refused_email_changes_nothing_in_the_answer_and_logs_no_address(
 def test_a_changed_consent_text_under_an_old_version_stops_the_app(
     tmp_path: Path, db_path: Path
 ) -> None:
-    create_app(web_settings(tmp_path, db_path, "http://127.0.0.1:9"))
+    first = web_settings(tmp_path, db_path, "http://127.0.0.1:9")
+    create_app(first)
+    same_version = {"consent_text_version": first.subscribers.consent_text_version}
     changed = web_settings(
-        tmp_path, db_path, "http://127.0.0.1:9", subscribers={"consent_text": "New words."}
+        tmp_path,
+        db_path,
+        "http://127.0.0.1:9",
+        subscribers={**same_version, "consent_text": "New words."},
     )
     with pytest.raises(ConfigError, match="consent_text_version"):
         create_app(changed)
