@@ -106,7 +106,7 @@ def test_claim_skips_who_unsubscribed_after_planning(
     assert row.email == "user1@example.com" and "unsubscribed" in (row.error or "")
 
 
-def test_claim_prefers_due_deferred_rows(
+def test_deferred_rows_are_claimed_once_due_and_after_the_planned_ones(
     ledger_db: LedgerDb,  # noqa: F811
     edition_id: int,  # noqa: F811
     now: datetime,
@@ -116,13 +116,17 @@ def test_claim_prefers_due_deferred_rows(
     with transaction(ledger_db.factory) as session:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_([5, 6]))
-            .values(status=DEFERRED, not_before=now + timedelta(seconds=30))
+            .where(Delivery.id.in_([1, 2]))
+            .values(status=DEFERRED, not_before=now + timedelta(seconds=30), attempts=1)
         )
-    early, _ = _claim(ledger_db, edition_id, 2, now)
-    assert [r.delivery_id for r in early] == [1, 2]
-    later, _ = _claim(ledger_db, edition_id, 2, now + timedelta(seconds=31))
-    assert [r.delivery_id for r in later] == [5, 6]
+    assert [r.delivery_id for r in _claim(ledger_db, edition_id, 2, now)[0]] == [3, 4]
+    assert [r.delivery_id for r in _claim(ledger_db, edition_id, 2, now)[0]] == [5, 6]
+    assert _claim(ledger_db, edition_id, 2, now) == ([], 0)  # not due yet
+    later = now + timedelta(seconds=31)
+    with transaction(ledger_db.factory) as session:
+        batch = ledger.claim(session, edition_id, 1, 2, later)
+    assert batch is not None and [r.delivery_id for r in batch.rows] == [1, 2]
+    assert batch.attempt == 2
 
 
 def test_concurrent_claims_never_share_a_row(
