@@ -3,17 +3,29 @@ Gmail hits it (standards.md §1: urlencoded `List-Unsubscribe=One-Click`, Conten
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
+from digest.cli import main
 from subscribers.consent import Evidence
 from subscribers.lifecycle import Policy, add_confirmed, erase, find_by_email
 from subscribers.models import ACTIVE, UNSUBSCRIBED, Consent
 from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
-from tests.subscribers_helpers import SECTIONS, Web, web_fixture  # noqa: F401
+from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
+from tests.subscribers_helpers import (
+    SECTIONS,
+    Web,
+    link,
+    read_outbox,
+    start_web,
+    web_fixture,  # noqa: F401
+)
 
 
 def subscriber(web: Web, address: str = "reader@example.com") -> str:
@@ -192,3 +204,38 @@ def test_token_pages_send_no_referrer_and_load_nothing_from_elsewhere(
     html = response.text
     assert "<script" not in html and "<link" not in html and " src=" not in html
     assert "https://" not in html and "http://" not in html.replace(web.url, "")
+
+
+def test_the_links_in_a_sent_edition_work(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract with digest/send.py: its List-Unsubscribe and footer links hit this app."""
+    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
+    monkeypatch.setenv("DIGEST_DATABASE__URL", f"sqlite:///{db_path}")
+    monkeypatch.setenv("DIGEST_DELIVERY__OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET)
+    for step in (
+        ["subscribers", "import", str(EXAMPLES / "subscribers.csv")],
+        ["build", "--now", "2026-11-20T09:00"],
+        ["send", "--now", "2026-11-20T09:00"],
+    ):
+        monkeypatch.setattr(sys, "argv", ["digest", *step])
+        with pytest.raises(SystemExit) as done:
+            main()
+        assert not done.value.code, step
+    message = next(m for m in read_outbox(tmp_path / "outbox") if m["List-Unsubscribe"])
+    header = message["List-Unsubscribe"].split(",")[0].strip("<> ")
+    manage = link(message, "/manage/")
+    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    web, live = start_web(tmp_path, db_path)
+    try:
+        path = urlsplit(header).path
+        assert web.client.get(urlsplit(manage).path).status_code == 200
+        assert web.client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        with web.session() as session:
+            sub = find_by_email(session, str(message["To"]))
+            assert sub is not None and sub.status == UNSUBSCRIBED
+    finally:
+        web.client.close()
+        live.stop()
