@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, load_settings
@@ -116,6 +117,14 @@ class Web:
         assert url.startswith(self.url), url
         return url[len(self.url) :]
 
+    def close(self) -> None:
+        """After the server stopped: the client, the test's engine and the app's engine."""
+        self.client.close()
+        for factory in (self.factory, self.site.sessions):
+            engine = factory.kw["bind"]
+            assert isinstance(engine, Engine)
+            engine.dispose()
+
     def settle(self) -> None:
         """Wait for the emails the app scheduled after its answers (background tasks)."""
         assert self.site.drain(), "an email was still being sent after 10 s"
@@ -174,8 +183,8 @@ def web_fixture(tmp_path: Path, db_path: Path) -> Iterator[Web]:
     try:
         yield running
     finally:
-        running.client.close()
         live.stop()
+        running.close()
 
 
 def read_outbox(outbox: Path) -> list[EmailMessage]:

@@ -42,8 +42,8 @@ def strict_web(tmp_path: Path, db_path: Path) -> Iterator[Web]:
         tmp_path, db_path, web={"subscribe_ip_limit": 3, "subscribe_ip_window_minutes": 60}
     )
     yield running
-    running.client.close()
     live.stop()
+    running.close()
 
 
 def test_the_form_has_csrf_a_honeypot_the_sections_and_the_consent_text(web: Web) -> None:

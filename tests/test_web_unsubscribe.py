@@ -237,5 +237,5 @@ def test_the_links_in_a_sent_edition_work(
             sub = find_by_email(session, str(message["To"]))
             assert sub is not None and sub.status == UNSUBSCRIBED
     finally:
-        web.client.close()
         live.stop()
+        web.close()
