@@ -1,8 +1,4 @@
-"""CSV import: every row validated, every bad row reported with its line, nothing half-imported.
-
-Columns: email (required), name, sections (';'-separated; empty = all), status (active,
-pending, unsubscribed; empty = pending), source and consented_at (the consent evidence an
-active row needs). The export's extra columns are accepted and ignored, so an export imports.
+"""CSV import: validate the whole file (subscribers/csvrows.py), then write it, all rows or none.
 
 Rules: a file with any bad row imports nothing (unless the caller skips bad rows); an address on
 the suppression list is never added back; re-running a file changes nothing; an existing
@@ -12,20 +8,25 @@ the file is honoured and a pending subscriber with evidence in the file becomes 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from subscribers.addresses import validate_email
 from subscribers.consent import IMPORT, Evidence, record
-from subscribers.errors import InvalidEmail, SubscriberError
+from subscribers.csvrows import (
+    COLUMNS,
+    ImportResult,
+    InvalidFile,
+    Options,
+    Row,
+    RowError,
+    read_rows,
+    read_text,
+)
 from subscribers.fastsql import insert_rows
 from subscribers.models import (
     ACTIVE,
@@ -39,190 +40,20 @@ from subscribers.models import (
 )
 from subscribers.suppression import email_hash, email_hashes, suppress_with_evidence
 
-IMPORTABLE = (ACTIVE, PENDING, UNSUBSCRIBED)
-COLUMNS = ("email", "name", "sections", "status", "source", "consented_at")
-# Columns an export writes that an import reads past.
-IGNORED = ("public_id", "created_at", "confirmed_at", "unsubscribed_at", "paused_until")
-MAX_NAME = 200
-MAX_SOURCE = 500
+__all__ = [
+    "COLUMNS",
+    "ImportResult",
+    "InvalidFile",
+    "Options",
+    "Row",
+    "RowError",
+    "import_file",
+    "import_rows",
+    "read_rows",
+    "read_text",
+]
+
 CHUNK = 1000
-csv.field_size_limit(1 << 20)
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    email: str
-    name: str | None
-    sections: tuple[str, ...] | None
-    status: str
-    source: str | None
-    consented_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to read a file. `confirmed` (with `source`, the evidence) makes every row that is not
-    an opt-out active: the operator vouches that these people opted in."""
-
-    known_sections: tuple[str, ...]
-    now: datetime
-    confirmed: bool = False
-    source: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.confirmed and not (self.source or "").strip():
-            raise SubscriberError("--confirmed needs --source TEXT: where these people opted in")
-
-
-@dataclass
-class ImportResult:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    suppressed: list[int] = field(default_factory=list)  # line numbers, not re-added
-    errors: list[RowError] = field(default_factory=list)
-
-
-class InvalidFile(SubscriberError):
-    """The file has bad rows; nothing was imported. `errors` lists every one of them."""
-
-    def __init__(self, errors: Sequence[RowError]) -> None:
-        self.errors = list(errors)
-        super().__init__(f"{len(self.errors)} invalid row(s); nothing imported")
-
-
-def read_text(path: Path) -> str:
-    """The file as text; a file that is not UTF-8 is one clear error naming the line."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InvalidFile(
-            [RowError(line, f"not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
-        ) from None
-
-
-def read_rows(text: str, options: Options) -> tuple[list[Row], list[RowError]]:
-    """Every row parsed and checked; the valid ones and one error per bad one."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        return [], [RowError(1, "the file is empty (expected a header with an 'email' column)")]
-    except csv.Error as exc:
-        return [], [RowError(1, f"malformed CSV: {exc}")]
-    header_error = _check_header(header)
-    if header_error:
-        return [], [RowError(1, header_error)]
-    rows: list[Row] = []
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num
-    while True:
-        start = line + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(RowError(start, f"malformed CSV: {exc}"))
-            break  # the reader cannot resynchronise after a broken quote
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
-        try:
-            row = _parse_row(start, header, fields, options)
-        except (ValueError, SubscriberError) as exc:
-            errors.append(RowError(start, str(exc)))
-            continue
-        if row.email in seen:
-            errors.append(RowError(start, f"duplicate of line {seen[row.email]}: {row.email}"))
-            continue
-        seen[row.email] = start
-        rows.append(row)
-    return rows, errors
-
-
-def _check_header(header: list[str]) -> str | None:
-    if "email" not in header:
-        return "the header has no 'email' column (columns: " + ", ".join(COLUMNS) + ")"
-    duplicates = sorted({h for h in header if header.count(h) > 1})
-    if duplicates:
-        return f"column(s) named twice: {', '.join(duplicates)}"
-    unknown = [h for h in header if h not in COLUMNS and h not in IGNORED]
-    if unknown:
-        return (
-            f"unknown column(s) {', '.join(map(repr, unknown))} "
-            f"(expected some of: {', '.join(COLUMNS)})"
-        )
-    return None
-
-
-def _parse_row(line: int, header: list[str], fields: list[str], options: Options) -> Row:
-    if len(fields) > len(header):
-        raise ValueError(f"{len(fields)} fields but the header has {len(header)} columns")
-    values = {h: f.strip() for h, f in zip(header, fields, strict=False)}
-    try:
-        email = validate_email(values.get("email", ""))
-    except InvalidEmail as exc:
-        raise ValueError(f"invalid email address {values.get('email', '')!r}: {exc}") from None
-    status = _status(values, options)
-    sections = tuple(dict.fromkeys(s.strip() for s in values.get("sections", "").split(";")))
-    sections = tuple(s for s in sections if s)
-    unknown = [s for s in sections if s not in options.known_sections]
-    if unknown:
-        raise ValueError(
-            f"unknown section(s) {', '.join(map(repr, unknown))} "
-            f"(known: {', '.join(options.known_sections)})"
-        )
-    consented_at = _consented_at(values.get("consented_at", ""), options.now)
-    source = values.get("source") or None
-    if status == ACTIVE and not options.confirmed and not (source and consented_at):
-        raise ValueError(
-            "status 'active' needs consent evidence: fill in source and consented_at, "
-            "or import with --confirmed --source TEXT"
-        )
-    name = values.get("name") or None
-    if name and len(name) > MAX_NAME:
-        raise ValueError(f"name is longer than {MAX_NAME} characters")
-    if source and len(source) > MAX_SOURCE:
-        raise ValueError(f"source is longer than {MAX_SOURCE} characters")
-    return Row(line, email, name, sections or None, status, source, consented_at)
-
-
-def _status(values: dict[str, str], options: Options) -> str:
-    status = values.get("status", "").lower() or PENDING
-    if status not in IMPORTABLE:
-        raise ValueError(f"unknown status {status!r} (expected one of {', '.join(IMPORTABLE)})")
-    if options.confirmed and status != UNSUBSCRIBED:
-        return ACTIVE
-    return status
-
-
-def _consented_at(text: str, now: datetime) -> datetime | None:
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"consented_at is not an ISO-8601 date-time: {text!r} (e.g. 2026-02-11T14:32:08Z)"
-        ) from None
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    if when > now:
-        raise ValueError(f"consented_at {text!r} is in the future")
-    return when
 
 
 def import_rows(
