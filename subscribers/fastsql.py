@@ -48,7 +48,8 @@ class Prepared:
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        key = f"{dialect.name}+{dialect.driver}:{dialect.paramstyle}"
+        found = self._compiled.get(key)
         if found is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)  # type: ignore[attr-defined]
             positional = bool(compiled.positional)
@@ -61,7 +62,7 @@ class Prepared:
                     processors.append((i, process))
             fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
             found = _Compiled(str(compiled), order, positional, processors, fixed)
-            self._compiled[dialect.name] = found
+            self._compiled[key] = found
         return found
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
