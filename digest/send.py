@@ -201,19 +201,29 @@ def send_edition(
     runtime: Runtime | None = None,
     resume_send: bool = False,
     resend_uncertain: bool = False,
-    on_start: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
     """Start (or resume) a send and run one worker in this process to the end."""
-    runtime = runtime or Runtime(clock=lambda: datetime.now(UTC))
     if resume_send:
         if edition_id is None:
             raise EditionStateError("--resume needs an edition id")
         report = resume(factory, settings, edition_id, now, resend_uncertain=resend_uncertain)
     else:
         report = begin(factory, edition_id, now)
+    return complete(factory, settings, backend, report, runtime=runtime, progress=progress)
+
+
+def complete(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    backend: EmailBackend,
+    report: SendReport,
+    *,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+) -> SendReport:
+    """Run one worker on a begun (or resumed) send to the end; fill in the report."""
+    runtime = runtime or Runtime(clock=lambda: datetime.now(UTC))
     workers.checkpoint("planned")
-    if on_start:
-        on_start(report)
     worker = run(factory, settings, backend, report.edition_id, runtime=runtime, progress=progress)
     report.variants = worker.variants
     report.stopped = worker.stopped

@@ -97,20 +97,15 @@ def _send_here(
     st: State, edition_id: int | None, resume: int | None, resend: bool, moment: datetime
 ) -> SendReport:
     backend = get_backend(st.settings)
+    if resume is not None:
+        report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
+    else:
+        report = sending.begin(st.sessions, edition_id, moment)
     with _progress() as bar:
-        task = bar.add_task("send", total=None)
-        report = sending.send_edition(
-            st.sessions,
-            st.settings,
-            backend,
-            edition_id=resume if resume is not None else edition_id,
-            now=moment,
-            progress=lambda n: bar.advance(task, n),
-            resume_send=resume is not None,
-            resend_uncertain=resend,
-            on_start=lambda r: bar.update(task, total=_todo(r)),
+        task = bar.add_task("send", total=_todo(report))
+        return sending.complete(
+            st.sessions, st.settings, backend, report, progress=lambda n: bar.advance(task, n)
         )
-    return report
 
 
 def _send_with_workers(
