@@ -203,19 +203,20 @@ def _print(report: SendReport) -> None:
     table.add_column("Variant (sections)")
     table.add_column("Recipients", justify="right")
     for variant, count in sorted(report.variants.items()):
-        table.add_row(variant.replace("|", ", "), str(count))
+        table.add_row(variant.replace("|", ", "), f"{count:,}")
     if report.variants:
         console.print(table)
     if report.dry_run:
-        console.print(f"{report.planned} recipients would get this edition; nothing was sent.")
+        console.print(f"{report.planned:,} recipients would get this edition; nothing was sent.")
         return
     if report.resumed:
         console.print(
-            f"Resumed: {report.released} claimed rows of crashed workers sent again, "
-            f"{report.reconciled} uncertain rows settled from events, {report.resent} resent."
+            f"Resumed: {report.released:,} claimed rows of crashed workers to send again, "
+            f"{report.reconciled:,} uncertain rows settled from events, {report.resent:,} "
+            "uncertain rows to send again."
         )
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-    console.print(f"{report.planned} recipients planned: {summary or 'nothing to send'}.")
+    summary = ", ".join(f"{n:,} {s}" for s, n in sorted(report.counts.items()))
+    console.print(f"{report.planned:,} recipients planned: {summary or 'nothing to send'}.")
     _explain(report)
 
 
@@ -225,7 +226,7 @@ def _explain(report: SendReport) -> None:
         shown = ", ".join(str(i) for i in report.uncertain[:20])
         more = "…" if len(report.uncertain) > 20 else ""
         console.print(
-            f"{len(report.uncertain)} recipients are uncertain (handed to the provider, no "
+            f"{len(report.uncertain):,} recipients are uncertain (handed to the provider, no "
             f"event confirms it): deliveries {shown}{more}. Run `digest send --resume {e}` "
             f"again once events arrive, or `digest send --resume {e} --resend-uncertain`."
         )
