@@ -224,11 +224,13 @@ def _explain(report: SendReport) -> None:
     e = report.edition_id
     if report.uncertain:
         shown = ", ".join(str(i) for i in report.uncertain[:20])
-        more = "…" if len(report.uncertain) > 20 else ""
+        rest = len(report.uncertain) - 20
+        more = f" and {rest:,} more" if rest > 0 else ""
         console.print(
             f"{len(report.uncertain):,} recipients are uncertain (handed to the provider, no "
-            f"event confirms it): deliveries {shown}{more}. Run `digest send --resume {e}` "
-            f"again once events arrive, or `digest send --resume {e} --resend-uncertain`."
+            f"event confirms it: deliveries {shown}{more}; `digest send report {e} --failed` "
+            f"lists them). Run `digest send --resume {e}` again once events arrive, or "
+            f"`digest send --resume {e} --resend-uncertain`."
         )
     if report.stopped == "cancelled":
         console.print(f"The send was cancelled; `digest send --resume {e}` continues it.")
