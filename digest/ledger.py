@@ -63,6 +63,7 @@ PLAN_COLUMNS = (
     "attempts",
     "created_at",
     "updated_at",
+    "public_id",
 )
 
 
@@ -122,6 +123,7 @@ def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: d
             0,
             stamp,
             stamp,
+            a.public_id,
         )
         for a in audience
     )
@@ -209,22 +211,23 @@ def claim(
     """
     batch_id = new_batch_id()
     for status in (PLANNED, DEFERRED):
-        attempts = _claim_rows(session, edition_id, status, worker_id, batch_id, size, now)
-        if attempts is not None:
+        rows = _claim_rows(session, edition_id, status, worker_id, batch_id, size, now)
+        if rows:
             break
     else:
         return None
-    rows = session.execute(
-        select(D.c.id, D.c.email, D.c.variant, S.c.public_id, S.c.status)
-        .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
-        .where(D.c.batch_id == batch_id)
-        .order_by(D.c.id)
-    ).all()
-    gone = [r[0] for r in rows if r[4] != ACTIVE]
+    gone = set(
+        session.scalars(
+            select(D.c.id)
+            .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
+            .where(D.c.batch_id == batch_id, or_(S.c.status.is_(None), S.c.status != ACTIVE))
+        )
+    )
     if gone:
-        _set_many(session, gone, CLAIMED, SKIPPED, now, error=SKIP_REASON)
-    claimed = [Claimed(r[0], r[1], r[2], r[3]) for r in rows if r[4] == ACTIVE]
-    return ClaimedBatch(batch_id, claimed, len(gone), attempts + 1)
+        _set_many(session, sorted(gone), CLAIMED, SKIPPED, now, error=SKIP_REASON)
+    claimed = sorted(Claimed(r[0], r[1], r[2], r[3]) for r in rows if r[0] not in gone)
+    attempt = max(r[4] for r in rows) + 1
+    return ClaimedBatch(batch_id, claimed, len(gone), attempt)
 
 
 def _claim_rows(
@@ -235,8 +238,8 @@ def _claim_rows(
     batch_id: str,
     size: int,
     now: datetime,
-) -> int | None:
-    """Tag up to `size` rows with `batch_id`; the most tries any had, None when none was free.
+) -> Sequence[Any]:
+    """Tag up to `size` rows with `batch_id`; their (id, email, variant, public_id, attempts).
 
     Core statements on the table (not the ORM): this runs a thousand times per million.
     """
@@ -262,17 +265,12 @@ def _claim_rows(
         .cte("picked")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    attempts = (
-        session.execute(
-            update(D)
-            .where(D.c.id.in_(select(picked.c.id)), D.c.status == status)
-            .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
-            .returning(D.c.attempts)
-        )
-        .scalars()
-        .all()
-    )
-    return max(attempts) if attempts else None
+    return session.execute(
+        update(D)
+        .where(D.c.id.in_(select(picked.c.id)), D.c.status == status)
+        .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
+        .returning(D.c.id, D.c.email, D.c.variant, D.c.public_id, D.c.attempts)
+    ).all()
 
 
 def move(

@@ -179,6 +179,9 @@ class Delivery(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The send worker that claimed the row (see SendWorker): who owns a claimed/submitted row.
     worker_id: Mapped[int | None] = mapped_column(Integer)
+    # The subscriber's opaque id, frozen with the audience: a claim needs it for the links
+    # without joining subscribers for every row.
+    public_id: Mapped[str | None] = mapped_column(String(32))
 
 
 # --- Delivery engine (issue 5): one send per edition, its workers, ESP events and counters ---

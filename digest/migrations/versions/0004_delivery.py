@@ -1,4 +1,4 @@
-"""delivery engine: sends, workers, ESP events, link clicks; deliveries.worker_id
+"""delivery engine: sends, workers, ESP events, link clicks; deliveries.worker_id, public_id
 
 Revision ID: 0004_delivery
 Revises: 0001_initial
@@ -81,6 +81,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("worker_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("public_id", sa.String(length=32), nullable=True))
         batch_op.create_index(
             "ix_deliveries_queue",
             ["edition_id", "variant", "id"],
@@ -93,6 +94,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_queue")
+        batch_op.drop_column("public_id")
         batch_op.drop_column("worker_id")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_events_subscriber_id"))
