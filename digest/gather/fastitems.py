@@ -1,0 +1,365 @@
+"""One RSS 2.0 item or Atom 1.0 entry (an ElementTree element) → the entry dict feedparser builds.
+
+Only the keys `feeds._raw` reads are produced, each by the rule feedparser 6 applies (its
+`_start_*`/`_end_*` handlers and `pop()`, ported here where they are subtle; feedparser's own pure
+helpers are reused for URLs and dates). An element without a rule here raises `Decline`, and the
+whole document goes to feedparser instead: being fast is optional, being identical is not.
+tests/test_fastfeed.py compares both paths on the corpus and on generated feeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
+
+from feedparser.datetimes import _parse_date
+from feedparser.html import _cp1252
+from feedparser.urls import _urljoin
+
+Entry = dict[str, Any]
+Handler = Callable[[Entry, Element], None]
+
+ATOM = "http://www.w3.org/2005/Atom"
+XHTML = "http://www.w3.org/1999/xhtml"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+XML_LANG = f"{{{XML_NS}}}lang"
+# feedparser's prefix for each namespace the fast path knows ("" = the RSS and Atom core).
+PREFIXES = {
+    "": "",
+    ATOM: "",
+    XHTML: "xhtml",
+    "http://purl.org/rss/1.0/modules/content/": "content",
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://search.yahoo.com/mrss/": "media",
+    "http://search.yahoo.com/mrss": "media",
+    "http://purl.org/rss/1.0/modules/syndication/": "sy",
+    "http://wellformedweb.org/commentAPI/": "wfw",
+    "http://purl.org/rss/1.0/modules/slash/": "slash",
+    "http://rssnamespace.org/feedburner/ext/1.0": "feedburner",
+}
+# Item children feedparser has no handler for and stores under keys `_raw` never reads.
+INERT = frozenset(
+    {"comments", "wfw_commentrss", "wfw_comment", "slash_comments", "feedburner_origlink"}
+)
+XHTML_TYPE = "application/xhtml+xml"
+TEXT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": XHTML_TYPE}
+KNOWN_TYPES = frozenset({"text/plain", "text/html", XHTML_TYPE})
+# feedparser's e-mail pattern for splitting "name (address)" bylines (mixin._sync_author_detail).
+_EMAIL = re.compile(
+    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
+    r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
+)
+_LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
+_QUOT = {'"': "&quot;"}
+
+
+class Decline(Exception):
+    """The document has a shape this module does not reproduce exactly: use feedparser."""
+
+
+def split_tag(tag: str) -> tuple[str, str, str]:
+    """(namespace, lower-cased local name, feedparser's handler name such as "dc_creator")."""
+    uri, _, local = tag[1:].rpartition("}") if tag[:1] == "{" else ("", "", tag)
+    prefix = PREFIXES.get(uri)
+    if prefix is None:
+        raise Decline
+    local = local.lower()
+    return uri, local, f"{prefix}_{local}" if prefix else local
+
+
+def attributes(el: Element, lang: bool = True) -> dict[str, str]:
+    """Names lower-cased, rel/type values too (feedparser's _normalize_attributes); xml:lang is
+    dropped when `lang` (nothing read depends on it); any other namespaced or base attribute
+    declines (xml:base would change how feedparser resolves links)."""
+    out: dict[str, str] = {}
+    for name, value in el.attrib.items():
+        if name[:1] == "{":
+            if lang and name == XML_LANG:
+                continue
+            raise Decline
+        key = name.lower()
+        if key == "base" or key in out:
+            raise Decline
+        out[key] = value.lower() if key in ("rel", "type") else value
+    return out
+
+
+def fix(text: str) -> str:
+    """pop()'s last steps: undo UTF-8 read as Latin-1, then map C1 controls as Windows-1252."""
+    if text.isascii():
+        return text
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        text = text.encode("iso-8859-1").decode("utf-8")
+    return text.translate(_cp1252)
+
+
+def leaf_text(el: Element) -> str:
+    """The stripped text of an element that must not contain elements."""
+    if len(el):
+        raise Decline
+    return (el.text or "").strip()
+
+
+def no_attributes(el: Element) -> None:
+    if el.attrib and attributes(el):
+        raise Decline
+
+
+def text_construct(el: Element, default: str, atom: bool) -> tuple[str, str]:
+    """(content type, value) of title/summary/content: text, HTML, or Atom inline XHTML."""
+    attrs = attributes(el)
+    if not atom and attrs:
+        raise Decline
+    if "mode" in attrs:
+        raise Decline  # base64 and escaped modes (Atom 0.3)
+    kind = attrs.get("type", default)
+    kind = TEXT_TYPES.get(kind, kind)
+    if kind not in KNOWN_TYPES:
+        raise Decline  # feedparser would base64-decode other media types
+    if kind == XHTML_TYPE:
+        if not atom:
+            raise Decline
+        return kind, fix(_xhtml(el).strip())
+    return kind, fix(leaf_text(el))
+
+
+def _xhtml(el: Element) -> str:
+    """Inline XHTML re-serialised the way feedparser does, its single wrapping <div> removed."""
+    pieces = [escape(el.text)] if el.text else []
+    for child in el:
+        _xhtml_element(child, pieces)
+        if child.tail:
+            pieces.append(escape(child.tail))
+    return "".join(_unwrap(pieces))
+
+
+def _xhtml_element(el: Element, pieces: list[str]) -> None:
+    uri, local, _ = split_tag(el.tag)
+    if uri != XHTML or local in ("body", "svg", "math"):
+        raise Decline  # non-XHTML children would run feedparser's element handlers
+    # feedparser would serialise xml:lang as two attributes: declined rather than copied.
+    attrs = "".join(f' {k}="{escape(v, _QUOT)}"' for k, v in attributes(el, lang=False).items())
+    pieces.append(f"<{local}{attrs}>")
+    if el.text:
+        pieces.append(escape(el.text))
+    for child in el:
+        _xhtml_element(child, pieces)
+        if child.tail:
+            pieces.append(escape(child.tail))
+    pieces.append(f"</{local}>")
+
+
+def _unwrap(pieces: list[str]) -> list[str]:
+    """feedparser's pop(): drop an enclosing <div> when all the content is nested in it."""
+    while len(pieces) > 1 and not pieces[-1].strip():
+        del pieces[-1]
+    while len(pieces) > 1 and not pieces[0].strip():
+        del pieces[0]
+    wrapped = pieces and (pieces[0] == "<div>" or pieces[0].startswith("<div "))
+    if not wrapped or pieces[-1] != "</div>":
+        return pieces
+    depth = 0
+    for piece in pieces[:-1]:
+        if piece.startswith("</"):
+            depth -= 1
+            if depth == 0:
+                return pieces  # the first <div> closes before the end: not a wrapper
+        elif piece.startswith("<") and not piece.endswith("/>"):
+            depth += 1
+    return pieces[1:-1]
+
+
+def title(entry: Entry, el: Element, atom: bool = False) -> None:
+    # RSS titles stay "text/plain" here: feedparser may guess "text/html", but _raw reads the
+    # type of Atom titles only.
+    kind, entry["title"] = text_construct(el, "text/plain", atom)
+    entry["title_detail"] = {"type": kind}
+
+
+def description(entry: Entry, el: Element) -> None:
+    kind, entry["summary"] = text_construct(el, "text/html", False)
+    entry["summary_detail"] = {"type": kind}
+
+
+def summary(entry: Entry, el: Element) -> None:
+    kind, entry["summary"] = text_construct(el, "text/plain", True)
+    entry["summary_detail"] = {"type": kind}
+
+
+def content(entry: Entry, el: Element, default: str = "text/plain", atom: bool = True) -> None:
+    """A content body; its value becomes the summary when there is none yet (_end_content)."""
+    kind, value = text_construct(el, default, atom)
+    item = {"type": kind, "base": "", "value": value}
+    src = attributes(el).get("src")
+    if src:
+        item["src"] = src
+    entry.setdefault("content", []).append(item)
+    entry.setdefault("summary", value)
+
+
+def content_encoded(entry: Entry, el: Element) -> None:
+    content(entry, el, "text/html", False)
+
+
+def rss_link(entry: Entry, el: Element) -> None:
+    no_attributes(el)
+    entry.setdefault("links", []).append({"rel": "alternate", "type": "text/html"})
+    value = fix(_urljoin("", leaf_text(el)))
+    if "&" in value:  # feedparser undoes double-escaped query strings in links
+        value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+    entry["link"] = value
+    if value:
+        entry["links"][-1]["href"] = value
+
+
+def atom_link(entry: Entry, el: Element) -> None:
+    attrs = enforce_href(attributes(el))
+    if "href" not in attrs or len(el):
+        raise Decline  # a link without href is read from its text
+    attrs.setdefault("rel", "alternate")
+    attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
+    attrs["href"] = _urljoin("", attrs["href"])
+    entry.setdefault("links", []).append(attrs)
+    kind = TEXT_TYPES.get(attrs["type"], attrs["type"])
+    if attrs["rel"] == "alternate" and kind in ("text/html", XHTML_TYPE):
+        entry["link"] = attrs["href"]
+
+
+def enforce_href(attrs: dict[str, str]) -> dict[str, str]:
+    href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+    if href:
+        attrs.pop("url", None)
+        attrs.pop("uri", None)
+        attrs["href"] = href
+    return attrs
+
+
+def guid(entry: Entry, el: Element) -> None:
+    """RSS guid and Atom id; a permalink GUID is the link unless the item has one already."""
+    is_link = attributes(el).get("ispermalink", "true") == "true"
+    value = leaf_text(el)
+    value = fix(_urljoin("", value) if is_link else value)
+    entry["id"] = value
+    if is_link:
+        entry.setdefault("link", value)
+
+
+def date(key: str) -> Handler:
+    def handle(entry: Entry, el: Element) -> None:
+        no_attributes(el)
+        entry[key] = value = fix(leaf_text(el))
+        entry[key + "_parsed"] = _parse_date(value)
+
+    return handle
+
+
+def category(entry: Entry, el: Element) -> None:
+    """RSS category (text, optional domain), Atom category (term, scheme, label attributes)."""
+    attrs = attributes(el)
+    scheme = attrs.get("scheme", attrs.get("domain"))
+    _add_tag(entry, attrs.get("term"), scheme, attrs.get("label"))
+    value = fix(leaf_text(el))
+    if not value:
+        return
+    tags = entry["tags"]
+    if tags and not tags[-1]["term"]:
+        tags[-1]["term"] = value
+    else:
+        _add_tag(entry, value, None, None)
+
+
+def _add_tag(entry: Entry, term: str | None, scheme: str | None, label: str | None) -> None:
+    tags = entry.setdefault("tags", [])
+    if term or scheme or label:
+        tag = {"term": term, "scheme": scheme, "label": label}
+        if tag not in tags:
+            tags.append(tag)
+
+
+def enclosure(entry: Entry, el: Element) -> None:
+    if len(el):
+        raise Decline
+    attrs = enforce_href(attributes(el))
+    attrs["rel"] = "enclosure"
+    entry.setdefault("links", []).append(attrs)
+
+
+def media_content(entry: Entry, el: Element) -> None:
+    if len(el):
+        raise Decline  # media:title, media:description ... inside would set entry fields
+    entry.setdefault("media_content", []).append(attributes(el))
+
+
+def media_thumbnail(entry: Entry, el: Element) -> None:
+    attrs = attributes(el)
+    entry.setdefault("media_thumbnail", []).append(attrs)
+    url = fix(_urljoin("", leaf_text(el)))
+    if url.strip() and "url" not in attrs:
+        attrs["url"] = url
+
+
+def rss_author(entry: Entry, el: Element) -> None:
+    """<author> and <dc:creator>: the raw string, then split into name and address."""
+    no_attributes(el)
+    entry.setdefault("authors", []).append({})
+    entry["author"] = fix(leaf_text(el))
+    _sync_author(entry)
+
+
+def atom_author(entry: Entry, el: Element) -> None:
+    no_attributes(el)
+    entry.setdefault("authors", []).append({})
+    for child in el:
+        uri, local, _ = split_tag(child.tag)
+        no_attributes(child)
+        if uri != ATOM or local not in ("name", "email", "uri"):
+            raise Decline
+        if local == "uri":
+            _save_author(entry, "href", fix(_urljoin("", leaf_text(child))))
+        else:
+            _save_author(entry, local, leaf_text(child))  # not fixed: pop() returns early
+    own = (el.text or "") + "".join(child.tail or "" for child in el)
+    entry["author"] = fix(own.strip())
+    _sync_author(entry)
+
+
+def _save_author(entry: Entry, key: str, value: str) -> None:
+    _sync_author(entry)
+    entry["authors"][-1][key] = value
+
+
+def _sync_author(entry: Entry) -> None:
+    """feedparser's _sync_author_detail, including its quirks: the latest author's details
+    make the byline, or the byline is split into name and address for the latest author."""
+    detail = entry["authors"][-1]
+    if detail:
+        name, email = detail.get("name"), detail.get("email")
+        if name and email:
+            entry["author"] = f"{name} ({email})"
+        elif name or email:
+            entry["author"] = name or email
+        return
+    author = entry.get("author")
+    if not author:
+        return
+    match = _EMAIL.search(author)
+    if match:
+        author = author.replace(match.group(0), "").replace("()", "").replace("<>", "")
+        author = author.replace("&lt;&gt;", "").strip()
+        if author and author[0] == "(":
+            author = author[1:]
+        if author and author[-1] == ")":
+            author = author[:-1]
+        author = author.strip()
+    if author:
+        detail["name"] = author
+    if match:
+        detail["email"] = match.group(0)
+
+
+def atom_title(entry: Entry, el: Element) -> None:
+    title(entry, el, True)
