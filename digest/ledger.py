@@ -20,7 +20,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     Connection,
     Table,
-    and_,
     bindparam,
     func,
     insert,
@@ -35,7 +34,6 @@ from digest.models import (
     ACCEPTED,
     CLAIMED,
     DEFERRED,
-    FAILED,
     PLANNED,
     SKIPPED,
     SUBMITTED,
@@ -424,22 +422,6 @@ def next_due(session: Session, edition_id: int) -> datetime | None:
     )
 
 
-def in_flight(session: Session, edition_id: int, workers: Sequence[int]) -> int:
-    """Claimed or submitted rows owned by live workers."""
-    if not workers:
-        return 0
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.edition_id == edition_id,
-                Delivery.status.in_((CLAIMED, SUBMITTED)),
-                Delivery.worker_id.in_(workers),
-            )
-        )
-        or 0
-    )
-
-
 def orphans(session: Session, edition_id: int, live: Sequence[int], status: str) -> list[int]:
     """Ids of rows in `status` that no live worker owns (their worker crashed)."""
     query = select(Delivery.id).where(Delivery.edition_id == edition_id, Delivery.status == status)
@@ -466,14 +448,3 @@ def undelivered(session: Session, edition_id: int, *, everyone: bool) -> Iterato
     if not everyone:
         query = query.where(Delivery.status != ACCEPTED)
     yield from session.scalars(query.order_by(Delivery.id).execution_options(yield_per=2000))
-
-
-def failed_or_skipped(session: Session, edition_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                and_(Delivery.edition_id == edition_id, Delivery.status.in_((FAILED, SKIPPED)))
-            )
-        )
-        or 0
-    )

@@ -159,3 +159,35 @@ def test_sendgrid_without_a_key_names_the_variable(cli, monkeypatch: pytest.Monk
     monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", "sendgrid")
     code, _, err = cli("send")
     assert code == 2 and "DIGEST_SENDGRID_API_KEY is not set" in err
+
+
+@pytest.mark.slow
+def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, db) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(
+        {
+            "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+            "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
+            "DIGEST_DELIVERY__OUTBOX_DIR": str(tmp_path / "outbox"),
+            "DIGEST_SECRET_KEY": TEST_SECRET,
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "worker", "--poll", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)  # started, found nothing to do, polling
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
