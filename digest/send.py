@@ -1,6 +1,6 @@
 """Sending an edition: freeze the audience, run workers over the ledger, resume after a crash.
 
-Every (edition, subscriber) gets a Delivery row before any provider call (ledger.plan). A
+Every (edition, subscriber) gets a Delivery row before any provider call (planning.plan). A
 worker claims a batch of one variant and commits; marks it submitted and commits; only then
 calls the provider; then records the answer (design.md §3). So after a crash `claimed` rows are
 safe to send again and `submitted` ones are uncertain until ESP events settle them (reconcile).
@@ -37,6 +37,7 @@ from digest.models import (
     SENT,
     SUBMITTED,
 )
+from digest.planning import plan
 from digest.reconcile import reconcile
 from digest.render import render_edition
 from digest.worker import Runtime, Worker, WorkerReport
@@ -96,9 +97,7 @@ def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime)
             )
         edition.status = SENDING
         edition.send_started_at = now
-        planned = ledger.plan(
-            session, edition.id, recipients_for(session, edition.sections, now), now
-        )
+        planned = plan(session, edition.id, recipients_for(session, edition.sections, now), now)
         registry.start(session, edition.id, planned, now)
         return SendReport(edition_id=edition.id, planned=planned, todo=planned)
 
