@@ -132,3 +132,9 @@ def test_confirmation_emails_can_come_from_their_own_address(settings) -> None:
     assert batch.from_email == "c@x.example" and batch.test
     assert batch.headers == {"Auto-Submitted": "auto-generated"}
     assert [r.email for r in batch.recipients] == ["reader@example.com"]
+
+
+def test_the_webhook_sets_its_own_body_limit(web: Web) -> None:
+    big = b"[" + b" " * 100_000 + b"]"
+    assert web.client.post("/webhooks/sendgrid", content=big).status_code != 413
+    assert web.client.post("/subscribe", content=big).status_code == 413

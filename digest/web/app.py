@@ -52,7 +52,11 @@ def create_app(
     )
     # Starlette runs the last added outermost: the one-click endpoint sits inside the headers.
     app.add_middleware(OneClick, site=app.state.site)
-    app.add_middleware(SecurityMiddleware, headers=security_headers(stylesheet()))
+    app.add_middleware(
+        SecurityMiddleware,
+        headers=security_headers(stylesheet()),
+        own_limit=["/webhooks/"],  # the webhook route caps its bodies itself (16 MB)
+    )
     app.add_exception_handler(StarletteHTTPException, _error_page)
     for module in (public, manage, unsubscribe, api):
         app.include_router(module.router)

@@ -47,18 +47,28 @@ def security_headers(css: str) -> list[tuple[bytes, bytes]]:
 
 
 class SecurityMiddleware:
-    """Pure ASGI (no per-request task switch): adds the headers, refuses oversized bodies."""
+    """Pure ASGI (no per-request task switch): adds the headers, refuses oversized bodies.
 
-    def __init__(self, app: ASGIApp, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    Paths under `own_limit` (the ESP webhook: SendGrid posts event batches of megabytes) set
+    their own body limit; every other request is a form or a small JSON document."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: Sequence[tuple[bytes, bytes]],
+        own_limit: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.headers = list(headers)
         self.names = {name for name, _ in headers}
+        self.own_limit = tuple(own_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _declared_length(scope) > MAX_BODY_BYTES:
+        own = bool(self.own_limit) and str(scope.get("path", "")).startswith(self.own_limit)
+        if not own and _declared_length(scope) > MAX_BODY_BYTES:
             await _too_large(send, self.headers)
             return
 
