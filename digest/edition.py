@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from digest.articles import (
@@ -120,6 +120,7 @@ def build_edition(
     with factory() as session:
         specs = with_validators(session, specs)
         known = known_urls(session)
+        start = max(start, previous_cutoff(session, end) or start)
     gathered = gather(
         specs, now=now, fetcher=fetcher, options=gather_options(settings, start, known)
     )
@@ -131,7 +132,12 @@ def build_edition(
         stored = store_candidates(session, gathered.candidates, now)
         apply_picks(session, gathered.picks, complete=gathered.picks_complete, now=now)
         session.flush()
-        week = window_candidates(session, start, end, settings.gather.title_similarity)
+        published = published_article_ids(session)
+        week = [
+            c
+            for c in window_candidates(session, start, end, settings.gather.title_similarity)
+            if int(c.extra["article_id"]) not in published
+        ]
         ranked = rank(week, now, rank_rules(settings))
         if len(ranked) < settings.newsletter.min_items:
             raise EmptyWeekError(
@@ -151,6 +157,27 @@ def build_edition(
         warnings=source_warnings(gathered.reports),
         stored=stored,
     )
+
+
+def previous_cutoff(session: Session, end: datetime) -> datetime | None:
+    """The cut-off of the newest edition already approved or sent before `end`.
+
+    A week starts no earlier than that: an edition carries what is new since the last one, so a
+    second run of the weekly job (cron firing twice, a retry) finds nothing and sends nothing.
+    """
+    return session.scalar(
+        select(func.max(Edition.cutoff)).where(Edition.status != DRAFT, Edition.cutoff < end)
+    )
+
+
+def published_article_ids(session: Session) -> set[int]:
+    """Articles that went out (or are going out) in an edition: never repeated in another."""
+    query = (
+        select(EditionItem.article_id)
+        .join(Edition, Edition.id == EditionItem.edition_id)
+        .where(Edition.status != DRAFT)
+    )
+    return set(session.scalars(query))
 
 
 def source_warnings(reports: Sequence[SourceReport]) -> list[str]:

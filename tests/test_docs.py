@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import typing
+from typing import Any
 
-import click
 import pytest
 import typer.main
 from pydantic import BaseModel
@@ -16,14 +16,15 @@ from tests.conftest import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def commands(group: click.Group, prefix: str = "digest") -> list[str]:
+def commands(group: Any, prefix: str = "digest") -> list[str]:
+    """Every command path; typer vendors its own click, so groups are found by duck typing."""
     found = []
     for name, command in group.commands.items():
         if getattr(command, "hidden", False):
             continue
         path = f"{prefix} {name}"
         found.append(path)
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             found += commands(command, path)
     return found
 

@@ -137,3 +137,29 @@ def test_newest_edition_when_no_id_given(
     with factory() as session:
         assert get_edition(session, None).id == report.edition.id
         assert len(edition_view(get_edition(session, None)).items) == len(report.ranked)
+
+
+def test_a_second_run_after_sending_finds_nothing_new(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> None:
+    first = build_edition(factory, settings, now)
+    with factory.begin() as session:
+        session.get(Edition, first.edition.id).status = SENT  # type: ignore[union-attr]
+    with pytest.raises(EmptyWeekError, match="no edition was built"):
+        build_edition(factory, settings, now + timedelta(seconds=30))
+
+
+def test_next_week_starts_where_the_sent_edition_ended(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> None:
+    earlier = now - timedelta(days=3)
+    first = build_edition(factory, settings, earlier)
+    with factory.begin() as session:
+        session.get(Edition, first.edition.id).status = SENT  # type: ignore[union-attr]
+    settings = settings.model_copy(
+        update={"newsletter": settings.newsletter.model_copy(update={"min_items": 1})}
+    )
+    second = build_edition(factory, settings, now)
+    assert second.edition.window_start == earlier
+    sent_urls = {r.candidate.url for r in first.ranked}
+    assert not sent_urls & {r.candidate.url for r in second.ranked}

@@ -288,11 +288,6 @@ def test_the_web_app_serves_the_webhook(settings) -> None:
             assert fake.post_signed("[]") == 200
 
 
-@pytest.mark.xfail(
-    reason="digest/web/security.py caps every request body at 64 KB; SendGrid's event batches "
-    "are larger. The integrator exempts /webhooks/sendgrid (the route caps at 16 MB itself).",
-    strict=True,
-)
 def test_the_web_app_accepts_a_full_sized_event_batch(settings) -> None:
     from digest.web.app import create_app
 
