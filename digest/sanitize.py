@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -29,28 +32,44 @@ MAX_URL = 2000
 _UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
 )
-_WS = re.compile(r"\s+")
 _SPACE = re.compile(r"\s")
 _IMG_TAG = re.compile(r"<img\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.I)
 _ATTR = re.compile(r"([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+)")
 _BLOCK_CLOSE = re.compile(
     r"</(p|div|li|h[1-6]|blockquote|tr|td|th|figcaption|pre)>|<br\s*/?>", re.I
 )
+# Printable ASCII (no space, no control), a lower-case http(s) scheme and a bare host name (no
+# port, no user, no brackets): safe_url accepts such a URL unchanged. Tested against the checks.
+_PLAIN_HTTP = re.compile(r"(https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?:[/?#][!-~]*)?")
+# A root-relative path of unreserved characters, without empty or dot segments: joined to a
+# plain http(s) base, urljoin gives the base's origin followed by the path.
+_ROOT_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?")
 _TINY_STYLE = re.compile(r"(width|height)\s*:\s*[01](px)?\s*(;|$)|display\s*:\s*none", re.I)
 _TRAILING_PUNCT = ",;:.-\u2013\u2014 "
 
 
+def _cleaner(**options: Any) -> Callable[[str], str]:
+    """nh3.clean with fixed options. A reusable nh3.Cleaner (nh3 >= 0.2.18) builds its
+    allow-lists once instead of on every call, which is most of the cost of a short fragment."""
+    if hasattr(nh3, "Cleaner"):
+        return nh3.Cleaner(**options).clean
+    return partial(nh3.clean, **options)
+
+
+_clean_html = _cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=ALLOWED_SCHEMES,
+    link_rel="noopener noreferrer",
+    strip_comments=True,
+    clean_content_tags=DROP_CONTENT,
+)
+_strip_tags = _cleaner(tags=set(), clean_content_tags=DROP_CONTENT, strip_comments=True)
+
+
 def clean_html(fragment: str) -> str:
     """A short allow-list of inline and block tags; only http(s) links, with rel=noopener."""
-    return nh3.clean(
-        plain_chars(fragment),
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=ALLOWED_SCHEMES,
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-        clean_content_tags=DROP_CONTENT,
-    )
+    return _clean_html(plain_chars(fragment))
 
 
 def plain_chars(text: str) -> str:
@@ -59,8 +78,11 @@ def plain_chars(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Plain text (not HTML) made safe: unsafe characters gone, whitespace collapsed."""
-    return _WS.sub(" ", plain_chars(text)).strip()
+    """Plain text (not HTML) made safe: unsafe characters gone, whitespace collapsed.
+
+    str.split() splits on exactly the characters `\\s` matches, and is several times faster.
+    """
+    return " ".join(plain_chars(text).split())
 
 
 def to_text(fragment: str) -> str:
@@ -68,9 +90,7 @@ def to_text(fragment: str) -> str:
     if "<" not in fragment and "&" not in fragment:
         return plain(fragment)  # nothing to parse: the common case for titles
     with_breaks = _BLOCK_CLOSE.sub(" ", plain_chars(fragment))
-    stripped = nh3.clean(
-        with_breaks, tags=set(), clean_content_tags=DROP_CONTENT, strip_comments=True
-    )
+    stripped = _strip_tags(with_breaks)
     # nh3 returns escaped text (&amp; etc.): unescape once to get the characters back.
     return plain(html.unescape(stripped))
 
@@ -103,10 +123,16 @@ def safe_url(value: str | None, base: str | None = None) -> str | None:
     """An absolute http(s) URL, or None: `javascript:`, `data:`, `vbscript:` die here."""
     if not value or not isinstance(value, str):
         return None
+    if len(value) <= MAX_URL and _PLAIN_HTTP.fullmatch(value):
+        return value  # what the checks below return for it, without urlsplit's cost
+    return _checked_url(value, base)
+
+
+def _checked_url(value: str, base: str | None) -> str | None:
     value = plain_chars(value).strip()
     if base and not value.lower().startswith(("http://", "https://")):
         try:
-            value = urljoin(base, value)
+            value = _urljoin(base, value)
         except ValueError:
             return None
     try:
@@ -119,6 +145,14 @@ def safe_url(value: str | None, base: str | None = None) -> str | None:
     if _SPACE.search(value) or len(value) > MAX_URL:
         return None
     return value
+
+
+def _urljoin(base: str, url: str) -> str:
+    """urljoin, without its cost for the commonest case: "/img/1.jpg" on an article's URL."""
+    origin = _PLAIN_HTTP.fullmatch(base) if url[:1] == "/" else None
+    if origin and _ROOT_PATH.fullmatch(url):
+        return origin.group(1) + url
+    return urljoin(base, url)
 
 
 def first_image(fragment: str, base: str | None) -> str | None:

@@ -252,7 +252,9 @@ def atom_link(draw: st.DrawFn) -> str:
     rel = draw(attribute("rel", st.sampled_from(["alternate", "enclosure", "self", "related"])))
     kind = draw(attribute("type", st.sampled_from(["text/html", "image/png", "html", "TEXT/HTML"])))
     href = draw(st.sampled_from(["href", "url", "uri"]))
-    return f"<link{rel}{kind} {href}={quoteattr(draw(URLS))}/>"
+    # url="" and uri="" are no href at all: feedparser then reads the link's text (declined).
+    value = draw(URLS if href == "href" else URLS.filter(bool))
+    return f"<link{rel}{kind} {href}={quoteattr(value)}/>"
 
 
 @st.composite

@@ -84,7 +84,7 @@ def test_every_corpus_feed_reads_the_same_on_both_paths(path: Path) -> None:
 
 
 @given(documents)
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_generated_feeds_read_the_same_and_clean_ones_take_the_fast_path(
     drawn: tuple[str, bool],
 ) -> None:
@@ -93,7 +93,7 @@ def test_generated_feeds_read_the_same_and_clean_ones_take_the_fast_path(
 
 
 @given(st.one_of(rss_document(), atom_document()), st.sampled_from(["latin-1", "utf-16"]))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_other_encodings_read_the_same(drawn: tuple[str, bool], encoding: str) -> None:
     document, _ = drawn
     head = f'<?xml version="1.0" encoding="{encoding}"?>'

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
-from feedparser.urls import _urljoin
+from feedparser.urls import _urifixer
 
 Entry = dict[str, Any]
 Handler = Callable[[Entry, Element], None]
@@ -61,6 +62,7 @@ class Decline(Exception):
     """The document has a shape this module does not reproduce exactly: use feedparser."""
 
 
+@lru_cache(maxsize=1024)
 def split_tag(tag: str) -> tuple[str, str, str]:
     """(namespace, lower-cased local name, feedparser's handler name such as "dc_creator")."""
     uri, _, local = tag[1:].rpartition("}") if tag[:1] == "{" else ("", "", tag)
@@ -95,6 +97,12 @@ def fix(text: str) -> str:
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
     return text.translate(_cp1252)
+
+
+def join(uri: str) -> str:
+    """feedparser's _urljoin(base, uri) for a document without a base, which is all the fast path
+    reads: urljoin("", uri) is uri, and _urifixer only drops extra slashes after "scheme://"."""
+    return _urifixer.sub(r"\1\3", uri) if ":///" in uri else uri
 
 
 def leaf_text(el: Element) -> str:
@@ -208,7 +216,7 @@ def content_encoded(entry: Entry, el: Element) -> None:
 def rss_link(entry: Entry, el: Element) -> None:
     no_attributes(el)
     entry.setdefault("links", []).append({"rel": "alternate", "type": "text/html"})
-    value = fix(_urljoin("", leaf_text(el)))
+    value = fix(join(leaf_text(el)))
     if "&" in value:  # feedparser undoes double-escaped query strings in links
         value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
     entry["link"] = value
@@ -222,7 +230,7 @@ def atom_link(entry: Entry, el: Element) -> None:
         raise Decline  # a link without href is read from its text
     attrs.setdefault("rel", "alternate")
     attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
-    attrs["href"] = _urljoin("", attrs["href"])
+    attrs["href"] = join(attrs["href"])
     entry.setdefault("links", []).append(attrs)
     kind = TEXT_TYPES.get(attrs["type"], attrs["type"])
     if attrs["rel"] == "alternate" and kind in ("text/html", XHTML_TYPE):
@@ -242,7 +250,7 @@ def guid(entry: Entry, el: Element) -> None:
     """RSS guid and Atom id; a permalink GUID is the link unless the item has one already."""
     is_link = attributes(el).get("ispermalink", "true") == "true"
     value = leaf_text(el)
-    value = fix(_urljoin("", value) if is_link else value)
+    value = fix(join(value) if is_link else value)
     entry["id"] = value
     if is_link:
         entry.setdefault("link", value)
@@ -297,7 +305,7 @@ def media_content(entry: Entry, el: Element) -> None:
 def media_thumbnail(entry: Entry, el: Element) -> None:
     attrs = attributes(el)
     entry.setdefault("media_thumbnail", []).append(attrs)
-    url = fix(_urljoin("", leaf_text(el)))
+    url = fix(join(leaf_text(el)))
     if url.strip() and "url" not in attrs:
         attrs["url"] = url
 
@@ -319,7 +327,7 @@ def atom_author(entry: Entry, el: Element) -> None:
         if uri != ATOM or local not in ("name", "email", "uri"):
             raise Decline
         if local == "uri":
-            _save_author(entry, "href", fix(_urljoin("", leaf_text(child))))
+            _save_author(entry, "href", fix(join(leaf_text(child))))
         else:
             _save_author(entry, local, leaf_text(child))  # not fixed: pop() returns early
     own = (el.text or "") + "".join(child.tail or "" for child in el)

@@ -76,9 +76,24 @@ MAX_APART = timedelta(days=7)
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 
 
+# https://host.example/plain/path: nothing to lower-case, unquote, quote or drop. For these,
+# canonical_url's full procedure only trims a trailing slash (tested against it).
+_SIMPLE_URL = re.compile(r"(https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[A-Za-z0-9._~/-]*)?")
+_GLOBAL_GUID = re.compile(r"^(https?|tag|urn):", re.I)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 @lru_cache(maxsize=65536)
 def canonical_url(url: str) -> str:
     """Two URLs for one article map to one string (see the module docstring)."""
+    simple = _SIMPLE_URL.fullmatch(url)
+    if simple:
+        path = simple.group(2) or "/"
+        return simple.group(1) + (path.rstrip("/") or "/")
+    return _canonical(url)
+
+
+def _canonical(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -114,15 +129,18 @@ def guid_key(candidate: Candidate) -> str | None:
     guid = candidate.guid
     if not guid:
         return None
-    if re.match(r"^(https?|tag|urn):", guid, re.I):
+    if _GLOBAL_GUID.match(guid):
         return guid
     return f"{candidate.source_url or ''}#{guid}"
 
 
 def title_words(title: str) -> frozenset[str]:
     """Accents, case, punctuation and stop words removed: the words that make a headline."""
-    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return frozenset(w for w in re.findall(r"[a-z0-9]+", folded) if w not in STOP_WORDS)
+    if title.isascii():  # NFKD and the ASCII filter change nothing
+        folded = title.lower()
+    else:
+        folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    return frozenset(w for w in _WORD.findall(folded) if w not in STOP_WORDS)
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
@@ -173,6 +191,7 @@ class _TitleIndex:
         self.threshold = threshold
         self.words: dict[int, frozenset[str]] = {}
         self.postings: dict[str, list[int]] = {}
+        self.last: tuple[str, frozenset[str]] = ("", frozenset())  # find()'s, for add()
 
     def find(self, candidate: Candidate, merged: list[Candidate]) -> int | None:
         """The most similar earlier headline at or above the threshold, close in time.
@@ -182,6 +201,7 @@ class _TitleIndex:
         keeps this fast when common words have thousands of postings.
         """
         words = title_words(candidate.title)
+        self.last = (candidate.title, words)
         if len(words) < MIN_TITLE_WORDS:
             return None
         need = math.ceil(self.threshold * len(words) - 1e-9)
@@ -202,12 +222,20 @@ class _TitleIndex:
         return best
 
     def add(self, pos: int, title: str) -> None:
-        words = title_words(title)
-        if len(words) < MIN_TITLE_WORDS or pos in self.words:
+        if pos in self.words:
+            return
+        words = self.last[1] if title == self.last[0] else title_words(title)
+        if len(words) < MIN_TITLE_WORDS:
             return
         self.words[pos] = words
         for word in words:
             self.postings.setdefault(word, []).append(pos)
+
+
+def _canonical_copy(candidate: Candidate) -> Candidate:
+    """The candidate with its canonical URL (itself when that is its URL: no copy needed)."""
+    url = canonical_url(candidate.url)
+    return candidate if url == candidate.url else candidate.with_(url=url)
 
 
 def _close_in_time(a: Candidate, b: Candidate) -> bool:
@@ -231,9 +259,9 @@ def deduplicate(candidates: Iterable[Candidate], similarity: float = 0.8) -> lis
             hit = titles.find(candidate, merged)
         if hit is None:
             hit = len(merged)
-            merged.append(candidate.with_(url=canonical_url(candidate.url)))
+            merged.append(_canonical_copy(candidate))
         else:
-            merged[hit] = merge(merged[hit], candidate.with_(url=canonical_url(candidate.url)))
+            merged[hit] = merge(merged[hit], _canonical_copy(candidate))
         for key in keys:
             index.setdefault(key, hit)
         titles.add(hit, merged[hit].title)
