@@ -135,6 +135,8 @@ def _checked_url(value: str, base: str | None) -> str | None:
             value = _urljoin(base, value)
         except ValueError:
             return None
+    if len(value) <= MAX_URL and _PLAIN_HTTP.fullmatch(value):
+        return value  # as in safe_url: a joined "/img/1.jpg" usually is plain
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError for a non-numeric or out-of-range port)

@@ -122,6 +122,8 @@ def _title_from_url(url: str) -> str:
 
 def match_section(names: tuple[str, ...], sections: tuple[str, ...]) -> str | None:
     """The first of `names` that is one of the newsletter's sections (case-insensitively)."""
+    if not sections:
+        return None
     known = {s.casefold(): s for s in sections}
     for name in names:
         hit = known.get(plain(name or "").casefold())
