@@ -113,6 +113,7 @@ def leaf_text(el: Element) -> str:
 
 
 def no_attributes(el: Element) -> None:
+    """Elements whose attributes feedparser would read (or resolve against) are declined."""
     if el.attrib and attributes(el):
         raise Decline
 
@@ -303,6 +304,7 @@ def media_content(entry: Entry, el: Element) -> None:
 
 
 def media_thumbnail(entry: Entry, el: Element) -> None:
+    """The url attribute, or else the element's text (feedparser reads both)."""
     attrs = attributes(el)
     entry.setdefault("media_thumbnail", []).append(attrs)
     url = fix(join(leaf_text(el)))
@@ -319,6 +321,8 @@ def rss_author(entry: Entry, el: Element) -> None:
 
 
 def atom_author(entry: Entry, el: Element) -> None:
+    """<author><name/><email/><uri/></author>, synced after each child as feedparser does: with
+    several authors, the order of those syncs decides which address ends up on whom."""
     no_attributes(el)
     entry.setdefault("authors", []).append({})
     for child in el:
@@ -336,6 +340,7 @@ def atom_author(entry: Entry, el: Element) -> None:
 
 
 def _save_author(entry: Entry, key: str, value: str) -> None:
+    """feedparser's _save_author: sync first (with the detail as it was), then store."""
     _sync_author(entry)
     entry["authors"][-1][key] = value
 
