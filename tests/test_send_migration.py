@@ -56,6 +56,7 @@ def test_downgrade_removes_only_what_it_added(tmp_path) -> None:
 
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     upgrade(engine)
+    command.downgrade(alembic_config(engine), "0004_delivery")  # undo the merge revision
     command.downgrade(alembic_config(engine), "0004_delivery@-1")
     tables = set(inspect(engine).get_table_names())
     assert not tables & MINE and "deliveries" in tables
