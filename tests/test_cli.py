@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,3 +103,69 @@ def test_db_upgrade_reports_the_revision(cli) -> None:
     code, out, _ = cli("db", "upgrade")
     assert code == 0
     assert "0001_initial" in out or "is at" in out
+
+
+def test_unknown_command_is_a_usage_error_not_a_traceback(cli) -> None:
+    code, _, err = cli("sned")
+    assert code == 2
+    assert "No such command 'sned'" in err and "Traceback" not in err
+
+
+def test_every_registered_command_is_in_the_lazy_table() -> None:
+    """The root lists commands without importing their modules: a command a module registers
+    must be named in COMMANDS, or `digest --help` would not show it."""
+    import importlib
+
+    import typer.main
+
+    from digest.cli import COMMANDS
+
+    for module_name in sorted(set(COMMANDS.values())):
+        module = importlib.import_module(module_name)
+        holder = typer.Typer()
+        if hasattr(module, "register"):
+            module.register(holder)
+        else:
+            holder.add_typer(module.app, name=module_name.rsplit(".", 1)[1])
+        for name in typer.main.get_group(holder).commands:
+            assert COMMANDS.get(name) == module_name, f"{name} ({module_name}) not in COMMANDS"
+
+
+def test_help_shows_each_commands_own_help(cli) -> None:
+    code, out, _ = cli("--help")
+    assert code == 0
+    assert "Manage subscribers." in out and "Database schema." in out
+    assert "Run the subscriber web app" in out
+
+
+HEAVY = ("digest.render", "digest.send", "digest.gather", "digest.notify", "digest.web", "uvicorn")
+
+
+def test_a_command_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """`digest subscribers import` starts without the renderer, gatherer, mailer or web stack
+    (importing every command module costs a second of start-up)."""
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("email\nreader@example.com\n", encoding="utf-8")
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        f"sys.argv = ['digest', 'subscribers', 'import', {str(csv_file)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")},
+        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+        "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "DIGEST_SECRET_KEY": TEST_SECRET,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 added" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -1,20 +1,27 @@
-"""What every command shares: loading settings once, opening the database, parsing --now."""
+"""What every command shares: loading settings once, opening the database, parsing --now.
+
+Imported by every command (and by `digest --help`), so the configuration and database modules
+are imported when first used, not here.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from digest.config import Settings, config_path, load_settings
-from digest.db import open_database, session_factory
 from digest.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from digest.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,17 +38,23 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from digest.config import config_path, load_settings
+
             self._settings = load_settings(config_path(self.config, dict(os.environ)))
         return self._settings
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from digest.db import open_database
+
             self._engine = open_database(self.settings.database_url)
         return self._engine
 
     @property
     def sessions(self) -> sessionmaker[Session]:
+        from digest.db import session_factory
+
         return session_factory(self.engine)
 
 

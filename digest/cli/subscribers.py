@@ -8,34 +8,24 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from digest.cli.common import console, err_console, state
 from digest.db import transaction
 from digest.errors import UsageError
-from digest.notify import send_notice
-from digest.privacy import erase_person, export_person
 from digest.subscriptions import as_digest_errors, policy
-from subscribers import export
 from subscribers.consent import Evidence
-from subscribers.importer import InvalidFile, Options, import_file
-from subscribers.lifecycle import (
-    CONFIRMATION,
-    Notice,
-    add_confirmed,
-    get_by_email,
-    purge_pending,
-    resend_confirmation,
-    subscribe,
-    unsubscribe,
-)
 from subscribers.models import PENDING, STATUSES, Subscriber
+
+# Each command imports the rest itself: an import of 100,000 rows need not wait for the mailer,
+# its templates or the privacy module to load.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from subscribers.lifecycle import Notice
 
 app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 
@@ -74,6 +64,8 @@ def import_command(
     ),
 ) -> None:
     """Add subscribers from a CSV file (all rows, or none if any row is bad)."""
+    from subscribers.importer import InvalidFile, Options, import_file
+
     st = state(ctx)
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
@@ -138,6 +130,8 @@ def export_command(
 
 
 def _write(session: Session, out: TextIO, fmt: Format, keys: list[str], status: str | None) -> int:
+    from subscribers import export
+
     if fmt is Format.csv:
         return export.write_csv(session, out, status)
     return export.write_json(session, out, keys, status)
@@ -161,6 +155,9 @@ def add_command(
     ),
 ) -> None:
     """Subscribe one address: a confirmation email (double opt-in), or --confirmed."""
+    from digest.notify import send_notice
+    from subscribers.lifecycle import add_confirmed, subscribe
+
     st = state(ctx)
     if confirmed and not (source or "").strip():
         raise UsageError("--confirmed needs --source TEXT: where this person opted in")
@@ -200,6 +197,8 @@ def add_command(
 
 
 def _notice_message(notice: Notice | None) -> str:
+    from subscribers.lifecycle import CONFIRMATION
+
     if notice is None:
         return "is pending; no email sent (the address had its confirmation emails for now)"
     if notice.kind == CONFIRMATION:
@@ -216,6 +215,8 @@ def remove_command(
     ),
 ) -> None:
     """Unsubscribe an address (kept as an opt-out, so no import adds it back)."""
+    from subscribers.lifecycle import get_by_email, unsubscribe
+
     st = state(ctx)
     keys, now, rules = st.settings.secret_keys(), _now(), policy(st.settings)
     with as_digest_errors(), transaction(st.sessions) as session:
@@ -238,6 +239,8 @@ def show_command(
     ),
 ) -> None:
     """One subscriber: state, sections and consent history."""
+    from digest.privacy import export_person
+
     st = state(ctx)
     keys = st.settings.secret_keys()
     with as_digest_errors(), st.sessions() as session:
@@ -249,6 +252,8 @@ def show_command(
 
 
 def _print_record(record: dict[str, object]) -> None:
+    from rich.table import Table
+
     sub = record["subscriber"]
     assert isinstance(sub, dict)
     sections = sub["sections"]
@@ -291,6 +296,8 @@ def erase_command(
 ) -> None:
     """Delete everything about a person (GDPR Art. 17), keeping only a keyed hash so that no
     import adds them back."""
+    from digest.privacy import erase_person
+
     st = state(ctx)
     keys = st.settings.secret_keys()
     if not yes and not typer.confirm(f"Erase {email} and their history for good?"):
@@ -312,6 +319,9 @@ def resend_command(
     ),
 ) -> None:
     """Send the confirmation email again (same per-address limits as the web form)."""
+    from digest.notify import send_notice
+    from subscribers.lifecycle import resend_confirmation
+
     st = state(ctx)
     if not emails and not all_pending:
         raise UsageError("name at least one EMAIL, or pass --all-pending")
@@ -332,12 +342,16 @@ def resend_command(
 
 
 def _pending(session: Session) -> list[str]:
+    from sqlalchemy import select
+
     return list(session.scalars(select(Subscriber.email).where(Subscriber.status == PENDING)))
 
 
 @app.command("purge-pending")
 def purge_command(ctx: typer.Context) -> None:
     """Delete subscribe requests nobody confirmed within [subscribers] pending_expiry_days."""
+    from subscribers.lifecycle import purge_pending
+
     st = state(ctx)
     rules = policy(st.settings)
     with transaction(st.sessions) as session:
