@@ -8,18 +8,28 @@ unsubscribe. A `Prepared` statement is compiled once per dialect, with each para
 processor looked up once (the processors SQLAlchemy itself applies: UTCDateTime, JSON, the
 dialect's date format); values go to the driver as plain tuples or dicts, inside the
 connection's transaction. Tests hold both paths to the same rows on SQLite and PostgreSQL.
+
+The importer goes one step further (`processors`, `executemany_bound`, `fetch_bound`): it
+passes each row as a tuple in `keys` order with its values already through the processors, so
+that a value shared by every row (the import's `now`, a section list) is processed once, not
+once per row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Dialect, Table, insert
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,41 @@ class _Compiled:
     # Values fixed in the statement itself (`.values(status="unsubscribed")`, literals).
     fixed: dict[str, Any]
 
+    # Rows given as tuples in the Prepared's `keys` order, already processed: None when they
+    # go to the driver as they are, else what puts them in the driver's form.
+    arrange: Callable[[Sequence[Any]], Any] | None
+
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         fixed = self.fixed
         row = [params[name] if name in params else fixed[name] for name in self.order]
         for i, process in self.processors:
             row[i] = process(row[i])
         return tuple(row) if self.positional else dict(zip(self.order, row, strict=True))
+
+
+def _arranger(
+    order: list[str], positional: bool, fixed: Mapping[str, Any], keys: Sequence[str] | None
+) -> Callable[[Sequence[Any]], Any] | None:
+    """How a tuple of processed values in `keys` order becomes the driver's parameters: as
+    they are (None), reordered into a tuple, or a dict for a named paramstyle. `fixed` values
+    (already processed) fill the parameters that are not keys."""
+    if keys is None:
+        return None
+    where = {name: i for i, name in enumerate(keys)}
+    if positional and order == list(keys):
+        return None
+    if positional and all(name in where for name in order):
+        pick = itemgetter(*(where[name] for name in order))
+        if len(order) == 1:
+            return lambda row: (pick(row),)
+        return pick
+    constant = {name: value for name, value in fixed.items() if name not in where}
+    named = [(name, where[name]) for name in order if name in where]
+    if positional:
+        return lambda row: tuple(
+            row[where[name]] if name in where else constant[name] for name in order
+        )
+    return lambda row: {**constant, **{name: row[i] for name, i in named}}
 
 
 class Prepared:
@@ -61,7 +100,13 @@ class Prepared:
                 if process is not None:
                     processors.append((i, process))
             fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-            found = _Compiled(str(compiled), order, positional, processors, fixed)
+            by_name = {order[i]: process for i, process in processors}
+            processed = {
+                name: by_name[name](value) if name in by_name else value
+                for name, value in fixed.items()
+            }
+            arrange = _arranger(order, positional, processed, self.keys)
+            found = _Compiled(str(compiled), order, positional, processors, fixed, arrange)
             self._compiled[key] = found
         return found
 
@@ -80,6 +125,35 @@ class Prepared:
         finally:
             cursor.close()
         return None if row is None else tuple(row)
+
+    def processors(self, connection: Connection) -> dict[str, Processor]:
+        """What each of `keys` goes through before the driver sees it (identity if nothing)."""
+        compiled = self._for(connection.dialect)
+        by_name = {compiled.order[i]: process for i, process in compiled.processors}
+        return {name: by_name.get(name, _same) for name in self.keys or ()}
+
+    def _bound(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> tuple[str, Any]:
+        compiled = self._for(connection.dialect)
+        arrange = compiled.arrange
+        return compiled.sql, rows if arrange is None else [arrange(row) for row in rows]
+
+    def executemany_bound(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Run once per row; each row is a tuple of `keys`' values, already through
+        `processors`."""
+        if rows:
+            sql, params = self._bound(connection, rows)
+            connection.exec_driver_sql(sql, params)
+
+    def fetch_bound(self, connection: Connection, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Every row of a query given `keys`' values (processed) as one tuple, straight from
+        the driver's cursor inside the connection's transaction."""
+        sql, (params,) = self._bound(connection, [values])
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

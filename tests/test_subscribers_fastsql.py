@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import DateTime, Engine, create_engine, insert, select, text
+from sqlalchemy import DateTime, Engine, bindparam, create_engine, insert, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 import digest.models  # noqa: F401  (the shared metadata needs every table)
-from subscribers.fastsql import insert_rows
+from subscribers.fastsql import Prepared, insert_rows
 from subscribers.importer import _table
 from subscribers.models import Base, Subscriber, UTCDateTime
 
@@ -119,4 +119,73 @@ def test_bulk_insert_writes_what_sqlalchemy_writes_on_postgresql(postgres_url: s
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS bulk_test CASCADE")
+        engine.dispose()
+
+
+# Keys in an order of their own, and one value fixed in the statement: the bound path must
+# put each value where the SQL wants it, on either paramstyle (qmark, pyformat).
+BOUND_KEYS = [
+    "updated_at",
+    "email",
+    "sections",
+    "public_id",
+    "name",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "requested_at",
+]
+
+
+def bound_insert(engine: Engine, now: datetime) -> None:
+    statement = Prepared(insert(_table(Subscriber)).values(status="active"), BOUND_KEYS)
+    with Session(engine) as session, session.begin():
+        connection = session.connection()
+        process = statement.processors(connection)
+        statement.executemany_bound(
+            connection,
+            [tuple(process[key](row[key]) for key in BOUND_KEYS) for row in rows(now)],
+        )
+        found = Prepared(
+            select(Subscriber.email, Subscriber.name)
+            .where(Subscriber.email.in_([bindparam("a"), bindparam("b")]))
+            .order_by(Subscriber.email),
+            ["a", "b"],
+        ).fetch_bound(connection, ["r1@example.com", "r2@example.com"])
+    assert found == [("r1@example.com", None), ("r2@example.com", "Reader 2")]
+
+
+def test_bound_rows_write_what_sqlalchemy_writes_on_sqlite() -> None:
+    now = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+    fast, slow = create_engine("sqlite://"), create_engine("sqlite://")
+    for engine in (fast, slow):
+        Base.metadata.create_all(engine)
+    bound_insert(fast, now)
+    with Session(slow) as session, session.begin():
+        session.execute(insert(_table(Subscriber)), rows(now))
+    assert stored(fast) == stored(slow)
+
+
+@pytest.mark.postgres
+def test_bound_rows_write_what_sqlalchemy_writes_on_postgresql(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, connect_args={"options": "-csearch_path=bound_test"})
+    now = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+    def fresh() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS bound_test CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA bound_test")
+        Base.metadata.create_all(engine)
+
+    try:
+        fresh()
+        bound_insert(engine, now)
+        fast_rows = stored(engine)
+        fresh()
+        with Session(engine) as session, session.begin():
+            session.execute(insert(_table(Subscriber)), rows(now))
+        assert fast_rows == stored(engine)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS bound_test CASCADE")
         engine.dispose()

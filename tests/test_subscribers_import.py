@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from digest.db import make_engine, session_factory
 from subscribers.consent import Evidence
 from subscribers.errors import SubscriberError
 from subscribers.export import write_csv, write_json
-from subscribers.importer import ImportResult, InvalidFile, Options, import_file
+from subscribers.importer import CHUNK, ImportResult, InvalidFile, Options, import_file
 from subscribers.lifecycle import (
     Policy,
     erase,
@@ -271,3 +272,55 @@ def test_an_empty_export_is_valid_json(session) -> None:
     out = io.StringIO()
     write_json(session, out, KEYS)
     assert json.loads(out.getvalue()) == []
+
+
+def test_a_file_of_several_chunks_keeps_every_rows_own_values(session, now, tmp_path) -> None:
+    """Rows go to the database in bulk, a chunk at a time; each still gets its own timestamps,
+    sections, evidence and (for an opt-out) suppression entry, as the rules say."""
+    statuses = (ACTIVE, PENDING, UNSUBSCRIBED)
+    lines = [HEADER.strip()]
+    for i in range(2 * CHUNK + 7):
+        status = statuses[i % 3]
+        sections = ";".join(SECTIONS[: i % 4])
+        evidence = f"form {i},2026-01-{i % 28 + 1:02d}T08:00:00Z" if status == ACTIVE else ","
+        lines.append(f"r{i}@example.com,Reader {i},{sections},{status},{evidence}")
+    result = run(session, write(tmp_path, "\n".join(lines) + "\n"), now)
+    assert (result.added, result.updated, result.unchanged) == (2 * CHUNK + 7, 0, 0)
+    session.commit()
+    subs = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+    assert [s.email for s in subs] == [f"r{i}@example.com" for i in range(2 * CHUNK + 7)]
+    for i, sub in enumerate(subs):
+        status = statuses[i % 3]
+        consented = datetime(2026, 1, i % 28 + 1, 8, tzinfo=now.tzinfo)
+        when = consented if status == ACTIVE else now
+        assert (sub.status, sub.name, sub.created_at, sub.updated_at) == (
+            status,
+            f"Reader {i}",
+            when,
+            now,
+        )
+        assert sub.sections == (list(SECTIONS[: i % 4]) or None)
+        assert sub.confirmed_at == (when if status in (ACTIVE, UNSUBSCRIBED) else None)
+        assert sub.unsubscribed_at == (now if status == UNSUBSCRIBED else None)
+        assert sub.requested_at == (now if status == PENDING else None)
+        (event,) = sub.consents
+        assert (event.event, event.at, event.ip, event.user_agent) == ("import", now, None, None)
+        assert event.source == (f"form {i}" if status == ACTIVE else "import of list.csv")
+        detail = {"status": status, "file": "list.csv", "line": i + 2}
+        if status == ACTIVE:
+            detail["consented_at"] = consented.isoformat()
+        assert event.detail == detail
+        assert is_suppressed(session, sub.email, KEYS) == (status == UNSUBSCRIBED)
+    assert len({s.public_id for s in subs}) == len(subs)
+    assert all(uuid.UUID(s.public_id).version == 4 for s in subs)
+    assert all(uuid.UUID(s.public_id).hex == s.public_id for s in subs)
+
+
+def test_pending_changes_in_the_session_are_seen_by_the_import(session, now, tmp_path) -> None:
+    """The importer's lookups go to the driver, past the ORM: it flushes first."""
+    run(session, write(tmp_path, HEADER + OK_ROW), now)
+    sub = find_by_email(session, "ok@example.com")
+    assert sub is not None
+    sub.status = UNSUBSCRIBED  # not flushed yet
+    result = run(session, write(tmp_path, HEADER + OK_ROW, "again.csv"), now)
+    assert (result.added, result.unchanged, result.suppressed) == (0, 0, [2])
