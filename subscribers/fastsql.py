@@ -17,7 +17,8 @@ once per row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -138,28 +139,50 @@ class Prepared:
         return compiled.sql, rows if arrange is None else [arrange(row) for row in rows]
 
     def executemany_bound(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Run once per row; each row is a tuple of `keys`' values, already through
-        `processors`."""
+        """Run once per row on the driver's cursor; each row is a tuple of `keys`' values,
+        already through `processors`."""
         if rows:
             sql, params = self._bound(connection, rows)
-            connection.exec_driver_sql(sql, params)
+            with _cursor(connection) as cursor:
+                cursor.executemany(sql, params)
+
+    def first_each(
+        self, connection: Connection, rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...] | None]:
+        """Run once per row (bound like `executemany_bound`), in order, on one cursor; the
+        first row each run returned (of a RETURNING clause, say), or None."""
+        sql, params = self._bound(connection, rows)
+        found: list[tuple[Any, ...] | None] = []
+        with _cursor(connection) as cursor:
+            for one in params:
+                cursor.execute(sql, one)
+                row = cursor.fetchone() if cursor.description else None
+                found.append(None if row is None else tuple(row))
+        return found
 
     def fetch_bound(self, connection: Connection, values: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Every row of a query given `keys`' values (processed) as one tuple, straight from
         the driver's cursor inside the connection's transaction."""
         sql, (params,) = self._bound(connection, [values])
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with _cursor(connection) as cursor:
             cursor.execute(sql, params)
             return [tuple(row) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             compiled = self._for(connection.dialect)
             params: list[Any] = [compiled.bind(row) for row in rows]
             connection.exec_driver_sql(compiled.sql, params)
+
+
+@contextmanager
+def _cursor(connection: Connection) -> Iterator[Any]:
+    """The driver's own cursor, inside the connection's transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -11,6 +11,9 @@ test holds the two to the same rows):
 3. and INSERT the keyed hash into the suppression list unless an entry (under any key) exists.
 
 A repeat, or a token whose subscriber was erased, runs statement 1 and changes nothing.
+
+`unsubscribe_public_ids` does a burst of requests in one transaction (the web app's group
+commit): statement 1 per request, then one executemany each for 2 and 3.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 from sqlalchemy import (
     BindParameter,
@@ -34,7 +36,7 @@ from sqlalchemy import (
 from subscribers.consent import Evidence
 from subscribers.fastsql import Prepared
 from subscribers.models import UNSUBSCRIBED, Consent, Subscriber, Suppression, UTCDateTime
-from subscribers.suppression import email_hash, email_hashes
+from subscribers.suppression import email_hashes
 
 _REASON = "unsubscribed"
 
@@ -65,7 +67,8 @@ _LEAVE = Prepared(
     .where(_SUBSCRIBERS.c.public_id == bindparam("who"))
     .where(_SUBSCRIBERS.c.status != UNSUBSCRIBED)
     .values(status=UNSUBSCRIBED, updated_at=_NOW, unsubscribed_at=_NOW, confirm_nonce=None)
-    .returning(_SUBSCRIBERS.c.id, _SUBSCRIBERS.c.email)
+    .returning(_SUBSCRIBERS.c.id, _SUBSCRIBERS.c.email),
+    ["who", "now"],
 )
 _RECORD = Prepared(insert(_CONSENTS), _CONSENT_KEYS)
 
@@ -80,7 +83,8 @@ def _suppress(key_count: int) -> Prepared:
             select(bindparam("email_hash"), bindparam("reason"), _NOW).where(
                 ~exists().where(_SUPPRESSIONS.c.email_hash.in_(hashes))
             ),
-        )
+        ),
+        ["email_hash", "reason", "now", *(h.key for h in hashes)],
     )
 
 
@@ -94,25 +98,50 @@ def unsubscribe_public_id(
 ) -> bool:
     """True if someone was unsubscribed; False for a repeat or an unknown id. The caller owns
     the transaction."""
-    changed = _LEAVE.first(connection, {"who": public_id, "now": now})
-    if changed is None:
-        return False
-    subscriber_id, address = changed[:2]
-    _RECORD.first(
-        connection,
-        {
-            "subscriber_id": subscriber_id,
-            "event": "unsubscribe",
-            "at": now,
-            "source": evidence.source[:500],
-            "ip": evidence.ip[:64] if evidence.ip else None,
-            "user_agent": evidence.user_agent[:500] if evidence.user_agent else None,
-            "consent_text_version": evidence.consent_text_version,
-            "detail": {"reason": _REASON},
-        },
-    )
-    hashes = email_hashes(address, keys)
-    params: dict[str, Any] = {f"h{i}": h for i, h in enumerate(hashes)}
-    params.update(email_hash=email_hash(address, keys[0]), reason=_REASON, now=now)
-    _suppress(len(hashes)).first(connection, params)
-    return True
+    return unsubscribe_public_ids(connection, [(public_id, evidence)], now=now, keys=keys)[0]
+
+
+def unsubscribe_public_ids(
+    connection: Connection,
+    requests: Sequence[tuple[str, Evidence]],
+    *,
+    now: datetime,
+    keys: Sequence[str],
+) -> list[bool]:
+    """Several one-click requests in the caller's transaction (the web app commits a burst of
+    them together): for each, what `unsubscribe_public_id` would have answered had they run
+    one after another in this order. So a public id twice unsubscribes once, the first time,
+    with the first request's evidence.
+
+    Statement 1 runs once per request; the consent events and suppression entries of those
+    who left go in one executemany each. Values shared by every row (now, the detail) are
+    bound once."""
+    if not requests:
+        return []
+    stamp = _LEAVE.processors(connection)["now"](now)
+    left = _LEAVE.first_each(connection, [(public_id, stamp) for public_id, _ in requests])
+    events = []
+    entries = []
+    detail = _RECORD.processors(connection)["detail"]({"reason": _REASON})
+    suppress = _suppress(len(keys))
+    for row, (_, evidence) in zip(left, requests, strict=True):
+        if row is None:
+            continue
+        subscriber_id, address = row[:2]
+        events.append(
+            (
+                subscriber_id,
+                "unsubscribe",
+                stamp,
+                evidence.source[:500],
+                evidence.ip[:64] if evidence.ip else None,
+                evidence.user_agent[:500] if evidence.user_agent else None,
+                evidence.consent_text_version,
+                detail,
+            )
+        )
+        hashes = email_hashes(address, keys)
+        entries.append((hashes[0], _REASON, stamp, *hashes))
+    _RECORD.executemany_bound(connection, events)
+    suppress.executemany_bound(connection, entries)
+    return [row is not None for row in left]

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
 import digest.models  # noqa: F401  (the shared metadata needs every table)
 from subscribers.consent import Evidence
 from subscribers.lifecycle import Policy, add_confirmed, find_by_email, suppress, unsubscribe
 from subscribers.models import Base, Consent, Subscriber, Suppression
-from subscribers.oneclick import unsubscribe_public_id
+from subscribers.oneclick import unsubscribe_public_id, unsubscribe_public_ids
 from subscribers.suppression import add_suppression, email_hash
 from tests.subscribers_helpers import SECTIONS
 
@@ -126,3 +126,90 @@ def test_a_bounced_subscriber_becomes_unsubscribed(sqlite_engine: Engine) -> Non
         assert unsubscribe_public_id(connection, public_id, evidence=CLICK, now=NOW, keys=KEYS)
     with Session(sqlite_engine) as session:
         assert find_by_email(session, "bounce@example.com").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def burst_setup(engine: Engine) -> list[tuple[str, Evidence]]:
+    """Subscribers in every state a one-click request can meet, with fixed public ids, and a
+    burst of requests: repeats, an unknown id, each with evidence of its own."""
+    with Session(engine) as session, session.begin():
+        for n, address in enumerate(["a@example.com", "b@example.com", "c@example.com"]):
+            add(session, address).public_id = f"{n:032x}"
+        bounced = add(session, "bounced@example.com")
+        bounced.public_id = "b" * 32
+        suppress(session, bounced, "bounced", now=NOW, keys=KEYS, source="webhook")
+        add(session, "old@example.com").public_id = "d" * 32
+        add_suppression(session, "old@example.com", "bounced", now=NOW, keys=[KEYS[1]])
+        left = add(session, "left@example.com")
+        left.public_id = "e" * 32
+        unsubscribe(session, left, evidence=CLICK, now=NOW, keys=KEYS, policy=Policy(SECTIONS))
+    ids = [f"{1:032x}", "f" * 32, f"{0:032x}", "b" * 32, f"{1:032x}", "d" * 32, "e" * 32]
+    return [
+        (public_id, Evidence(f"click {i}", ip=f"192.0.2.{i}", user_agent=f"agent {i}"))
+        for i, public_id in enumerate([*ids, f"{2:032x}"])
+    ]
+
+
+def everything(engine: Engine) -> list[list[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return [
+            [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+            for table in ("subscribers", "consents", "suppressions")
+        ]
+
+
+def burst_both_ways(make_engine: Callable[[], Engine]) -> None:
+    later = NOW + timedelta(hours=1)
+    one_by_one, together = make_engine(), make_engine()
+    requests = burst_setup(one_by_one)
+    assert burst_setup(together) == requests
+    answers = []
+    for public_id, evidence in requests:
+        with one_by_one.begin() as connection:
+            answers.append(
+                unsubscribe_public_id(
+                    connection, public_id, evidence=evidence, now=later, keys=KEYS
+                )
+            )
+    with together.begin() as connection:
+        assert unsubscribe_public_ids(connection, requests, now=later, keys=KEYS) == answers
+    assert answers == [True, False, True, True, False, True, False, True]
+    assert everything(together) == everything(one_by_one)
+
+
+def test_a_burst_in_one_transaction_writes_what_one_at_a_time_writes_on_sqlite() -> None:
+    def make() -> Engine:
+        engine = create_engine("sqlite://")
+        Base.metadata.create_all(engine)
+        return engine
+
+    burst_both_ways(make)
+
+
+@pytest.mark.postgres
+def test_a_burst_in_one_transaction_writes_what_one_at_a_time_writes_on_postgresql(
+    postgres_url: str,
+) -> None:
+    made: list[tuple[Engine, str]] = []
+
+    def make() -> Engine:
+        schema = f"burst_test_{len(made)}"
+        engine = create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        Base.metadata.create_all(engine)
+        made.append((engine, schema))
+        return engine
+
+    try:
+        burst_both_ways(make)
+    finally:
+        for engine, schema in made:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            engine.dispose()
+
+
+def test_an_empty_burst_does_nothing(sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as connection:
+        assert unsubscribe_public_ids(connection, [], now=NOW, keys=KEYS) == []

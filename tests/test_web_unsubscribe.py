@@ -3,16 +3,22 @@ Gmail hits it (standards.md §1: urlencoded `List-Unsubscribe=One-Click`, Conten
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest.cli import main
+from digest.config import Settings
+from digest.web import oneclick as web_oneclick
+from digest.web.app import create_app
 from subscribers.consent import Evidence
 from subscribers.lifecycle import Policy, add_confirmed, erase, find_by_email
 from subscribers.models import ACTIVE, UNSUBSCRIBED, Consent
@@ -20,6 +26,7 @@ from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
 from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
 from tests.subscribers_helpers import (
     SECTIONS,
+    Clock,
     Web,
     link,
     read_outbox,
@@ -239,3 +246,73 @@ def test_the_links_in_a_sent_edition_work(
     finally:
         live.stop()
         web.close()
+
+
+def test_a_burst_is_committed_together_and_a_failure_answers_only_its_own_request(
+    settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: one-click POSTs that arrive together share one transaction; if it fails,
+    each request is retried alone, so only the failing one fails."""
+    clock = Clock()
+    app = create_app(settings, clock=clock)
+    keys = settings.secret_keys()
+    ids = {}
+    with factory() as session, session.begin():
+        for name in ("first", "bad", "last"):
+            address = f"{name}@example.com"
+            add_confirmed(
+                session,
+                address,
+                evidence=Evidence("t"),
+                now=clock(),
+                keys=keys,
+                policy=Policy(SECTIONS),
+            )
+            ids[name] = find_by_email(session, address).public_id  # type: ignore[union-attr]
+    batches: list[list[str]] = []
+    real = web_oneclick.unsubscribe_public_ids
+
+    def flaky(connection: Any, requests: list[tuple[str, Evidence]], **kw: Any) -> list[bool]:
+        batches.append([public_id for public_id, _ in requests])
+        if ids["bad"] in batches[-1]:
+            raise RuntimeError("disk I/O error")
+        return real(connection, requests, **kw)
+
+    monkeypatch.setattr(web_oneclick, "unsubscribe_public_ids", flaky)
+
+    async def post(public_id: str) -> int | str:
+        token = make_token(keys, UNSUBSCRIBE, public_id, clock())
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"List-Unsubscribe=One-Click"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/u/{token}",
+            "headers": [(b"content-length", b"26")],
+            "client": ("192.0.2.1", 1234),
+        }
+        try:
+            await app(scope, receive, send)
+        except RuntimeError as exc:
+            return str(exc)
+        return int(sent[0]["status"])
+
+    async def burst() -> list[int | str]:
+        return await asyncio.gather(*(post(ids[n]) for n in ("first", "bad", "last")))
+
+    assert asyncio.run(burst()) == [200, "disk I/O error", 200]
+    assert batches == [
+        [ids["first"], ids["bad"], ids["last"]],
+        [ids["first"]],
+        [ids["bad"]],
+        [ids["last"]],
+    ]
+    with factory() as session:
+        states = {n: find_by_email(session, f"{n}@example.com").status for n in ids}  # type: ignore[union-attr]
+    assert states == {"first": UNSUBSCRIBED, "bad": ACTIVE, "last": UNSUBSCRIBED}
