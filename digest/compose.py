@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.backends.base import Batch, Recipient
+from digest.claims import Claimed
 from digest.config import Settings
 from digest.edition import branding
-from digest.ledger import Claimed
 from digest.render import MANAGE_URL, UNSUBSCRIBE_URL, EditionView, RenderedEmail, render_edition
 from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
 

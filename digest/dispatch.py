@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,9 +43,11 @@ _STATUS = {"accepted": ACCEPTED, "rejected": FAILED, "failed": FAILED, "deferred
 
 @dataclass(frozen=True)
 class Job:
-    """A composed batch on its way to the provider, and which try this is for its rows."""
+    """A composed batch on its way to the provider: its number in the ledger (send_batches.id)
+    and which try this is for its rows."""
 
     batch: Batch
+    number: int
     attempt: int
 
 
@@ -70,43 +72,48 @@ class Dispatcher:
 
     def deliver(self, job: Job) -> None:
         self.throttle.acquire(len(job.batch.recipients))
-        self._submit(job.batch, job.attempt)
+        self._submit(job)
 
     def release(self, job: Job) -> None:
         """A claimed batch that will not be sent now: back to planned (never tried)."""
         with self.writes.transaction() as session:
-            ledger.move(session, job.batch.batch_id, CLAIMED, PLANNED, self.runtime.clock())
+            self._move(session, job, CLAIMED, PLANNED)
 
-    def _submit(self, batch: Batch, attempt: int) -> None:
+    def _move(self, session: Session, job: Job, frm: str, to: str) -> None:
+        edition = job.batch.edition_id
+        ledger.move(session, edition, job.number, frm, to, self.runtime.clock())
+
+    def _submit(self, job: Job) -> None:
         """Commit `submitted`, then (and only then) call the provider."""
         with self.writes.transaction() as session:
-            ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, self.runtime.clock())
+            self._move(session, job, CLAIMED, SUBMITTED)
         seam.checkpoint("submitted")
         try:
-            statuses = self.backend.send_batch(batch)
+            statuses = self.backend.send_batch(job.batch)
         except PermanentError as exc:
-            self._refused(batch, attempt, exc)
+            self._refused(job, exc)
         except TransientError as exc:
-            self._transient(batch, attempt, exc)
+            self._transient(job, exc)
         except BackendConfigError as exc:
             with self.writes.transaction() as session:  # nothing was sent: back to the queue
-                ledger.move(session, batch.batch_id, SUBMITTED, PLANNED, self.runtime.clock())
+                self._move(session, job, SUBMITTED, PLANNED)
             raise DeliveryError(str(exc)) from None
         else:
-            self._record(batch, attempt, statuses)
+            self._record(job, statuses)
 
-    def _record(self, batch: Batch, attempt: int, statuses: Sequence[RecipientStatus]) -> None:
-        now = self.runtime.clock()
-        outcomes = [self._outcome(s, attempt) for s in statuses]
+    def _record(self, job: Job, statuses: Sequence[RecipientStatus]) -> None:
+        now = self.runtime.clock()  # once: a batch deferred as a whole stays one batch
+        outcomes = [self._outcome(s, job.attempt, now) for s in statuses]
+        sent = [r.delivery_id for r in job.batch.recipients]
         with self.writes.transaction() as session:
-            ledger.record(session, batch.batch_id, len(batch.recipients), outcomes, now)
+            ledger.record(session, job.batch.edition_id, job.number, sent, outcomes, now)
         seam.checkpoint("recorded")
         done = Counter(o.status for o in outcomes)
         self.counts.update(done)
         if self.progress:
             self.progress(done[ACCEPTED] + done[FAILED])
 
-    def _outcome(self, status: RecipientStatus, attempt: int) -> Outcome:
+    def _outcome(self, status: RecipientStatus, attempt: int, now: datetime) -> Outcome:
         final = _STATUS[status.status]
         if final != DEFERRED:
             return Outcome(status.delivery_id, final, status.provider_id, status.reason)
@@ -114,47 +121,49 @@ class Dispatcher:
             reason = f"gave up after {attempt} tries: {status.reason}"
             return Outcome(status.delivery_id, FAILED, reason=reason)
         wait = self.policy.delay(attempt, self.runtime.rng, status.retry_after)
-        not_before = self.runtime.clock() + timedelta(seconds=wait)
+        not_before = now + timedelta(seconds=wait)
         return Outcome(status.delivery_id, DEFERRED, reason=status.reason, not_before=not_before)
 
-    def _refused(self, batch: Batch, attempt: int, exc: PermanentError) -> None:
+    def _refused(self, job: Job, exc: PermanentError) -> None:
         """400/413: drop the blamed recipient (or split in halves) and send the rest again."""
-        recipients = list(batch.recipients)
+        recipients = list(job.batch.recipients)
         if len(recipients) == 1:
             status = RecipientStatus(recipients[0].delivery_id, "rejected", reason=str(exc))
-            self._record(batch, attempt, [status])
+            self._record(job, [status])
             return
-        now = self.runtime.clock()
         if exc.bad_index is not None and 0 <= exc.bad_index < len(recipients):
-            parts = [[recipients.pop(exc.bad_index)], recipients]
+            first = [recipients.pop(exc.bad_index)]
         else:
             half = len(recipients) // 2
-            parts = [recipients[:half], recipients[half:]]
+            first, recipients = recipients[:half], recipients[half:]
+        log.info("batch refused (%s); sending it in two parts", exc)
         with self.writes.transaction() as session:  # refused whole: none of it was sent
-            ledger.move(session, batch.batch_id, SUBMITTED, CLAIMED, now)
-            jobs = [_part(session, batch, part, now) for part in parts]
-        log.info("batch refused (%s); sending it in parts of %s", exc, [len(p) for p in parts])
-        for part_batch in jobs:
-            self._submit(part_batch, attempt)
+            self._move(session, job, SUBMITTED, CLAIMED)
+            part = self._split(session, job, first)
+        self._submit(part)  # a part of its own: the first recipients, or the blamed one
+        rest = dataclasses.replace(job.batch, recipients=recipients)
+        self._submit(dataclasses.replace(job, batch=rest))  # the rest stay in the batch
 
-    def _transient(self, batch: Batch, attempt: int, exc: TransientError) -> None:
+    def _split(self, session: Session, job: Job, recipients: list[Recipient]) -> Job:
+        """`recipients` leave the batch for a new one, claimed by the same worker."""
+        ids = [r.delivery_id for r in recipients]
+        now = self.runtime.clock()
+        number = ledger.split_off(session, job.batch.edition_id, job.number, ids, now)
+        batch = dataclasses.replace(job.batch, batch_id=str(number), recipients=recipients)
+        return Job(batch, number, job.attempt)
+
+    def _transient(self, job: Job, exc: TransientError) -> None:
         """429/5xx/timeout: defer the batch with backoff and hold this worker as long."""
         if exc.maybe_sent and not self.policy.retry_on_timeout:
-            log.warning("%s: leaving %d recipients uncertain", exc, len(batch.recipients))
+            log.warning("%s: leaving %d recipients uncertain", exc, len(job.batch.recipients))
             return
-        wait = self.policy.delay(attempt, self.runtime.rng, exc.retry_after)
+        wait = self.policy.delay(job.attempt, self.runtime.rng, exc.retry_after)
         statuses = [
             RecipientStatus(r.delivery_id, "deferred", reason=str(exc), retry_after=wait)
-            for r in batch.recipients
+            for r in job.batch.recipients
         ]
-        self._record(batch, attempt, statuses)
+        self._record(job, statuses)
         log.warning(
-            "%s: pausing %.1f s (try %d of %d)", exc, wait, attempt, self.policy.max_attempts
+            "%s: pausing %.1f s (try %d of %d)", exc, wait, job.attempt, self.policy.max_attempts
         )
         self.throttle.pause(wait)
-
-
-def _part(session: Session, batch: Batch, recipients: Sequence[Recipient], now: object) -> Batch:
-    ids = [r.delivery_id for r in recipients]
-    batch_id = ledger.retag(session, ids, now)  # type: ignore[arg-type]
-    return dataclasses.replace(batch, batch_id=batch_id, recipients=list(recipients))

@@ -1,74 +1,59 @@
-"""The delivery ledger's SQL: every move of a Delivery row between states (design.md §3).
+"""The delivery ledger's moves (design.md §3): batches move, rows keep a state only when it differs.
 
-planned → claimed → submitted → accepted | failed | deferred; skipped for whoever unsubscribed
-before their batch was claimed. A claim tags its rows with a batch id, and every later move of
-the batch is one UPDATE on that id (no 1000-item IN lists). Each function runs inside the
-caller's short transaction; those that may follow a read begin with a write (see
-registry.write_first), and PostgreSQL workers share a send through `FOR UPDATE SKIP LOCKED`.
+planned → claimed → submitted → accepted | failed | deferred, and skipped for whoever
+unsubscribed before their batch was claimed. What moves is a SendBatch: claiming it
+(digest.claims), marking it submitted and recording the provider's answer are one small UPDATE
+each, however many recipients it holds. A Delivery follows its batch while its own `status` is
+NULL, and gets a state of its own only when its state differs from the batch's: skipped at the
+claim, an answer unlike the rest of the batch's, a webhook event, a resend. Its effective state
+is its own or else its batch's (`effective_status`); every reader goes through that
+(digest.tally), and every move of single rows here is guarded by it.
+
+Each function runs inside the caller's short transaction; PostgreSQL workers share a send
+through `FOR UPDATE SKIP LOCKED` on batch rows (digest.claims).
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
     Table,
     bindparam,
+    case,
     func,
+    insert,
     or_,
     select,
-    text,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
 
 from digest.models import (
-    ACCEPTED,
     CLAIMED,
     DEFERRED,
     PLANNED,
-    SKIPPED,
     SUBMITTED,
     Delivery,
+    EditionSend,
+    SendBatch,
 )
-from subscribers.models import ACTIVE, Subscriber
 
-# Rows that keep a send from being finished.
+# States that keep a send from being finished.
 UNFINISHED = (PLANNED, CLAIMED, DEFERRED, SUBMITTED)
 SKIP_REASON = "unsubscribed before their batch was sent"
-TABLE = D = cast(Table, Delivery.__table__)
-S = cast(Table, Subscriber.__table__)
-# The condition of the partial index ix_deliveries_queue, as literal SQL: SQLite and PostgreSQL
-# use a partial index only when the query states its condition (with the same constants).
-QUEUED = text("deliveries.status IN ('planned', 'deferred')")
+D = cast(Table, Delivery.__table__)
+B = cast(Table, SendBatch.__table__)
 
 
 def variant_key(sections: Sequence[str]) -> str:
     return "|".join(sections)
-
-
-class Claimed(NamedTuple):
-    """A claimed row with what the batch needs: the address and the opaque id for links."""
-
-    delivery_id: int
-    email: str
-    variant: str
-    public_id: str
-
-
-@dataclass(frozen=True)
-class ClaimedBatch:
-    batch_id: str
-    rows: list[Claimed]
-    skipped: int
-    # This try's number: 1 for rows never tried, more for deferred rows tried again.
-    attempt: int
 
 
 class Outcome(NamedTuple):
@@ -81,259 +66,313 @@ class Outcome(NamedTuple):
     not_before: datetime | None = None
 
 
-# --- claiming and recording -------------------------------------------------------------------
+# --- a row's effective state ------------------------------------------------------------------
 
 
-def claim(
-    session: Session, edition_id: int, worker_id: int, size: int, now: datetime
-) -> ClaimedBatch | None:
-    """Take the next batch of one variant: planned rows first, then deferred ones that are due
-    (a retry waits for its `not_before` anyway; asking for them only when the planned rows run
-    out saves a statement per batch).
-
-    One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED): two workers never get the
-    same row, and the guard on status keeps a second SQLite process honest too. Rows whose
-    subscriber is no longer active are marked skipped here: an unsubscribe that arrives during
-    a send is honoured for every batch not yet claimed.
-    """
-    batch_id = new_batch_id()
-    for status in (PLANNED, DEFERRED):
-        rows = _claim_rows(session, edition_id, status, worker_id, batch_id, size, now)
-        if rows:
-            break
-    else:
-        return None
-    gone = set(
-        session.scalars(
-            select(D.c.id)
-            .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
-            .where(D.c.batch_id == batch_id, or_(S.c.status.is_(None), S.c.status != ACTIVE))
-        )
+def of_batch(column: Any) -> ScalarSelect[Any]:
+    """`column` of the row's batch, as a correlated subquery on `deliveries` (NULL without one)."""
+    return (
+        select(column)
+        .where(B.c.edition_id == D.c.edition_id, B.c.id == D.c.batch_id)
+        .scalar_subquery()
     )
-    if gone:
-        _set_many(session, sorted(gone), CLAIMED, SKIPPED, now, error=SKIP_REASON)
-    claimed = sorted(Claimed(r[0], r[1], r[2], r[3]) for r in rows if r[0] not in gone)
-    attempt = max(r[4] for r in rows) + 1
-    return ClaimedBatch(batch_id, claimed, len(gone), attempt)
 
 
-def _claim_rows(
-    session: Session,
-    edition_id: int,
-    status: str,
-    worker_id: int,
-    batch_id: str,
-    size: int,
-    now: datetime,
-) -> Sequence[Any]:
-    """Tag up to `size` rows with `batch_id`; their (id, email, variant, public_id, attempts).
+def effective_status() -> ColumnElement[str]:
+    """A delivery's state: its own, or else its batch's."""
+    return func.coalesce(D.c.status, of_batch(B.c.status))
 
-    Core statements on the table (not the ORM): this runs a thousand times per million.
-    """
-    due: list[Any] = [D.c.edition_id == edition_id, D.c.status == status]
-    pick: list[Any] = list(due)
-    if status == DEFERRED:  # few rows: found through (edition_id, status)
-        pick.append(or_(D.c.not_before.is_(None), D.c.not_before <= now))
-        due = pick
-    else:
-        # Planned rows through the queue index (edition_id, variant, id): its own condition
-        # verbatim, and no equality on status, which would tempt the planner into scanning
-        # (edition_id, status) past every other variant. Planned rows have no not_before.
-        pick = [D.c.edition_id == edition_id, QUEUED, D.c.not_before.is_(None)]
-    first_variant = select(D.c.variant).where(*due).order_by(D.c.id).limit(1)
-    # MATERIALIZED: PostgreSQL may otherwise re-run a SKIP LOCKED subquery inside the UPDATE
-    # and take more than `size` rows (each re-run skips the rows the last one locked).
-    picked = (
-        select(D.c.id)
-        .where(*pick, D.c.variant == first_variant.scalar_subquery())
-        .order_by(D.c.id)
-        .limit(size)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
+
+def _own_attempts() -> ColumnElement[int]:
+    """The row's tries so far, for a row that is about to get a state of its own: a row that
+    followed its batch adds the batch's tries to those it had before joining it."""
+    return case(
+        (D.c.status.is_(None), D.c.attempts + func.coalesce(of_batch(B.c.attempts), 0)),
+        else_=D.c.attempts,
     )
-    return session.execute(
-        update(D)
-        .where(D.c.id.in_(select(picked.c.id)), D.c.status == status)
-        .values(status=CLAIMED, worker_id=worker_id, batch_id=batch_id, updated_at=now)
-        .returning(D.c.id, D.c.email, D.c.variant, D.c.public_id, D.c.attempts)
-    ).all()
+
+
+# --- moving batches ---------------------------------------------------------------------------
 
 
 def move(
-    session: Session, batch_id: str, frm: str, to: str, now: datetime, **values: object
-) -> int:
-    """A batch's rows in state `frm` → `to` (rows another actor already moved stay)."""
+    session: Session,
+    edition_id: int,
+    batch: int,
+    frm: str,
+    to: str,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """A batch in state `frm` → `to`: one UPDATE, whatever its size. False when the batch was
+    not in `frm` (someone else moved it). Rows with a state of their own keep it."""
     if to == PLANNED:
-        values["not_before"] = None  # planned rows are found by `not_before IS NULL`
+        values.setdefault("not_before", None)
+        values.setdefault("worker_id", None)
     result = session.execute(
-        update(D)
-        .where(D.c.batch_id == batch_id, D.c.status == frm)
+        update(B)
+        .where(B.c.edition_id == edition_id, B.c.id == batch, B.c.status == frm)
         .values(status=to, updated_at=now, **values)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def new_batch(
+    session: Session,
+    edition_id: int,
+    *,
+    variant: str,
+    status: str,
+    now: datetime,
+    worker_id: int | None = None,
+    attempts: int = 0,
+    not_before: datetime | None = None,
+) -> int:
+    """An empty batch with the edition's next number (rows join it with `retag`)."""
+    number = session.execute(
+        update(EditionSend)
+        .where(EditionSend.edition_id == edition_id)
+        .values(batches=EditionSend.batches + 1)
+        .returning(EditionSend.batches)
+    ).scalar_one()
+    session.execute(
+        insert(B).values(
+            edition_id=edition_id,
+            id=number - 1,
+            variant=variant,
+            status=status,
+            size=0,
+            worker_id=worker_id,
+            attempts=attempts,
+            not_before=not_before,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return int(number) - 1
+
+
+def retag(
+    session: Session,
+    edition_id: int,
+    batch: int,
+    ids: Sequence[int],
+    now: datetime,
+    *,
+    own_state: str | None = None,
+) -> int:
+    """Rows `ids` join `batch` and follow its state from now on. Only rows with the state
+    `own_state` of their own (None: rows that follow their batch) move; their old batches'
+    sizes shrink accordingly. Returns how many moved."""
+    where = [D.c.edition_id == edition_id, D.c.id.in_(bindparam("ids", expanding=True))]
+    where.append(D.c.status.is_(None) if own_state is None else D.c.status == own_state)
+    moved = 0
+    for start in range(0, len(ids), 1000):
+        chunk = list(ids[start : start + 1000])
+        old = Counter(session.scalars(select(D.c.batch_id).where(*where), {"ids": chunk}).all())
+        values: dict[str, Any] = {"batch_id": batch, "updated_at": now}
+        if own_state is not None:  # it follows the batch now: nothing of its own stays
+            values.update(status=None, not_before=None, error=None, provider_message_id=None)
+        result = session.execute(update(D).where(*where).values(**values), {"ids": chunk})
+        moved += result.rowcount  # type: ignore[attr-defined]
+        for old_batch, n in old.items():
+            if old_batch is not None:
+                _resize(session, edition_id, old_batch, -n)
+    _resize(session, edition_id, batch, moved)
+    return moved
+
+
+def split_off(
+    session: Session, edition_id: int, batch: int, ids: Sequence[int], now: datetime
+) -> int:
+    """Rows `ids` of `batch` leave it for a new batch in the same state, with the same worker
+    and tries (a refused batch sent in parts); returns the new batch's number."""
+    row = session.execute(
+        select(B.c.variant, B.c.status, B.c.worker_id, B.c.attempts, B.c.not_before).where(
+            B.c.edition_id == edition_id, B.c.id == batch
+        )
+    ).one()
+    number = new_batch(
+        session,
+        edition_id,
+        variant=row.variant,
+        status=row.status,
+        worker_id=row.worker_id,
+        attempts=row.attempts,
+        not_before=row.not_before,
+        now=now,
+    )
+    retag(session, edition_id, number, ids, now)
+    return number
+
+
+def _resize(session: Session, edition_id: int, batch: int, delta: int) -> None:
+    session.execute(
+        update(B).where(B.c.edition_id == edition_id, B.c.id == batch).values(size=B.c.size + delta)
+    )
+
+
+# --- rows with a state of their own -----------------------------------------------------------
 
 
 def move_ids(
-    session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: object
+    session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: Any
 ) -> int:
-    """Rows by id in state `frm` → `to`: for the rare paths (resume, webhooks, splits)."""
-    return _set_many(session, ids, frm, to, now, **values)
-
-
-def _set_many(
-    session: Session, ids: Sequence[int], frm: str, to: str, now: datetime, **values: object
-) -> int:
+    """Rows by id whose effective state is `frm` → a state `to` of their own: for the rare
+    paths (skips, webhooks, resume, answers that differ from their batch's)."""
     if to == PLANNED:
-        values["not_before"] = None  # planned rows are found by `not_before IS NULL`
+        values["not_before"] = None  # a planned row waits for nothing
+    values.setdefault("attempts", _own_attempts())
+    statement = (
+        update(D)
+        .where(D.c.id.in_(bindparam("ids", expanding=True)), effective_status() == frm)
+        .values(status=to, updated_at=now, **values)
+    )
     total = 0
     for start in range(0, len(ids), 1000):
-        result = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids[start : start + 1000]), Delivery.status == frm)
-            .values(status=to, updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        )
+        result = session.execute(statement, {"ids": list(ids[start : start + 1000])})
         total += result.rowcount  # type: ignore[attr-defined]
     return total
 
 
-def new_batch_id() -> str:
-    """Increasing (nanosecond clock first, then randomness): new ids land at the end of the
-    batch_id index instead of at random places in a large B-tree."""
-    return f"{time.time_ns():016x}{secrets.token_hex(6)}"
-
-
-def retag(session: Session, ids: Sequence[int], now: datetime) -> str:
-    """Give part of a split batch a batch id of its own; returns it."""
-    batch_id = new_batch_id()
-    for start in range(0, len(ids), 1000):
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids[start : start + 1000]))
-            .values(batch_id=batch_id, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return batch_id
+# --- the provider's answer --------------------------------------------------------------------
 
 
 def record(
-    session: Session, batch_id: str, size: int, outcomes: Sequence[Outcome], now: datetime
+    session: Session,
+    edition_id: int,
+    batch: int,
+    sent: Sequence[int],
+    outcomes: Sequence[Outcome],
+    now: datetime,
 ) -> None:
-    """Write the provider's answers to rows still `submitted` (an early webhook event wins).
+    """Write the provider's answer for a submitted batch whose rows `sent` went out.
 
-    The common case, every recipient of the batch answered alike (SendGrid: one message id per
-    request), is one UPDATE on the batch id; anything else goes row by row.
+    The batch takes the answer most of its rows got (SendGrid: every row the same, one message
+    id per request: a single UPDATE); rows answered otherwise get their answer as a state of
+    their own, and rows left out of the answer stay `submitted` (uncertain). Rows that already
+    have a state of their own (an early webhook event) keep it.
     """
-    first = outcomes[0] if outcomes else None
-    if (
-        first is not None
-        and len(outcomes) == size
-        and all(
-            (o.status, o.provider_id, o.reason, o.not_before)
-            == (first.status, first.provider_id, first.reason, first.not_before)
-            for o in outcomes
-        )
-    ):
-        move(
-            session,
-            batch_id,
-            SUBMITTED,
-            first.status,
-            now,
-            provider_message_id=first.provider_id,
-            error=first.reason,
-            not_before=first.not_before,
-            attempts=D.c.attempts + 1,
-        )
+    if not outcomes:
         return
-    if outcomes:
-        _record_each(session, outcomes, now)
-
-
-def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Per-row answers (SMTP, outbox: a message id each) in one executemany. Core, not ORM:
-    the ORM would read a list of parameter sets as a by-primary-key bulk update."""
-    session.connection().execute(
-        update(TABLE)
-        .where(TABLE.c.id == bindparam("did"), TABLE.c.status == SUBMITTED)
+    key = Counter((o.status, o.reason, o.not_before) for o in outcomes).most_common(1)[0][0]
+    same = [o for o in outcomes if (o.status, o.reason, o.not_before) == key]
+    message_ids = {o.provider_id for o in same}
+    tries = session.execute(
+        update(B)
+        .where(B.c.edition_id == edition_id, B.c.id == batch, B.c.status == SUBMITTED)
         .values(
-            status=bindparam("st"),
-            provider_message_id=bindparam("pid"),
-            error=bindparam("why"),
-            not_before=bindparam("nb"),
-            attempts=TABLE.c.attempts + 1,
+            status=key[0],
+            error=key[1],
+            not_before=key[2],
+            provider_message_id=next(iter(message_ids)) if len(message_ids) == 1 else None,
+            attempts=B.c.attempts + 1,
             updated_at=now,
-        ),
-        [
-            {
-                "did": o.delivery_id,
-                "st": o.status,
-                "pid": o.provider_id,
-                "why": o.reason,
-                "nb": o.not_before,
-            }
-            for o in outcomes
-        ],
-    )
-
-
-# --- reading the ledger -----------------------------------------------------------------------
-
-
-def counts(session: Session, edition_id: int) -> Counter[str]:
-    rows = session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.edition_id == edition_id)
-        .group_by(Delivery.status)
-    )
-    return Counter({status: int(n) for status, n in rows})
-
-
-def pending(session: Session, edition_id: int) -> int:
-    """Rows a worker may still claim (planned or deferred)."""
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.edition_id == edition_id, Delivery.status.in_((PLANNED, DEFERRED))
-            )
         )
-        or 0
+        .returning(B.c.attempts)
+    ).scalar_one_or_none()
+    if tries is None:  # not submitted any more: nothing of ours to write
+        return
+    rows: list[dict[str, Any]] = [
+        _own(o.delivery_id, o.status, o.reason, o.not_before, o.provider_id, tries)
+        for o in outcomes
+        if (o.status, o.reason, o.not_before) != key
+    ]
+    answered = {o.delivery_id for o in outcomes}
+    # Left out of the answer: uncertain, the provider may have them (this try not counted).
+    rows += [_own(i, SUBMITTED, None, None, None, tries - 1) for i in sent if i not in answered]
+    if rows:
+        _set_each(session, edition_id, batch, OWN_STATE, rows, now)
+    if len(message_ids) > 1:  # a message id per row (SMTP, outbox)
+        ids = [{"n_id": o.delivery_id, "n_provider_message_id": o.provider_id} for o in same]
+        _set_each(session, edition_id, batch, ("provider_message_id",), ids, now)
+
+
+OWN_STATE = ("status", "error", "not_before", "provider_message_id", "attempts")
+
+
+def _own(
+    delivery_id: int,
+    status: str,
+    error: str | None,
+    not_before: datetime | None,
+    provider_id: str | None,
+    tries: int,
+) -> dict[str, Any]:
+    return {
+        "n_id": delivery_id,
+        "n_status": status,
+        "n_error": error,
+        "n_not_before": not_before,
+        "n_provider_message_id": provider_id,
+        "n_attempts": tries,
+    }
+
+
+def _set_each(
+    session: Session,
+    edition_id: int,
+    batch: int,
+    columns: Sequence[str],
+    rows: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """One executemany over rows of `batch` that still follow it, setting `columns` from each
+    row's `n_<column>` (attempts: added to the row's own). Core, not ORM: the ORM would read
+    a list of parameter sets as a by-primary-key bulk update."""
+    values: dict[str, Any] = {"updated_at": now}
+    for name in columns:
+        value: Any = bindparam(f"n_{name}")
+        values[name] = D.c.attempts + value if name == "attempts" else value
+    statement = (
+        update(D)
+        .where(
+            D.c.edition_id == edition_id,
+            D.c.batch_id == batch,
+            D.c.id == bindparam("n_id"),
+            D.c.status.is_(None),
+        )
+        .values(**values)
     )
+    session.connection().execute(statement, rows)
 
 
-def next_due(session: Session, edition_id: int) -> datetime | None:
-    """When the earliest deferred row may be tried again (None: nothing deferred)."""
-    return session.scalar(
-        select(func.min(Delivery.not_before)).where(
-            Delivery.edition_id == edition_id, Delivery.status == DEFERRED
+# --- after a crash ----------------------------------------------------------------------------
+
+
+def gone(worker: ColumnElement[Any], live: Sequence[int]) -> ColumnElement[bool]:
+    """The batch's worker is gone (or it never had one): nobody else is sending it."""
+    return or_(worker.is_(None), worker.not_in(live)) if live else true()
+
+
+def orphan_rows(session: Session, edition_id: int, live: Sequence[int], status: str) -> list[int]:
+    """Rows with the state `status` of their own whose batch no live worker holds (and rows of
+    sends planned before batches existed, which have none)."""
+    batch = B.c.edition_id == D.c.edition_id, B.c.id == D.c.batch_id
+    query = (
+        select(D.c.id)
+        .select_from(D.outerjoin(B, batch[0] & batch[1]))
+        .where(D.c.edition_id == edition_id, D.c.status == status, gone(B.c.worker_id, live))
+        .order_by(D.c.id)
+    )
+    return list(session.scalars(query))
+
+
+def release_orphans(session: Session, edition_id: int, live: Sequence[int], now: datetime) -> int:
+    """Batches claimed by workers that are gone go back to planned; returns how many rows."""
+    numbers = list(
+        session.scalars(
+            update(B)
+            .where(B.c.edition_id == edition_id, B.c.status == CLAIMED, gone(B.c.worker_id, live))
+            .values(status=PLANNED, worker_id=None, not_before=None, updated_at=now)
+            .returning(B.c.id)
         )
     )
-
-
-def orphans(session: Session, edition_id: int, live: Sequence[int], status: str) -> list[int]:
-    """Ids of rows in `status` that no live worker owns (their worker crashed)."""
-    query = select(Delivery.id).where(Delivery.edition_id == edition_id, Delivery.status == status)
-    if live:
-        query = query.where(or_(Delivery.worker_id.is_(None), Delivery.worker_id.not_in(live)))
-    return list(session.scalars(query.order_by(Delivery.id)))
-
-
-def sent_since(session: Session, since: datetime) -> int:
-    """Messages handed to the provider since `since`, over every edition (warm-up caps)."""
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.status.in_((SUBMITTED, ACCEPTED)), Delivery.updated_at >= since
-            )
+    released = 0
+    if numbers:
+        following = select(func.count()).where(
+            D.c.edition_id == edition_id, D.c.batch_id.in_(numbers), D.c.status.is_(None)
         )
-        or 0
-    )
-
-
-def undelivered(session: Session, edition_id: int, *, everyone: bool) -> Iterator[Delivery]:
-    """Rows for the report: with everyone=False only those who did not get the edition."""
-    query = select(Delivery).where(Delivery.edition_id == edition_id)
-    if not everyone:
-        query = query.where(Delivery.status != ACCEPTED)
-    yield from session.scalars(query.order_by(Delivery.id).execution_options(yield_per=2000))
+        released = int(session.scalar(following) or 0)
+    orphans = orphan_rows(session, edition_id, live, CLAIMED)
+    return released + move_ids(session, orphans, CLAIMED, PLANNED, now)

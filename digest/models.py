@@ -141,21 +141,28 @@ class EditionItem(Base):
 
 
 class Delivery(Base):
-    """The ledger: one row per (edition, subscriber), written before any provider call."""
+    """The ledger: one row per (edition, subscriber), written before any provider call.
+
+    A row belongs to a SendBatch (`batch_id`, numbered within the edition) and takes its state
+    from it while `status` is NULL: a batch of a thousand moves claimed → submitted → accepted
+    with one small UPDATE each. `status` is set only for a row whose state differs from its
+    batch's (skipped, failed alone, deferred alone, settled by a webhook event, uncertain); the
+    row's own error, not_before and attempts then speak for it (digest.ledger: effective state).
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
-        Index("ix_deliveries_edition_status", "edition_id", "status"),
-        # The queue a worker claims from (issue 5, digest.ledger): only rows still to send are
-        # in it, so the status moves of a sent batch never touch it.
+        # A batch's rows, for its claim (and for moving part of it to another batch).
+        Index("ix_deliveries_batch", "edition_id", "batch_id"),
+        # Only rows with a state of their own: the exceptions every count and report adds to
+        # the batches' totals. A million rows that follow their batch are not in it.
         Index(
-            "ix_deliveries_queue",
+            "ix_deliveries_override",
             "edition_id",
-            "variant",
-            "id",
-            sqlite_where=text("status IN ('planned', 'deferred')"),
-            postgresql_where=text("status IN ('planned', 'deferred')"),
+            "status",
+            sqlite_where=text("status IS NOT NULL"),
+            postgresql_where=text("status IS NOT NULL"),
         ),
     )
 
@@ -168,8 +175,10 @@ class Delivery(Base):
     email: Mapped[str] = mapped_column(String(320))
     # The sections this recipient gets, joined with "|": one rendered body per variant.
     variant: Mapped[str] = mapped_column(String(1000))
-    status: Mapped[str] = mapped_column(String(16), default=PLANNED)
-    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # NULL: the state of the row's batch (see above). Rows of sends made before batches existed
+    # (migration 0006) have a state of their own and no batch.
+    status: Mapped[str | None] = mapped_column(String(16))
+    batch_id: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None]
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
@@ -177,11 +186,43 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The send worker that claimed the row (see SendWorker): who owns a claimed/submitted row.
-    worker_id: Mapped[int | None] = mapped_column(Integer)
     # The subscriber's opaque id, frozen with the audience: a claim needs it for the links
     # without joining subscribers for every row.
     public_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class SendBatch(Base):
+    """Up to `batch_size` recipients of one variant that move through the ledger together.
+
+    Planned with the audience (one per batch_size rows of a variant); a claim may split off
+    the rows it cannot take, and a refused batch is split in parts (digest.ledger). Numbered
+    within the edition (`edition_sends.batches` hands out the next number), so planning needs
+    no global sequence.
+    """
+
+    __tablename__ = "send_batches"
+    __table_args__ = (
+        # The claim: the lowest-numbered batch of the edition in a state (planned, deferred).
+        Index("ix_send_batches_state", "edition_id", "status", "id"),
+    )
+
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    variant: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16))
+    # How many deliveries name this batch (with or without a state of their own).
+    size: Mapped[int] = mapped_column(Integer)
+    # The worker that claimed it: a resume tells a crashed worker's batches by it.
+    worker_id: Mapped[int | None] = mapped_column(Integer)
+    # Tries of this batch; a row's own `attempts` counts its tries in earlier batches.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 # --- Delivery engine (issue 5): one send per edition, its workers, ESP events and counters ---
@@ -202,6 +243,8 @@ class EditionSend(Base):
     )
     state: Mapped[str] = mapped_column(String(16), default=SEND_RUNNING)
     planned: Mapped[int] = mapped_column(Integer, default=0)
+    # Batch numbers handed out so far (send_batches.id runs from 0 to batches - 1).
+    batches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]

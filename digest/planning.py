@@ -1,125 +1,127 @@
-"""Freezing the audience: one `planned` ledger row per recipient, before any provider call.
+"""Freezing the audience: one ledger row per recipient and the batches they will go out in, before
+any provider call, written by the database itself (no row passes through Python).
 
-Streams in chunks, so a million subscribers never sit in memory at once, and writes them the
-fastest way each database has (executemany on SQLite, COPY on PostgreSQL): planning is part of
-every send's wall time.
+Who is mailed is decided by `subscribers.lifecycle`: `recipients_query` (consent) runs inside
+the INSERT ... SELECT, and `sections_for` (what each subscriber gets from this edition) is applied
+to the few distinct `sections` values there are, turned into a CASE. Each variant's rows are
+numbered in subscriber order and cut into batches of `batch_size`; a batch's number interleaves
+the variants (batch k of variant v is k * variants + v), so numbers never collide whatever the
+counts, and the first batches of a send cover every variant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Text, case, cast, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from digest.ledger import TABLE, variant_key
+from digest.ledger import B, D, variant_key
 from digest.models import PLANNED
-from subscribers.lifecycle import Audience
+from subscribers.lifecycle import recipients_query, sections_for
 
-PLAN_CHUNK = 10_000
-RUN = 1000  # the largest batch (SendGrid's 1000 personalizations)
-PLAN_COLUMNS = (
-    "edition_id",
-    "subscriber_id",
-    "email",
-    "variant",
-    "status",
-    "attempts",
-    "created_at",
-    "updated_at",
-    "public_id",
-)
+# The largest batch any backend takes (SendGrid: 1000 personalizations per request).
+BATCH_SIZE = 1000
 
 
-def plan(session: Session, edition_id: int, audience: Iterable[Audience], now: datetime) -> int:
-    """Freeze the audience: one planned row per recipient, in the caller's one transaction.
+@dataclass(frozen=True)
+class Plan:
+    recipients: int
+    batches: int  # batch numbers used: 0 .. batches - 1 (with gaps between variants)
 
-    Streams in chunks, so a million subscribers never sit in memory at once, and writes them
-    the fastest way each database has (executemany on SQLite, COPY on PostgreSQL): planning is
-    part of every send's wall time. Rows are written in runs of one variant (`_runs`), so that
-    a claimed batch lies on neighbouring pages however the variants interleave.
-    """
+
+def plan(
+    session: Session, edition_id: int, sections: list[str], now: datetime, batch_size: int
+) -> Plan:
+    """Freeze the audience of an edition with `sections`, in the caller's transaction."""
     conn = session.connection()
-    stamp = _bound(conn, now)
-    keys: dict[tuple[str, ...], str] = {}
-    planned = (
-        (
-            edition_id,
-            a.subscriber_id,
-            a.email,
-            keys.get(a.sections) or keys.setdefault(a.sections, variant_key(a.sections)),
-            PLANNED,
-            0,
-            stamp,
-            stamp,
-            a.public_id,
+    audience = recipients_query(now).order_by(None).subquery("audience")
+    chosen = cast(audience.c.sections, Text)
+    variants = _variants(conn, audience, chosen, tuple(sections))
+    if not variants:
+        return Plan(0, 0)
+    width = len(variants)
+
+    def by_variant(value: Any) -> Any:  # the variant's `value`, from the subscriber's sections
+        whens = [
+            (audience.c.sections.is_(None) if text is None else chosen == text, value(i, key))
+            for i, (key, texts) in enumerate(variants)
+            for text in texts
+        ]
+        return case(*whens, else_=None)
+
+    index = by_variant(lambda i, key: literal(i))
+    position = func.row_number().over(partition_by=index, order_by=audience.c.id) - 1
+    rows = (
+        select(
+            literal(edition_id),
+            audience.c.id,
+            audience.c.email,
+            by_variant(lambda i, key: literal(key)),
+            (position // batch_size) * width + index,
+            literal(0),
+            literal(now, D.c.created_at.type),
+            literal(now, D.c.updated_at.type),
+            audience.c.public_id,
         )
-        for a in audience
+        .where(index.is_not(None))
+        .order_by(index, audience.c.id)
     )
-    rows = _runs(planned)
+    columns = ["edition_id", "subscriber_id", "email", "variant", "batch_id", "attempts"]
+    columns += ["created_at", "updated_at", "public_id"]
+    conn.execute(insert(D).from_select(columns, rows))
+    return _batches(conn, edition_id, [key for key, _ in variants], now)
+
+
+def _variants(
+    conn: Connection, audience: Any, chosen: Any, wanted: tuple[str, ...]
+) -> list[tuple[str, list[str | None]]]:
+    """The variants of this edition in the order of their first subscriber, each with the
+    `sections` texts (as stored; None for SQL NULL) that lead to it."""
+    found = conn.execute(select(chosen, func.min(audience.c.id)).group_by(chosen)).all()
+    variants: dict[str, tuple[int, list[str | None]]] = {}
+    for text, first in found:
+        mine = sections_for(wanted, None if text is None else json.loads(text))
+        if mine:
+            key = variant_key(mine)
+            earliest, texts = variants.get(key, (first, []))
+            variants[key] = (min(earliest, first), [*texts, text])
+    ordered = sorted(variants.items(), key=lambda item: item[1][0])
+    return [(key, texts) for key, (_, texts) in ordered]
+
+
+def _batches(conn: Connection, edition_id: int, variants: list[str], now: datetime) -> Plan:
+    """One `send_batches` row per batch number the rows were given, sized by counting them
+    (through ix_deliveries_batch: no table reads)."""
+    width = len(variants)
+    sizes = conn.execute(
+        select(D.c.batch_id, func.count())
+        .where(D.c.edition_id == edition_id)
+        .group_by(D.c.batch_id)
+        .order_by(D.c.batch_id)
+    ).all()
+    stamp = {"created_at": now, "updated_at": now}
+    conn.execute(
+        insert(B),
+        [
+            {
+                "edition_id": edition_id,
+                "id": number,
+                "variant": variants[number % width],
+                "status": PLANNED,
+                "size": size,
+                "attempts": 0,
+                **stamp,
+            }
+            for number, size in sizes
+        ],
+    )
     if conn.dialect.name == "postgresql":
-        total = _copy(conn, rows)
-        # Fresh statistics: with the new rows unknown to the planner, it may scan the table for
-        # every claim instead of using the queue index.
+        # Fresh statistics: with a million new rows unknown to the planner, it may scan the
+        # table for every claim instead of using ix_deliveries_batch.
         conn.exec_driver_sql("ANALYZE deliveries")
-        return total
-    total = 0
-    for chunk in _chunks(rows, PLAN_CHUNK):
-        if conn.dialect.name == "sqlite":
-            placeholders = ", ".join("?" * len(PLAN_COLUMNS))
-            sql = f"INSERT INTO deliveries ({', '.join(PLAN_COLUMNS)}) VALUES ({placeholders})"
-            conn.exec_driver_sql(sql, chunk)
-        else:
-            conn.execute(insert(TABLE), [dict(zip(PLAN_COLUMNS, r, strict=True)) for r in chunk])
-        total += len(chunk)
-    return total
-
-
-def _runs(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """Rows regrouped into runs of up to RUN rows of one variant (column 3), in first-come
-    order otherwise: with variants interleaved in subscriber order, a batch of one variant
-    would otherwise touch a page per row. Holds at most RUN rows per variant in memory."""
-    pending: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        run = pending.setdefault(row[3], [])
-        run.append(row)
-        if len(run) >= RUN:
-            yield from run
-            run.clear()
-    for run in pending.values():
-        yield from run
-
-
-def _bound(conn: Connection, now: datetime) -> Any:
-    """`now` as the driver takes it for a UTCDateTime column (bound once, not per row)."""
-    if conn.dialect.name not in ("sqlite", "postgresql"):
-        return now
-    process = TABLE.c.created_at.type.bind_processor(conn.dialect)
-    return process(now) if process else now
-
-
-def _copy(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
-    raw: Any = conn.connection.driver_connection
-    total = 0
-    sql = f"COPY deliveries ({', '.join(PLAN_COLUMNS)}) FROM STDIN"
-    # A chunk at a time: the audience query streams on this same connection, and it must not
-    # fetch while a COPY is in progress.
-    for chunk in _chunks(rows, PLAN_CHUNK):
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in chunk:
-                copy.write_row(row)
-        total += len(chunk)
-    return total
-
-
-def _chunks(items: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        conn.exec_driver_sql("ANALYZE send_batches")
+    return Plan(sum(size for _, size in sizes), sizes[-1][0] + 1 if sizes else 0)

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from digest.models import Delivery
+from digest.tally import effective_rows
 from subscribers.export import person_record
 from subscribers.lifecycle import erase, get_by_email
 from subscribers.models import Subscriber
@@ -26,8 +27,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def deliveries_of(session: Session, sub: Subscriber) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(Delivery).where(Delivery.subscriber_id == sub.id).order_by(Delivery.id)
+    """What was sent to them: each ledger row as it stands (its state, or its batch's)."""
+    rows = session.execute(
+        effective_rows().where(Delivery.subscriber_id == sub.id).order_by(Delivery.id)
     )
     return [
         {

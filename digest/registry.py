@@ -26,12 +26,13 @@ def write_first(session: Session) -> None:
         session.execute(update(EditionSend).where(false()).values(planned=EditionSend.planned))
 
 
-def start(session: Session, edition_id: int, planned: int, now: datetime) -> None:
+def start(session: Session, edition_id: int, planned: int, batches: int, now: datetime) -> None:
     session.add(
         EditionSend(
             edition_id=edition_id,
             state=SEND_RUNNING,
             planned=planned,
+            batches=batches,
             started_at=now,
             updated_at=now,
             opens=0,
@@ -39,6 +40,7 @@ def start(session: Session, edition_id: int, planned: int, now: datetime) -> Non
             clicks=0,
         )
     )
+    session.flush()  # new batches take their numbers from this row (ledger.new_batch)
 
 
 def send_state(session: Session, edition_id: int) -> EditionSend | None:

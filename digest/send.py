@@ -1,9 +1,10 @@
 """Sending an edition: freeze the audience, run workers over the ledger, resume after a crash.
 
-Every (edition, subscriber) gets a Delivery row before any provider call (planning.plan). A
-worker claims a batch of one variant and commits; marks it submitted and commits; only then
-calls the provider; then records the answer (design.md §3). So after a crash `claimed` rows are
-safe to send again and `submitted` ones are uncertain until ESP events settle them (reconcile).
+Every (edition, subscriber) gets a Delivery row, in a planned batch, before any provider call
+(planning.plan). A worker claims a batch of one variant and commits; marks it submitted and
+commits; only then calls the provider; then records the answer (design.md §3). So after a crash
+`claimed` rows are safe to send again and `submitted` ones are uncertain until ESP events settle
+them (reconcile).
 
 This module never imports sendgrid or smtplib: it talks to an EmailBackend (design.md §4).
 """
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import ledger, registry
+from digest import ledger, registry, tally
 from digest import worker as workers
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.compose import Composer
@@ -27,7 +28,6 @@ from digest.edition import branding, edition_view, get_edition
 from digest.errors import EditionStateError
 from digest.models import (
     APPROVED,
-    CLAIMED,
     DRAFT,
     PLANNED,
     SEND_CANCELLED,
@@ -37,7 +37,7 @@ from digest.models import (
     SENT,
     SUBMITTED,
 )
-from digest.planning import plan
+from digest.planning import BATCH_SIZE, plan
 from digest.reconcile import reconcile
 from digest.render import render_edition
 from digest.worker import Runtime, Worker, WorkerReport
@@ -83,8 +83,16 @@ def dry_run(
     )
 
 
-def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime) -> SendReport:
-    """Start a send: the edition becomes `sending` and its audience is frozen, atomically."""
+def begin(
+    factory: sessionmaker[Session],
+    edition_id: int | None,
+    now: datetime,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> SendReport:
+    """Start a send: the edition becomes `sending` and its audience is frozen, atomically, in
+    batches of `batch_size` (the workers' size: `worker.batch_size`; a claim for fewer splits
+    the rest off, which costs a write per row moved)."""
     with transaction(factory) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
@@ -97,9 +105,10 @@ def begin(factory: sessionmaker[Session], edition_id: int | None, now: datetime)
             )
         edition.status = SENDING
         edition.send_started_at = now
-        planned = plan(session, edition.id, recipients_for(session, edition.sections, now), now)
-        registry.start(session, edition.id, planned, now)
-        return SendReport(edition_id=edition.id, planned=planned, todo=planned)
+        planned = plan(session, edition.id, edition.sections, now, batch_size)
+        registry.start(session, edition.id, planned.recipients, planned.batches, now)
+        count = planned.recipients
+        return SendReport(edition_id=edition.id, planned=count, todo=count)
 
 
 def resume(
@@ -129,9 +138,8 @@ def resume(
         registry.set_state(session, edition.id, SEND_RUNNING, now)
         live = registry.live_workers(session, edition.id, now, settings.delivery.worker_timeout)
         report = SendReport(edition_id=edition.id, planned=sent.planned, resumed=True)
-        orphans = ledger.orphans(session, edition.id, live, CLAIMED)
-        report.released = ledger.move_ids(session, orphans, CLAIMED, PLANNED, now)
-        settled = reconcile(session, ledger.orphans(session, edition.id, live, SUBMITTED), now)
+        report.released = ledger.release_orphans(session, edition.id, live, now)
+        settled = reconcile(session, tally.uncertain(session, edition.id, live), now)
         report.reconciled = len(settled.accepted) + len(settled.failed)
         report.uncertain = settled.uncertain
         if resend_uncertain and settled.uncertain:
@@ -144,7 +152,7 @@ def resume(
                 error="sent again with --resend-uncertain (no confirmation after a crash)",
             )
             report.uncertain = []
-        report.todo = ledger.pending(session, edition.id)
+        report.todo = tally.pending(session, edition.id)
     return report
 
 
@@ -176,7 +184,7 @@ def finish(
     """The edition is `sent` once no row is planned, claimed, deferred or submitted."""
     with transaction(factory) as session:
         registry.write_first(session)
-        counts = ledger.counts(session, edition_id)
+        counts = tally.counts(session, edition_id)
         state = registry.send_state(session, edition_id)
         open_rows = sum(counts[s] for s in ledger.UNFINISHED)
         if open_rows or state is None or state.state == SEND_CANCELLED:
@@ -207,7 +215,7 @@ def send_edition(
             raise EditionStateError("--resume needs an edition id")
         report = resume(factory, settings, edition_id, now, resend_uncertain=resend_uncertain)
     else:
-        report = begin(factory, edition_id, now)
+        report = begin(factory, edition_id, now, batch_size=workers.batch_size(settings, backend))
     return complete(factory, settings, backend, report, runtime=runtime, progress=progress)
 
 

@@ -9,26 +9,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest import ledger, registry
+from digest import registry, tally
 from digest.edition import get_edition
 from digest.errors import EditionStateError, NotFoundError
 from digest.models import (
-    ACCEPTED,
     CLAIMED,
     DEFERRED,
-    FAILED,
     PLANNED,
     SEND_CANCELLED,
     SEND_FINISHED,
     SENDING,
-    SKIPPED,
     SUBMITTED,
-    Delivery,
     LinkClick,
 )
+from digest.tally import LedgerRow
 
 RATE_WINDOW = timedelta(seconds=60)
 
@@ -60,19 +57,10 @@ def status(session: Session, edition_id: int, now: datetime, worker_timeout: int
     sent = registry.send_state(session, edition.id)
     if sent is None:
         raise NotFoundError(f"edition {edition.id} has not been sent (status {edition.status})")
-    counts = ledger.counts(session, edition.id)
+    counts = tally.counts(session, edition.id)
     live = registry.live_workers(session, edition.id, now, worker_timeout)
-    uncertain = len(ledger.orphans(session, edition.id, live, SUBMITTED))
-    recent = int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.edition_id == edition.id,
-                Delivery.status.in_((ACCEPTED, FAILED, SKIPPED)),
-                Delivery.updated_at >= now - RATE_WINDOW,
-            )
-        )
-        or 0
-    )
+    uncertain = len(tally.uncertain(session, edition.id, live))
+    recent = tally.settled_since(session, edition.id, now - RATE_WINDOW)
     rate = recent / RATE_WINDOW.total_seconds()
     result = SendStatus(
         edition_id=edition.id,
@@ -114,13 +102,13 @@ def cancel(session: Session, edition_id: int, now: datetime) -> int:
         raise EditionStateError(f"edition {edition.id} has finished sending: nothing to cancel")
     if sent.state != SEND_CANCELLED:
         registry.set_state(session, edition.id, SEND_CANCELLED, now)
-    return ledger.pending(session, edition.id)
+    return tally.pending(session, edition.id)
 
 
 REPORT_COLUMNS = ("delivery_id", "email", "status", "reason", "attempts", "updated_at")
 
 
-def _why(row: Delivery, cancelled: bool) -> str:
+def _why(row: LedgerRow, cancelled: bool) -> str:
     if row.status == SUBMITTED:
         return "uncertain: handed to the provider, no confirmation yet"
     if row.status in (PLANNED, DEFERRED, CLAIMED) and cancelled:
@@ -138,7 +126,7 @@ def report_rows(
     if sent is None:
         raise NotFoundError(f"edition {edition.id} has not been sent (status {edition.status})")
     cancelled = sent.state == SEND_CANCELLED
-    for row in ledger.undelivered(session, edition.id, everyone=not failed_only):
+    for row in tally.undelivered(session, edition.id, everyone=not failed_only):
         yield (
             str(row.id),
             row.email,

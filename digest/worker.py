@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import ledger, registry
+from digest import claims, registry, tally
 from digest import runtime as seams
 from digest.backends.base import Batch, EmailBackend
+from digest.claims import ClaimedBatch
 from digest.compose import Composer
 from digest.config import Settings
 from digest.dispatch import Dispatcher, Job
-from digest.ledger import ClaimedBatch
 from digest.pipeline import Pipeline
 from digest.retry import RetryPolicy
 from digest.runtime import Runtime
@@ -38,6 +38,16 @@ IDLE_NAP = 5.0
 
 def checkpoint(point: str) -> None:
     seams.checkpoint(point)
+
+
+def batch_size(settings: Settings, backend: EmailBackend) -> int:
+    """Recipients per batch: the backend's limit, the configured size, and never more in one
+    go than a rate window allows. A send is planned in batches of this size."""
+    delivery = settings.delivery
+    size = min(backend.max_batch, delivery.batch_size)
+    for rate in Throttle.from_settings(delivery).rates:
+        size = max(1, min(size, rate.limit))
+    return size
 
 
 @dataclass
@@ -74,9 +84,7 @@ class Worker:
         )  # fmt: skip
         self.writes = self.dispatcher.writes  # shared: one writer at a time on SQLite
         self.backend = backend
-        self.size = min(backend.max_batch, delivery.batch_size)
-        for rate in throttle.rates:  # never more in one go than a window allows
-            self.size = max(1, min(self.size, rate.limit))
+        self.size = batch_size(settings, backend)
         self.worker_id = 0
         self._beat = datetime.min.replace(tzinfo=UTC)
         self._sent_today: tuple[datetime, int] | None = None
@@ -117,7 +125,7 @@ class Worker:
                 claimed = self._claim(size)
                 if claimed is not None and claimed.rows:
                     seams.checkpoint("claimed")
-                    pipe.put(Job(self._compose(claimed), claimed.attempt))
+                    pipe.put(Job(self._compose(claimed), claimed.batch, claimed.attempt))
                     continue
                 pipe.unreserve()
                 if claimed is not None:
@@ -130,7 +138,7 @@ class Worker:
     def _claim(self, size: int) -> ClaimedBatch | None:
         now = self.runtime.clock()
         with self.writes.transaction() as session:
-            claimed = ledger.claim(session, self.edition_id, self.worker_id, size, now)
+            claimed = claims.claim(session, self.edition_id, self.worker_id, size, now)
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:
             self.report.counts["skipped"] += claimed.skipped
@@ -145,7 +153,7 @@ class Worker:
         self.report.batches += 1
         if self._sent_today is not None:
             self._sent_today = (self._sent_today[0], self._sent_today[1] + len(rows))
-        return self.composer.batch(rows, claimed.batch_id)
+        return self.composer.batch(rows, str(claimed.batch))
 
     def _stop_reason(self) -> bool:
         if self.runtime.should_stop():
@@ -171,13 +179,13 @@ class Worker:
         day = day_start(now)
         if self._sent_today is None or self._sent_today[0] != day:
             with self.factory() as session:
-                self._sent_today = (day, ledger.sent_since(session, day))
+                self._sent_today = (day, tally.sent_since(session, day))
         return max(0, min(self.size, cap - self._sent_today[1]))
 
     def _wait_for_deferred(self) -> bool:
         """Nothing claimable now: nap until the next deferred row is due; False when none."""
         with self.factory() as session:
-            due = ledger.next_due(session, self.edition_id)
+            due = tally.next_due(session, self.edition_id)
         if due is None:
             return False
         wait = (due - self.runtime.clock()).total_seconds()

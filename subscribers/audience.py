@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from subscribers.models import ACTIVE, Subscriber
@@ -30,19 +30,31 @@ class Audience:
     sections: tuple[str, ...]
 
 
+def recipients_query(now: datetime) -> Select[int, str, str, list[str] | None]:
+    """Everyone who consented to be mailed at `now`, in id order: (id, public_id, email,
+    sections). `recipients_for` iterates it; the send planner runs it inside the database
+    (digest.planning), with `sections_for` deciding who gets what from an edition."""
+    return (
+        select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.sections)
+        .where(Subscriber.status == ACTIVE, Subscriber.confirmed_at.is_not(None))
+        .where(or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
+        .order_by(Subscriber.id)
+    )
+
+
+def sections_for(wanted: tuple[str, ...], chosen: Sequence[str] | None) -> tuple[str, ...]:
+    """What a subscriber who chose `chosen` (None: everything) gets from an edition with the
+    sections `wanted`, in the edition's order; nothing means they are not mailed it."""
+    return wanted if chosen is None else tuple(s for s in wanted if s in chosen)
+
+
 def recipients_for(session: Session, sections: Sequence[str], now: datetime) -> Iterator[Audience]:
     """Everyone who consented to this edition, streamed in id order so a million subscribers
     never sit in memory at once. `sections` on an Audience is the intersection: what this
     subscriber gets from this edition."""
     wanted = tuple(sections)
-    query = (
-        select(Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.sections)
-        .where(Subscriber.status == ACTIVE, Subscriber.confirmed_at.is_not(None))
-        .where(or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
-        .order_by(Subscriber.id)
-        .execution_options(yield_per=STREAM_CHUNK)
-    )
+    query = recipients_query(now).execution_options(yield_per=STREAM_CHUNK)
     for sid, public_id, email, chosen in session.execute(query):
-        mine = wanted if chosen is None else tuple(s for s in wanted if s in chosen)
+        mine = sections_for(wanted, chosen)
         if mine:
             yield Audience(sid, public_id, email, mine)

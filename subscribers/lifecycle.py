@@ -8,7 +8,8 @@
 
 Every function takes the Session (the caller owns the transaction), the signing keys and `now`;
 none sends email. The ones that need an email sent return a `Notice`, which the caller sends
-after committing. Consent is enforced in `recipients_for` (re-exported here) and nowhere else.
+after committing. Consent is enforced in `recipients_for` (re-exported here) and nowhere else;
+`recipients_query` and `sections_for` are its two halves, for the send planner's SQL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from subscribers.addresses import normalise_email, validate_email
-from subscribers.audience import Audience, recipients_for
+from subscribers.audience import Audience, recipients_for, recipients_query, sections_for
 from subscribers.consent import ADMIN_ADD, PAUSE, PREFERENCES, RESUME, Evidence, record
 from subscribers.errors import InvalidPause, Suppressed
 from subscribers.models import ACTIVE, Subscriber, new_public_id
@@ -84,9 +85,11 @@ __all__ = [
     "pause",
     "purge_pending",
     "recipients_for",
+    "recipients_query",
     "resend_confirmation",
     "resubscribe",
     "resume",
+    "sections_for",
     "set_sections",
     "subscribe",
     "suppress",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings
 from digest.db import make_engine, session_factory, transaction, upgrade
 from digest.models import DRAFT, Article, Edition, EditionItem
+from digest.tally import LedgerRow, effective_rows
 from subscribers.models import ACTIVE, Subscriber
 
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
@@ -79,6 +80,16 @@ def make_edition(
                 )
         session.flush()
         return edition.id
+
+
+def ledger_rows(factory: sessionmaker[Session]) -> dict[str, LedgerRow]:
+    """Every delivery by address, as the ledger sees it: its own state or its batch's."""
+    with factory() as session:
+        return {row.email: row for row in session.execute(effective_rows())}
+
+
+def ledger_statuses(factory: sessionmaker[Session]) -> dict[str, str]:
+    return {email: row.status for email, row in ledger_rows(factory).items()}
 
 
 def add_subscribers(

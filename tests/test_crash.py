@@ -21,11 +21,17 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from digest.db import make_engine, session_factory
-from digest.models import ACCEPTED, SENT, Delivery, Edition
+from digest.models import ACCEPTED, SENT, Edition
 from digest.web import webhooks
 from tests.conftest import ROOT, TEST_SECRET
 from tests.fakes.sendgrid import FakeSendGrid
-from tests.send_helpers import add_subscribers, make_edition, serve_app, with_delivery
+from tests.send_helpers import (
+    add_subscribers,
+    ledger_statuses,
+    make_edition,
+    serve_app,
+    with_delivery,
+)
 
 pytestmark = pytest.mark.slow
 SUBSCRIBERS = 48
@@ -57,10 +63,10 @@ class Rig:
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def statuses(self) -> dict[str, str]:
+        """Each address's state in the ledger (its own, or its batch's)."""
         engine = make_engine(self.db_url)
         try:
-            with session_factory(engine)() as session:
-                return dict(session.execute(select(Delivery.email, Delivery.status)).all())
+            return ledger_statuses(session_factory(engine))
         finally:
             engine.dispose()
 

@@ -1,13 +1,18 @@
-"""The ledger's state moves, on SQLite and on PostgreSQL (design.md §3)."""
+"""The ledger's state moves, on SQLite and on PostgreSQL (design.md §3).
+
+Batches move; a row has a state of its own only when it differs from its batch's. Tests read
+rows through tally.effective_rows / tally.counts, the ledger's own definition of a row's state.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from digest import ledger, registry
+from digest import claims, ledger, registry, tally
 from digest.db import transaction
 from digest.ledger import Outcome
 from digest.models import (
@@ -29,20 +34,25 @@ from tests.send_fixtures import LedgerDb, _pg_engine, edition_id, ledger_db  # n
 from tests.send_helpers import SECTIONS, add_subscribers
 
 
-def _plan(db: LedgerDb, eid: int, now: datetime) -> int:
-    return begin(db.factory, eid, now).planned
+def _plan(db: LedgerDb, eid: int, now: datetime, batch_size: int = 1000) -> int:
+    return begin(db.factory, eid, now, batch_size=batch_size).planned
 
 
 def _claim(db: LedgerDb, eid: int, size: int, now: datetime, worker: int = 1):
     """(claimed rows, skipped count); ([], 0) when nothing was free."""
     with transaction(db.factory) as session:
-        batch = ledger.claim(session, eid, worker, size, now)
+        batch = claims.claim(session, eid, worker, size, now)
     return (batch.rows, batch.skipped) if batch else ([], 0)
 
 
 def _statuses(db: LedgerDb, eid: int) -> dict[str, int]:
+    """Rows per state, counted the fast way (batch sizes) after checking it against the
+    definition (every row's own state or its batch's)."""
     with db.factory() as session:
-        return dict(ledger.counts(session, eid))
+        fast = tally.counts(session, eid)
+        slow = Counter(tally.statuses(session, eid).values())
+    assert fast == slow
+    return dict(fast)
 
 
 def test_plan_freezes_the_audience(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
@@ -124,9 +134,10 @@ def test_deferred_rows_are_claimed_once_due_and_after_the_planned_ones(
     assert _claim(ledger_db, edition_id, 2, now) == ([], 0)  # not due yet
     later = now + timedelta(seconds=31)
     with transaction(ledger_db.factory) as session:
-        batch = ledger.claim(session, edition_id, 1, 2, later)
+        batch = claims.claim(session, edition_id, 1, 2, later)
     assert batch is not None and [r.delivery_id for r in batch.rows] == [1, 2]
     assert batch.attempt == 2
+    assert _statuses(ledger_db, edition_id) == {CLAIMED: 6}
 
 
 def test_concurrent_claims_never_share_a_row(
@@ -135,7 +146,7 @@ def test_concurrent_claims_never_share_a_row(
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 400, now)
-    _plan(ledger_db, edition_id, now)
+    _plan(ledger_db, edition_id, now, batch_size=7)  # as `digest send` plans for its workers
     taken: list[list[int]] = [[], [], [], []]
 
     def work(index: int) -> None:
@@ -154,6 +165,32 @@ def test_concurrent_claims_never_share_a_row(
     assert sorted(everything) == list(range(1, 401))
     if ledger_db.name == "postgres":
         assert sum(1 for part in taken if part) >= 2  # SKIP LOCKED let them work side by side
+    assert _statuses(ledger_db, edition_id) == {CLAIMED: 400}
+
+
+def test_concurrent_claims_smaller_than_the_planned_batches_never_share_a_row(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 300, now)
+    _plan(ledger_db, edition_id, now, batch_size=100)
+    taken: list[list[int]] = [[], [], []]
+
+    def work(index: int) -> None:
+        while True:
+            rows, _ = _claim(ledger_db, edition_id, 7, now, worker=index + 1)
+            if not rows:
+                return
+            taken[index] += [r.delivery_id for r in rows]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(i for part in taken for i in part) == list(range(1, 301))
+    assert _statuses(ledger_db, edition_id) == {CLAIMED: 300}
 
 
 def test_record_leaves_rows_a_webhook_already_settled(
@@ -164,17 +201,17 @@ def test_record_leaves_rows_a_webhook_already_settled(
     add_subscribers(ledger_db.factory, 2, now)
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        batch = ledger.claim(session, edition_id, 1, 10, now)
+        batch = claims.claim(session, edition_id, 1, 10, now)
         assert batch is not None and batch.attempt == 1
-        ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, now)
+        ledger.move(session, edition_id, batch.batch, CLAIMED, SUBMITTED, now)
         ledger.move_ids(session, [2], SUBMITTED, FAILED, now, error="bounce: mailbox full")
         outcomes = [Outcome(1, ACCEPTED, "m1"), Outcome(2, ACCEPTED, "m1")]
-        ledger.record(session, batch.batch_id, 2, outcomes, now)
-    with ledger_db.factory() as session:
-        rows = {d.id: d for d in session.scalars(select(Delivery))}
+        ledger.record(session, edition_id, batch.batch, [1, 2], outcomes, now)
+    rows = _rows(ledger_db)
     assert rows[1].status == ACCEPTED and rows[1].provider_message_id == "m1"
     assert rows[1].attempts == 1
     assert rows[2].status == FAILED and rows[2].error == "bounce: mailbox full"
+    assert _statuses(ledger_db, edition_id) == {ACCEPTED: 1, FAILED: 1}
 
 
 def test_record_per_row_answers_and_leaves_the_unanswered_submitted(
@@ -185,38 +222,141 @@ def test_record_per_row_answers_and_leaves_the_unanswered_submitted(
     add_subscribers(ledger_db.factory, 60, now)
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
-        batch = ledger.claim(session, edition_id, 1, 60, now)
+        batch = claims.claim(session, edition_id, 1, 60, now)
         assert batch is not None
-        ledger.move(session, batch.batch_id, CLAIMED, SUBMITTED, now)
+        ledger.move(session, edition_id, batch.batch, CLAIMED, SUBMITTED, now)
         answered = [Outcome(i, ACCEPTED, f"<m{i}@x>") for i in range(1, 60)]
-        ledger.record(session, batch.batch_id, 60, answered, now)
-    with ledger_db.factory() as session:
-        found = dict(session.execute(select(Delivery.id, Delivery.provider_message_id)).all())
-        assert session.get(Delivery, 60).status == SUBMITTED  # type: ignore[union-attr]
+        ledger.record(session, edition_id, batch.batch, list(range(1, 61)), answered, now)
+    rows = _rows(ledger_db)
+    assert rows[60].status == SUBMITTED and rows[60].attempts == 0
+    found = {i: row.provider_message_id for i, row in rows.items()}
     assert found == {**{i: f"<m{i}@x>" for i in range(1, 60)}, 60: None}
+    assert {rows[i].attempts for i in range(1, 60)} == {1}
+    assert _statuses(ledger_db, edition_id) == {ACCEPTED: 59, SUBMITTED: 1}
 
 
-def test_orphans_are_rows_of_dead_workers(
+def test_a_resume_releases_the_batches_of_dead_workers_only(
     ledger_db: LedgerDb,  # noqa: F811
     edition_id: int,  # noqa: F811
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 4, now)
-    _plan(ledger_db, edition_id, now)
+    _plan(ledger_db, edition_id, now, batch_size=2)
     with transaction(ledger_db.factory) as session:
         live = registry.register_worker(session, edition_id, now)
         dead = registry.register_worker(session, edition_id, now)
-        session.execute(
-            update(Delivery).where(Delivery.id.in_([1, 2])).values(status=CLAIMED, worker_id=live)
-        )
-        session.execute(
-            update(Delivery).where(Delivery.id.in_([3, 4])).values(status=CLAIMED, worker_id=dead)
-        )
+        assert [r.delivery_id for r in claims.claim(session, edition_id, live, 2, now).rows] == [
+            1,
+            2,
+        ]
+        assert [r.delivery_id for r in claims.claim(session, edition_id, dead, 2, now).rows] == [
+            3,
+            4,
+        ]
+        registry.stop_worker(session, dead, now)
+    with transaction(ledger_db.factory) as session:
+        alive = registry.live_workers(session, edition_id, now, 60)
+        assert alive == [live]
+        assert ledger.release_orphans(session, edition_id, alive, now) == 2
+    rows = _rows(ledger_db)
+    assert [rows[i].status for i in (1, 2, 3, 4)] == [CLAIMED, CLAIMED, PLANNED, PLANNED]
+    assert [r.delivery_id for r in _claim(ledger_db, edition_id, 2, now)[0]] == [3, 4]
+
+
+def test_uncertain_rows_are_the_submitted_rows_of_dead_workers(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 6, now)
+    _plan(ledger_db, edition_id, now, batch_size=3)
+    with transaction(ledger_db.factory) as session:
+        live = registry.register_worker(session, edition_id, now)
+        dead = registry.register_worker(session, edition_id, now)
+        for worker in (live, dead):
+            batch = claims.claim(session, edition_id, worker, 3, now)
+            assert batch is not None
+            ledger.move(session, edition_id, batch.batch, CLAIMED, SUBMITTED, now)
+        # One row of the dead worker's batch was settled by an event already.
+        ledger.move_ids(session, [5], SUBMITTED, ACCEPTED, now)
         registry.stop_worker(session, dead, now)
     with ledger_db.factory() as session:
         alive = registry.live_workers(session, edition_id, now, 60)
-        assert alive == [live]
-        assert ledger.orphans(session, edition_id, alive, CLAIMED) == [3, 4]
+        assert tally.uncertain(session, edition_id, alive) == [4, 6]
+    assert _statuses(ledger_db, edition_id) == {SUBMITTED: 5, ACCEPTED: 1}
+
+
+def test_plan_cuts_each_variant_into_batches_of_the_workers_size(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    from digest.models import SendBatch
+
+    add_subscribers(ledger_db.factory, 25, now, sections=[["Asia"], ["Europe"], None])
+    assert _plan(ledger_db, edition_id, now, batch_size=4) == 25
+    with ledger_db.factory() as session:
+        batches = session.scalars(select(SendBatch).order_by(SendBatch.id)).all()
+        rows = session.execute(select(Delivery.batch_id, Delivery.variant)).all()
+    assert sum(b.size for b in batches) == 25 and {b.status for b in batches} == {PLANNED}
+    assert max(b.size for b in batches) == 4
+    for batch in batches:  # one variant per batch, the variant of its rows
+        assert {v for n, v in rows if n == batch.id} == {batch.variant}
+        assert len([1 for n, _ in rows if n == batch.id]) == batch.size
+    # The first batches cover every variant, in the order of their first subscriber.
+    assert [b.variant for b in batches[:3]] == ["Asia", "Europe", "|".join(SECTIONS)]
+    assert _statuses(ledger_db, edition_id) == {PLANNED: 25}
+
+
+def test_a_smaller_claim_hands_the_rest_back_in_the_state_it_was_in(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 10, now)
+    _plan(ledger_db, edition_id, now, batch_size=10)
+    later = now + timedelta(minutes=5)
+    with transaction(ledger_db.factory) as session:
+        batch = claims.claim(session, edition_id, 1, 10, now)
+        assert batch is not None
+        ledger.move(session, edition_id, batch.batch, CLAIMED, SUBMITTED, now)
+        outcomes = [Outcome(i, DEFERRED, reason="429", not_before=later) for i in range(1, 11)]
+        ledger.record(session, edition_id, batch.batch, list(range(1, 11)), outcomes, now)
+    assert _claim(ledger_db, edition_id, 4, now) == ([], 0)  # not due yet
+    with transaction(ledger_db.factory) as session:
+        part = claims.claim(session, edition_id, 1, 4, later)
+    assert part is not None and [r.delivery_id for r in part.rows] == [1, 2, 3, 4]
+    assert part.attempt == 2
+    assert _statuses(ledger_db, edition_id) == {CLAIMED: 4, DEFERRED: 6}
+    with ledger_db.factory() as session:
+        assert tally.next_due(session, edition_id) == later
+    assert _claim(ledger_db, edition_id, 4, now) == ([], 0)  # the rest still waits
+    assert [r.delivery_id for r in _claim(ledger_db, edition_id, 9, later)[0]] == [
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+    ]
+
+
+def test_a_batch_whose_rows_all_left_is_passed_over(
+    ledger_db: LedgerDb,  # noqa: F811
+    edition_id: int,  # noqa: F811
+    now: datetime,
+) -> None:
+    add_subscribers(ledger_db.factory, 4, now)
+    _plan(ledger_db, edition_id, now, batch_size=2)
+    with transaction(ledger_db.factory) as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email.in_(["user0@example.com", "user1@example.com"]))
+            .values(status=UNSUBSCRIBED)
+        )
+    rows, skipped = _claim(ledger_db, edition_id, 2, now)
+    assert [r.delivery_id for r in rows] == [3, 4] and skipped == 2
+    assert _statuses(ledger_db, edition_id) == {SKIPPED: 2, CLAIMED: 2}
 
 
 def test_workers_on_another_host_time_out(
@@ -265,6 +405,11 @@ def test_reconcile_settles_uncertain_rows_from_events(
         result = reconcile(session, [1, 2, 3], now)
     assert (result.accepted, result.failed, result.uncertain) == ([1], [2], [3])
     assert _statuses(ledger_db, edition_id) == {ACCEPTED: 1, FAILED: 1, SUBMITTED: 1}
+
+
+def _rows(db: LedgerDb) -> dict[int, tally.LedgerRow]:
+    with db.factory() as session:
+        return {row.id: row for row in session.execute(tally.effective_rows())}
 
 
 def test_begin_twice_is_refused(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811

@@ -11,10 +11,12 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from digest import tally
+from digest.claims import claimed_by
 from digest.db import session_factory
-from digest.models import ACCEPTED, SENT, Delivery, Edition
+from digest.models import ACCEPTED, SENT, Edition
 from tests.conftest import ROOT, TEST_SECRET
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.send_helpers import add_subscribers, make_edition, postgres_schema
@@ -56,12 +58,8 @@ def test_two_worker_processes_share_a_send_exactly_once(postgres_url: str, now: 
         assert set(Counter(r.email for r in fake.received).values()) == {1}
         assert len(fake.received) == 400
         with factory() as session:
-            per_worker = dict(
-                session.execute(
-                    select(Delivery.worker_id, func.count()).group_by(Delivery.worker_id)
-                ).all()
-            )
-            statuses = set(session.scalars(select(Delivery.status)))
+            per_worker = dict(claimed_by(session, 1))
+            statuses = set(tally.statuses(session, 1).values())
             edition_status = session.scalar(select(Edition.status))
     assert len(per_worker) == 2 and min(per_worker.values()) >= 10, per_worker
     assert statuses == {ACCEPTED} and edition_status == SENT

@@ -34,11 +34,13 @@ from digest.models import (
     Delivery,
     Edition,
     EditionSend,
+    SendBatch,
 )
 from digest.send import begin, dry_run, resume, send_edition, send_test
 from digest.send_status import cancel
+from digest.tally import LedgerRow
 from subscribers.models import UNSUBSCRIBED, Subscriber
-from tests.send_helpers import add_subscribers, make_edition, with_delivery
+from tests.send_helpers import add_subscribers, ledger_rows, make_edition, with_delivery
 from tests.send_runtime import FakeTime
 
 
@@ -60,9 +62,8 @@ def _send(factory, settings, backend, now, clock: FakeTime | None = None, **kw):
     )
 
 
-def _rows(factory: sessionmaker[Session]) -> dict[str, Delivery]:
-    with factory() as session:
-        return {d.email: d for d in session.scalars(select(Delivery))}
+def _rows(factory: sessionmaker[Session]) -> dict[str, LedgerRow]:
+    return ledger_rows(factory)
 
 
 def _accept(batch: Batch) -> list[RecipientStatus]:
@@ -174,6 +175,7 @@ def test_backoff_is_reproducible_with_a_seed(factory, settings, edition, now) ->
         with transaction(factory) as session:
             session.execute(update(Edition).values(status="draft"))
             session.execute(Delivery.__table__.delete())
+            session.execute(SendBatch.__table__.delete())
             session.execute(EditionSend.__table__.delete())
         clock = FakeTime(now, seed=3)
         _send(factory, settings, MemoryBackend(_flaky([TransientError("500")])), now, clock)
@@ -277,13 +279,13 @@ def test_cancel_stops_claiming_and_resume_continues(factory, settings, edition, 
 
 
 def test_resume_sends_the_claimed_rows_of_a_crashed_worker(factory, settings, edition, now) -> None:
-    from digest import ledger, registry
+    from digest import claims, registry
 
     add_subscribers(factory, 5, now)
     begin(factory, edition, now)
     with transaction(factory) as session:
         dead = registry.register_worker(session, edition, now)
-        assert ledger.claim(session, edition, dead, 2, now) is not None
+        assert claims.claim(session, edition, dead, 2, now) is not None
         registry.stop_worker(session, dead, now)
     assert Counter(r.status for r in _rows(factory).values()) == {CLAIMED: 2, PLANNED: 3}
     backend = MemoryBackend()
@@ -368,7 +370,7 @@ def test_sqlite_refuses_a_second_live_worker(factory, settings: Settings, editio
 def test_a_deferred_row_a_crashed_worker_held_is_sent_after_resume(
     factory, settings, edition, now
 ) -> None:
-    from digest import ledger, registry
+    from digest import claims, registry
 
     add_subscribers(factory, 3, now)
     begin(factory, edition, now)
@@ -380,7 +382,7 @@ def test_a_deferred_row_a_crashed_worker_held_is_sent_after_resume(
         )
         session.execute(update(Delivery).where(Delivery.id > 1).values(status="accepted"))
         dead = registry.register_worker(session, edition, now)
-        claimed = ledger.claim(session, edition, dead, 10, now)
+        claimed = claims.claim(session, edition, dead, 10, now)
         assert claimed is not None and [r.delivery_id for r in claimed.rows] == [1]
         registry.stop_worker(session, dead, now)
     backend = MemoryBackend()

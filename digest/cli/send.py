@@ -23,14 +23,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from digest import ledger
 from digest import send as sending
+from digest import tally
 from digest.backends import get_backend
 from digest.cli.common import State, console, err_console, parse_now, state
 from digest.db import transaction
 from digest.errors import UsageError
 from digest.send import SendReport
 from digest.send_status import cancel, report_rows, status, write_report
+from digest.worker import batch_size
 
 app = typer.Typer(help="Send an edition, and watch, cancel or report on a send.")
 
@@ -100,7 +101,8 @@ def _send_here(
     if resume is not None:
         report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
     else:
-        report = sending.begin(st.sessions, edition_id, moment)
+        size = batch_size(st.settings, backend)
+        report = sending.begin(st.sessions, edition_id, moment, batch_size=size)
     with _progress() as bar:
         task = bar.add_task("send", total=_todo(report))
         return sending.complete(
@@ -122,11 +124,12 @@ def _send_with_workers(
             f"--workers {count} needs PostgreSQL: SQLite runs one worker per send "
             "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
         )
-    get_backend(st.settings)  # a missing key fails here, not in every worker
+    backend = get_backend(st.settings)  # a missing key fails here, not in every worker
     if resume is not None:
         report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
     else:
-        report = sending.begin(st.sessions, edition_id, moment)
+        size = batch_size(st.settings, backend)
+        report = sending.begin(st.sessions, edition_id, moment, batch_size=size)
     root = [sys.executable, "-m", "digest"] + (["--config", st.config] if st.config else [])
     command = [*root, "worker", "--edition", str(report.edition_id), "--until-done"]
     procs = [subprocess.Popen(command) for _ in range(count)]
@@ -134,7 +137,7 @@ def _send_with_workers(
         task = bar.add_task("send", total=_todo(report))
         while any(p.poll() is None for p in procs):
             with st.sessions() as session:
-                counts = ledger.counts(session, report.edition_id)
+                counts = tally.counts(session, report.edition_id)
             bar.update(task, completed=counts["accepted"] + counts["failed"] + counts["skipped"])
             time.sleep(0.5)
     failed = [p.returncode for p in procs if p.returncode]
