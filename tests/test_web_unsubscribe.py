@@ -7,18 +7,21 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.cli import main
 from digest.config import Settings
+from digest.db import make_engine
 from digest.web import oneclick as web_oneclick
 from digest.web.app import create_app
+from digest.web.oneclick import Checkpoints
 from subscribers.consent import Evidence
 from subscribers.lifecycle import Policy, add_confirmed, erase, find_by_email
 from subscribers.models import ACTIVE, UNSUBSCRIBED, Consent
@@ -316,3 +319,74 @@ def test_a_burst_is_committed_together_and_a_failure_answers_only_its_own_reques
     with factory() as session:
         states = {n: find_by_email(session, f"{n}@example.com").status for n in ids}  # type: ignore[union-attr]
     assert states == {"first": UNSUBSCRIBED, "bad": ACTIVE, "last": UNSUBSCRIBED}
+
+
+def test_the_wal_checkpoint_thread_catches_up_then_stops_when_idle(db_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{db_path}")
+    checkpoints = Checkpoints(engine, pause_s=0.01, idle_s=0.05)
+    try:
+        with engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+            with connection.begin():
+                connection.exec_driver_sql("CREATE TABLE filler (x TEXT)")
+                for _ in range(200):
+                    connection.exec_driver_sql("INSERT INTO filler VALUES (?)", ("x" * 4000,))
+            raw.execute("PRAGMA wal_autocheckpoint=1000")
+        for _ in range(2):  # the thread ends when idle and starts again with the next write
+            runs = checkpoints.done
+            checkpoints.wrote()
+            deadline = time.monotonic() + 10
+            while (checkpoints.done == runs or checkpoints.running) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert checkpoints.done > runs and not checkpoints.running
+        with engine.connect() as connection:
+            busy, frames, copied = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).one()
+        assert busy == 0 and frames == copied
+    finally:
+        engine.dispose()
+
+
+def test_one_click_leaves_the_connections_autocheckpoint_as_it_was(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    """The one-click transaction hands its WAL checkpoint to the thread, but the pooled
+    connection goes back with SQLite's usual setting for every other request."""
+    clock = Clock()
+    app = create_app(settings, clock=clock)
+    engine = app.state.sessions.kw["bind"]
+    returned: list[int] = []
+
+    def checked_in(dbapi_connection: Any, _record: Any) -> None:
+        (value,) = dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()
+        returned.append(int(value))
+
+    event.listen(engine, "checkin", checked_in)
+    keys = settings.secret_keys()
+    with factory() as session, session.begin():
+        add_confirmed(
+            session,
+            "one@example.com",
+            evidence=Evidence("t"),
+            now=clock(),
+            keys=keys,
+            policy=Policy(SECTIONS),
+        )
+        public_id = find_by_email(session, "one@example.com").public_id  # type: ignore[union-attr]
+    token = make_token(keys, UNSUBSCRIBE, public_id, clock())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": f"/u/{token}", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert returned and set(returned) == {1000}
+    event.remove(engine, "checkin", checked_in)
