@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -13,8 +15,13 @@ import digest.models  # noqa: F401  (the shared metadata needs every table)
 from subscribers.consent import Evidence
 from subscribers.lifecycle import Policy, add_confirmed, find_by_email, suppress, unsubscribe
 from subscribers.models import Base, Consent, Subscriber, Suppression
-from subscribers.oneclick import unsubscribe_public_id, unsubscribe_public_ids
+from subscribers.oneclick import (
+    UnsubscribeTokens,
+    unsubscribe_public_id,
+    unsubscribe_public_ids,
+)
 from subscribers.suppression import add_suppression, email_hash
+from subscribers.tokens import CONFIRM, MANAGE, UNSUBSCRIBE, TokenError, make_token, read_token
 from tests.subscribers_helpers import SECTIONS
 
 KEYS = ["the-newest-key", "an-older-key"]
@@ -213,3 +220,67 @@ def test_a_burst_in_one_transaction_writes_what_one_at_a_time_writes_on_postgres
 def test_an_empty_burst_does_nothing(sqlite_engine: Engine) -> None:
     with sqlite_engine.begin() as connection:
         assert unsubscribe_public_ids(connection, [], now=NOW, keys=KEYS) == []
+
+
+def reference(keys: list[str], token: str) -> str | None:
+    try:
+        return read_token(keys, UNSUBSCRIBE, token, NOW)
+    except TokenError:
+        return None
+
+
+def fast(keys: list[str], token: str) -> str | None:
+    try:
+        return UnsubscribeTokens(keys).read(token)
+    except TokenError:
+        return None
+
+
+token_keys = st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=3, unique=True)
+ids = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
+
+
+@given(token_keys, ids, st.data())
+def test_the_fast_token_check_agrees_with_read_token_on_genuine_and_rotated_tokens(
+    keys: list[str], public_id: str, data: st.DataObject
+) -> None:
+    signer = data.draw(st.sampled_from(keys))  # minted under any key still listed
+    token = make_token([signer], UNSUBSCRIBE, public_id, NOW)
+    assert fast(keys, token) == reference(keys, token) == public_id
+
+
+@given(token_keys, ids, st.data())
+def test_the_fast_token_check_agrees_with_read_token_on_tampered_tokens(
+    keys: list[str], public_id: str, data: st.DataObject
+) -> None:
+    token = make_token(keys, UNSUBSCRIBE, public_id, NOW)
+    index = data.draw(st.integers(0, len(token) - 1))
+    replacement = data.draw(st.characters(codec="utf-8").filter(lambda c: c != token[index]))
+    cut = data.draw(st.integers(0, 2))
+    tampered = (token[:index] + replacement + token[index + 1 :])[: len(token) + 1 - cut]
+    assert fast(keys, tampered) == reference(keys, tampered) is None
+
+
+@given(token_keys, ids, st.sampled_from([MANAGE, CONFIRM]))
+def test_the_fast_token_check_refuses_other_purposes_like_read_token(
+    keys: list[str], public_id: str, purpose: str
+) -> None:
+    token = make_token(keys, purpose, public_id, NOW)
+    assert fast(keys, token) == reference(keys, token) is None
+
+
+@given(token_keys, st.text(max_size=250))
+def test_the_fast_token_check_agrees_with_read_token_on_any_text(
+    keys: list[str], text_token: str
+) -> None:
+    assert fast(keys, text_token) == reference(keys, text_token)
+
+
+def test_a_genuine_token_with_another_spelling_of_its_last_character_is_refused() -> None:
+    token = make_token(KEYS, UNSUBSCRIBE, "0" * 32, NOW)
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bits = [c for c in last if last.index(c) >> 2 == last.index(token[-1]) >> 2]
+    for other in same_bits:
+        spelled = token[:-1] + other
+        assert fast(KEYS, spelled) == reference(KEYS, spelled)
+        assert (fast(KEYS, spelled) is not None) == (other == token[-1])

@@ -35,8 +35,8 @@ from digest.web.pages import environment, stylesheet
 from digest.web.security import MAX_BODY_BYTES
 from digest.web.site import Site
 from subscribers.consent import Evidence
-from subscribers.oneclick import unsubscribe_public_ids
-from subscribers.tokens import UNSUBSCRIBE, TokenError, read_token
+from subscribers.oneclick import UnsubscribeTokens, unsubscribe_public_ids
+from subscribers.tokens import TokenError
 
 ONE_CLICK_SOURCE = "one-click unsubscribe (List-Unsubscribe-Post)"
 PAGE_SOURCE = "unsubscribe page"
@@ -65,6 +65,7 @@ class OneClick:
         assert isinstance(engine, Engine)
         self._engine = engine
         self._checkpoints = Checkpoints(engine)
+        self._tokens = UnsubscribeTokens(site.keys)
         self.page = done_page(site.settings.publication.name, site.settings.newsletter.title)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,9 +73,8 @@ class OneClick:
         if match is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        site = self.site
         try:
-            public_id = read_token(site.keys, UNSUBSCRIBE, match[1], site.clock())
+            public_id = self._tokens.read(match[1])
         except TokenError:
             await _answer(send, 400, b"text/plain; charset=utf-8", _INVALID)
             return
