@@ -98,6 +98,29 @@ def test_a_test_batch_is_marked_in_custom_args(fake: FakeSendGrid) -> None:
     assert fake.received[0].custom_args == {"edition": "7", "delivery": "test"}
 
 
+def test_the_body_goes_as_json_text_that_reads_as_the_payload(fake: FakeSendGrid) -> None:
+    backend = _backend(fake)
+    batch = _batch(3)
+    assert json.loads(backend.body(batch)) == backend.payload(batch)
+    backend.send_batch(batch)
+    assert fake.bodies == [backend.payload(batch)]
+
+
+def test_the_fake_refuses_a_body_that_is_not_json_like_sendgrid(fake: FakeSendGrid) -> None:
+    import http.client
+    import urllib.parse
+
+    where = urllib.parse.urlsplit(fake.url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "text/plain"}
+    conn.request("POST", "/v3/mail/send", b"{}", headers)
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    conn.close()
+    assert response.status == 415
+    assert answer["errors"][0]["message"] == "Content-Type should be application/json."
+
+
 def test_a_400_keeps_sendgrids_words_and_names_the_recipient(fake: FakeSendGrid) -> None:
     fake.invalid.add("user1@example.com")
     with pytest.raises(PermanentError) as refused:

@@ -6,7 +6,8 @@ per-recipient headers go in `personalizations[i].headers`). `custom_args` carry 
 {edition, delivery} so the Event Webhook can be matched back to the ledger; never an address
 (standards.md §4: custom_args are kept indefinitely by Twilio). Subscription tracking is off and
 no `asm` is sent: we host RFC 8058 unsubscribe ourselves, and SendGrid would otherwise inject
-its own List-Unsubscribe (standards.md §3).
+its own List-Unsubscribe (standards.md §3). The body is handed to the library as JSON text
+(digest.backends.sendgrid_json): the library still sends it, with its own headers and errors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import re
 import socket
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from digest.backends.base import (
     RecipientStatus,
     TransientError,
 )
+from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText, body_text, personalization
 from digest.retry import parse_retry_after, provider_wait
 
 # "personalizations.3.to.0.email" or "personalizations[3].to[0].email": whom SendGrid blamed.
@@ -69,41 +71,45 @@ class SendGridBackend(EmailBackend):
 
     def payload(self, batch: Batch) -> dict[str, Any]:
         """The /v3/mail/send request body (text/plain before text/html, as RFC 2046 wants)."""
+        edition = str(batch.edition_id)
+        people = [
+            personalization(r, edition, "test" if batch.test else str(r.delivery_id))
+            for r in batch.recipients
+        ]
+        return {**self._message(batch), "personalizations": people}
+
+    def body(self, batch: Batch) -> str:
+        """`payload(batch)` as JSON text, written without building it (sendgrid_json)."""
+        return body_text(batch, self._message(batch))
+
+    def _message(self, batch: Batch) -> dict[str, Any]:
+        """Every member of the body but the personalizations."""
         sender: dict[str, str] = {"email": batch.from_email}
         if batch.from_name:
             sender["name"] = batch.from_name
-        edition = str(batch.edition_id)
-        body: dict[str, Any] = {
+        message: dict[str, Any] = {
             "from": sender,
             "subject": batch.subject,
             "content": [
                 {"type": "text/plain", "value": batch.text},
                 {"type": "text/html", "value": batch.html},
             ],
-            "personalizations": [
-                {
-                    "to": [{"email": r.email}],
-                    "substitutions": _plain(r.substitutions),
-                    "headers": _plain(r.headers),
-                    "custom_args": {
-                        "edition": edition,
-                        "delivery": "test" if batch.test else str(r.delivery_id),
-                    },
-                }
-                for r in batch.recipients
-            ],
             "tracking_settings": self.tracking,
         }
         if batch.reply_to:
-            body["reply_to"] = {"email": batch.reply_to}
+            message["reply_to"] = {"email": batch.reply_to}
         if batch.headers:
-            body["headers"] = dict(batch.headers)
-        return body
+            message["headers"] = dict(batch.headers)
+        return message
 
     def send_batch(self, batch: Batch) -> list[RecipientStatus]:
-        body = self.payload(batch)
+        body = JsonText(self.body(batch))
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self.timeout)
+            response = self._client.client.mail.send.post(
+                request_body=body,
+                request_headers={"Content-Type": CONTENT_TYPE},
+                timeout=self.timeout,
+            )
         except http_errors.HTTPError as exc:
             raise self._refusal(exc) from None
         except TimeoutError as exc:
@@ -151,11 +157,6 @@ class SendGridBackend(EmailBackend):
             f"SendGrid answered {status} at {self.host}/v3/mail/send: {message} "
             "(check [delivery] sendgrid_host)"
         )
-
-
-def _plain(values: Mapping[str, str]) -> dict[str, str]:
-    """The mapping itself when it is a dict (no copy: a million of these per send)."""
-    return values if type(values) is dict else dict(values)
 
 
 def _errors(body: bytes | str | None) -> tuple[str, str | None]:

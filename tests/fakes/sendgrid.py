@@ -8,7 +8,7 @@
   recipients per request, each address once per request, from/subject/content present,
   text/plain first, custom_args and substitutions < 10,000 bytes, no reserved headers, body
   < 30 MB (413).
-- Answers like SendGrid: 202 + X-Message-Id; 400/401/413 with `{"errors": [...]}`; 429 with
+- Answers like SendGrid: 202 + X-Message-Id; 400/401/413/415 with `{"errors": [...]}`; 429 with
   Retry-After and X-RateLimit-* headers; 5xx. Scripted faults; records what it accepted.
 - Posts signed Event Webhook batches (ECDSA P-256 over timestamp + payload, headers
   X-Twilio-Email-Event-Webhook-Signature / -Timestamp) to the app, like SendGrid does.
@@ -224,6 +224,8 @@ class FakeSendGrid:
                 401,
                 [_error("The provided authorization grant is invalid, expired, or revoked", None)],
             )
+        if not _is_json(headers.get("Content-Type")):
+            return self._refuse(415, [_error("Content-Type should be application/json.", None)])
         try:
             body = parse(raw)
         except ValueError:
@@ -371,6 +373,11 @@ def parse(raw: bytes) -> Any:
     finally:
         if enabled:
             gc.enable()
+
+
+def _is_json(content_type: str | None) -> bool:
+    """application/json, with or without parameters (charset=utf-8: sendgrid_json)."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
 
 
 def _fault_answer(fault: Fault) -> tuple[int, dict[str, str], dict[str, Any] | None]:
