@@ -19,7 +19,7 @@ from digest.claims import Claimed
 from digest.config import Settings
 from digest.edition import branding
 from digest.render import MANAGE_URL, UNSUBSCRIBE_URL, EditionView, RenderedEmail, render_edition
-from subscribers.tokens import MANAGE, UNSUBSCRIBE, make_token
+from subscribers.tokens import MANAGE, UNSUBSCRIBE, minter
 
 
 def list_id(settings: Settings) -> str:
@@ -47,13 +47,13 @@ class Composer:
     def batch(self, rows: Sequence[Claimed], batch_id: str) -> Batch:
         """One variant's rows (the ledger claims one variant at a time) as one Batch."""
         email = self.render(rows[0].variant)
-        recipients = [self.recipient(r.delivery_id, r.email, r.public_id) for r in rows]
-        return self._batch(email, recipients, batch_id)
+        return self._batch(email, self.recipients(rows), batch_id)
 
     def test_batch(self, addresses: Sequence[str]) -> Batch:
         """The whole edition to a few addresses, outside the ledger, subject marked as a test."""
         email = self.render("|".join(self.view.sections))
-        recipients = [self.recipient(i, a, "test-send") for i, a in enumerate(addresses, 1)]
+        rows = [Claimed(i, a, "", "test-send") for i, a in enumerate(addresses, 1)]
+        recipients = self.recipients(rows)
         batch = self._batch(email, recipients, uuid.uuid4().hex, test=True)
         prefix = self.settings.delivery.test_subject_prefix
         return dataclasses.replace(batch, subject=prefix + batch.subject)
@@ -76,20 +76,28 @@ class Composer:
             test=test,
         )
 
-    def recipient(self, delivery_id: int, email: str, public_id: str) -> Recipient:
+    def recipients(self, rows: Sequence[Claimed]) -> list[Recipient]:
+        """Each row as a Recipient with its own links, in one loop: a send makes a million of
+        these, so the parts every link shares are made once per batch and the tokens come
+        from their minters a batch at a time (subscribers.tokens: make_token for these purposes)."""
         base = self.settings.web.base_url
-        unsubscribe = f"{base}/u/{make_token(self.keys, UNSUBSCRIBE, public_id, self.now)}"
-        manage = f"{base}/manage/{make_token(self.keys, MANAGE, public_id, self.now)}"
-        header = f"<{unsubscribe}>"
+        keys = tuple(self.keys)
+        unsubscribe, manage = minter(keys, UNSUBSCRIBE), minter(keys, MANAGE)
+        to_unsubscribe, to_manage = f"{base}/u/", f"{base}/manage/"
         mailto = self.settings.delivery.unsubscribe_mailto
-        if mailto:
-            header += f", <mailto:{mailto}?subject=unsubscribe>"
-        return Recipient(
-            delivery_id=delivery_id,
-            email=email,
-            substitutions={UNSUBSCRIBE_URL: unsubscribe, MANAGE_URL: manage},
-            headers={
-                "List-Unsubscribe": header,
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
-        )
+        after = f">, <mailto:{mailto}?subject=unsubscribe>" if mailto else ">"
+        one_click = "List-Unsubscribe=One-Click"
+        public_ids = [r.public_id for r in rows]
+        unsubscribe_tokens, manage_tokens = unsubscribe.many(public_ids), manage.many(public_ids)
+        recipients = []
+        for (delivery_id, email, _, _), token, manage_token in zip(
+            rows, unsubscribe_tokens, manage_tokens, strict=True
+        ):
+            unsubscribe_url = to_unsubscribe + token
+            substitutions = {UNSUBSCRIBE_URL: unsubscribe_url, MANAGE_URL: to_manage + manage_token}
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe_url}{after}",
+                "List-Unsubscribe-Post": one_click,
+            }
+            recipients.append(Recipient(delivery_id, email, substitutions, headers))
+        return recipients

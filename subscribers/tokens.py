@@ -10,8 +10,9 @@ wants opt-out links to work for at least 30 days), so they are plain itsdangerou
 tokens: `public_id.signature`, HMAC-SHA256 with the key derived per purpose ("hmac" key
 derivation, salt "digest.<purpose>"). A send mints two per recipient at tens of thousands of
 recipients a second, so minting uses the HMAC's inner and outer states precomputed once per key
-and purpose; the result is byte-for-byte the token itsdangerous makes (a test holds it to that),
-and reading goes through itsdangerous itself.
+and purpose (`minter(...).many` signs a whole batch in one loop); the result is byte-for-byte
+the token itsdangerous makes (a test holds it to that), and reading goes through itsdangerous
+itself.
 
 Confirm tokens expire (72 h by default) and are single-use: they are `TimestampSigner` tokens
 whose payload is `public_id-nonce`; the nonce lives on the subscriber row until it is used.
@@ -23,7 +24,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 
@@ -79,10 +80,32 @@ class _Minter:
         signature = binascii.b2a_base64(outer.digest(), newline=False)[:43]
         return f"{payload}.{signature.translate(self._TABLE).decode()}"
 
+    def many(self, payloads: Sequence[str]) -> list[str]:
+        """`self(p)` for every payload, in one loop and one base64 pass (a send's batch).
+
+        Each signature gets a zero byte after it: 33 bytes are 11 groups of 3, so in the
+        base64 of them all each signature's text is a 44-character slice of its own, whose
+        first 43 characters are its unpadded base64 (the zero byte only adds bits that the
+        unpadded form fills with zeros too).
+        """
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        signatures = []
+        for payload in payloads:
+            inner = inner_copy()
+            inner.update(payload.encode())
+            outer = outer_copy()
+            outer.update(inner.digest())
+            signatures.append(outer.digest())
+        signatures.append(b"")  # the zero byte after the last one
+        encoded = binascii.b2a_base64(b"\0".join(signatures), newline=False)
+        text = encoded.translate(self._TABLE).decode()
+        return [f"{p}.{text[44 * k : 44 * k + 43]}" for k, p in enumerate(payloads)]
+
 
 @lru_cache(maxsize=64)
-def minter(keys: tuple[str, ...], purpose: str) -> Callable[[str], str]:
-    """The fast signing function for a non-expiring purpose (newest key first)."""
+def minter(keys: tuple[str, ...], purpose: str) -> _Minter:
+    """The fast signing function for a non-expiring purpose (newest key first); its `many`
+    signs a list of payloads at once."""
     if purpose == CONFIRM:
         raise ValueError("confirm tokens expire: use make_confirm_token")
     if not keys:

@@ -40,6 +40,7 @@ from digest.send import begin, dry_run, resume, send_edition, send_test
 from digest.send_status import cancel
 from digest.tally import LedgerRow
 from subscribers.models import UNSUBSCRIBED, Subscriber
+from subscribers.tokens import MANAGE, UNSUBSCRIBE, read_token
 from tests.send_helpers import add_subscribers, ledger_rows, make_edition, with_delivery
 from tests.send_runtime import FakeTime
 
@@ -118,6 +119,15 @@ def test_links_and_unsubscribe_headers_are_personal(factory, settings, edition, 
         assert r.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert r.substitutions["%%manage_url%%"].startswith("http://127.0.0.1:8000/manage/")
         urls.add(url)
+        # The tokens are the subscriber's own, for their purpose (what the web app reads).
+        with factory() as session:
+            public_id = session.scalar(
+                select(Subscriber.public_id).where(Subscriber.email == r.email)
+            )
+        keys = settings.secret_keys()
+        assert read_token(keys, UNSUBSCRIBE, url.rsplit("/", 1)[1], now) == public_id
+        manage = r.substitutions["%%manage_url%%"].rsplit("/", 1)[1]
+        assert read_token(keys, MANAGE, manage, now) == public_id
     assert len(urls) == 3
     assert backend.batches[0].headers["List-Id"]
 

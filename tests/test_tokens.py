@@ -18,6 +18,7 @@ from subscribers.tokens import (
     TokenExpired,
     make_confirm_token,
     make_token,
+    minter,
     read_confirm_token,
     read_token,
 )
@@ -41,6 +42,13 @@ def test_fast_minting_is_exactly_what_itsdangerous_signs(public_id: str, key: st
         key, salt="digest.unsubscribe", key_derivation="hmac", digest_method=hashlib.sha256
     )
     assert make_token([key], UNSUBSCRIBE, public_id, NOW) == reference.sign(public_id).decode()
+
+
+@given(st.lists(public_ids | st.text(), max_size=20), keys, st.sampled_from([MANAGE, UNSUBSCRIBE]))
+def test_minting_many_at_once_is_minting_each(payloads: list[str], key: str, purpose: str) -> None:
+    assert minter((key,), purpose).many(payloads) == [
+        make_token([key], purpose, p, NOW) for p in payloads
+    ]
 
 
 @given(public_ids, st.sampled_from([CONFIRM, MANAGE, UNSUBSCRIBE]), st.data())
