@@ -7,6 +7,9 @@ next request when the previous answer arrived). It POSTs `List-Unsubscribe=One-C
 as Gmail does, to 20,000 distinct subscribers' links over 50 connections: every request is a
 real unsubscribe (a write). Then the same links again (idempotent: nothing left to write), and
 GET /healthz as the framework's floor. All on 127.0.0.1; everything lives in a temp directory.
+
+Each line also gives the CPU time a request cost the server process and the load generator:
+on a 2-core machine the two compete, and a server at ~1 core of CPU is the limit.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def prepare(db: Path, count: int) -> list[str]:
     with transaction(session_factory(engine)) as session:
         insert_rows(session.connection(), _table(Subscriber), rows)
     engine.dispose()
-    return [f"/u/{make_token([SECRET], UNSUBSCRIBE, r['public_id'], now)}" for r in rows]
+    return [f"/u/{make_token([SECRET], UNSUBSCRIBE, str(r['public_id']), now)}" for r in rows]
 
 
 def free_port() -> int:
@@ -138,9 +141,25 @@ def get(path: str, port: int) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
 
 
-def load(port: int, requests: list[bytes], rate: float | None = None) -> dict[str, float]:
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system, every thread) of this process or of `pid` (Linux /proc)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    port: int, requests: list[bytes], rate: float | None = None, server: int | None = None
+) -> dict[str, float]:
     """Spread the requests over CONCURRENCY connections: closed loop (each connection sends
-    its next request when the answer arrives), or open loop at `rate` requests/s."""
+    its next request when the answer arrives), or open loop at `rate` requests/s. Also the
+    CPU time each request cost the server (process `server`) and this load generator: the
+    two share the machine's cores."""
     latencies: list[float] = []
     statuses: list[int] = []
 
@@ -151,13 +170,21 @@ def load(port: int, requests: list[bytes], rate: float | None = None) -> dict[st
         await asyncio.gather(*(_connection(port, s, latencies, statuses) for s in shares))
 
     started = time.perf_counter()
+    ours, theirs = cpu_seconds(), cpu_seconds(server) if server else float("nan")
     _run(run())
     elapsed = time.perf_counter() - started
+    ours, theirs = cpu_seconds() - ours, (cpu_seconds(server) if server else float("nan")) - theirs
     bad = [s for s in statuses if s != 200]
     if bad:
         raise SystemExit(f"{len(bad)} answers were not 200 (first: {bad[0]})")
     cuts = statistics.quantiles(latencies, n=100)
-    return {"rps": len(requests) / elapsed, "p50": cuts[49] * 1000, "p99": cuts[98] * 1000}
+    return {
+        "rps": len(requests) / elapsed,
+        "p50": cuts[49] * 1000,
+        "p99": cuts[98] * 1000,
+        "server_us": theirs / len(requests) * 1e6,
+        "client_us": ours / len(requests) * 1e6,
+    }
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -210,7 +237,8 @@ def token_minting() -> tuple[float, float]:
 def report(name: str, result: dict[str, float]) -> None:
     print(
         f"  {name:<38} {result['rps']:8,.0f} req/s   p50 {result['p50']:6.1f} ms   "
-        f"p99 {result['p99']:6.1f} ms"
+        f"p99 {result['p99']:6.1f} ms   CPU/request: server {result['server_us']:4.0f} us, "
+        f"load generator {result['client_us']:3.0f} us"
     )
 
 
@@ -234,13 +262,14 @@ def main() -> None:
                 f"{REQUESTS:,} requests per run over {CONCURRENCY} connections"
             )
             load(port, [get("/healthz", port)] * 500)  # warm up
-            first = load(port, [post(p, port) for p in closed_paths])
+            pid = server.pid
+            first = load(port, [post(p, port) for p in closed_paths], server=pid)
             report("one-click POST, each a new unsubscribe", first)
-            again = load(port, [post(p, port) for p in closed_paths])
+            again = load(port, [post(p, port) for p in closed_paths], server=pid)
             report("the same POSTs again (idempotent)", again)
-            paced = load(port, [post(p, port) for p in open_paths], rate=GOAL_RPS)
+            paced = load(port, [post(p, port) for p in open_paths], rate=GOAL_RPS, server=pid)
             report(f"new unsubscribes offered at {GOAL_RPS:,}/s", paced)
-            floor = load(port, [get("/healthz", port)] * REQUESTS)
+            floor = load(port, [get("/healthz", port)] * REQUESTS, server=pid)
             report("GET /healthz (through FastAPI)", floor)
         finally:
             server.terminate()

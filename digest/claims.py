@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest import ledger
@@ -88,13 +88,12 @@ def _pick(
     )
 
 
-def _take_batch(
-    session: Session, edition_id: int, worker_id: int, status: str, now: datetime
-) -> _Picked | None:
-    """The lowest-numbered batch in `status`, claimed: one UPDATE of one batch row."""
-    due: list[Any] = [B.c.edition_id == edition_id, B.c.status == status]
+def _claim_statement(status: str) -> Any:
+    """UPDATE the lowest-numbered batch of an edition in `status` to claimed, returning it
+    (built once: a million recipients make a thousand claims)."""
+    due: list[Any] = [B.c.edition_id == bindparam("e"), B.c.status == status]
     if status == DEFERRED:
-        due.append(or_(B.c.not_before.is_(None), B.c.not_before <= now))
+        due.append(or_(B.c.not_before.is_(None), B.c.not_before <= _NOW))
     first = (
         select(B.c.id)
         .where(*due)
@@ -103,13 +102,35 @@ def _take_batch(
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    found = session.execute(
+    return (
         update(B)
         # The state again: a second SQLite process that read the same number finds it taken.
-        .where(B.c.edition_id == edition_id, B.c.id == first, B.c.status == status)
-        .values(status=CLAIMED, worker_id=worker_id, updated_at=now)
+        .where(B.c.edition_id == bindparam("e"), B.c.id == first, B.c.status == status)
+        .values(status=CLAIMED, worker_id=bindparam("w"), updated_at=_NOW)
         .returning(B.c.id, B.c.variant, B.c.attempts, B.c.not_before)
-    ).first()
+    )
+
+
+_NOW = bindparam("now", type_=B.c.updated_at.type)
+_CLAIM = {status: _claim_statement(status) for status in (PLANNED, DEFERRED)}
+# A claimed batch's rows that follow it, with their subscriber's state (for the skips).
+_ROWS = (
+    select(D.c.id, D.c.email, D.c.public_id, D.c.attempts, S.c.status)
+    .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
+    .where(D.c.edition_id == bindparam("e"), D.c.batch_id == bindparam("b"), D.c.status.is_(None))
+    .order_by(D.c.id)
+)
+
+
+def _take_batch(
+    session: Session, edition_id: int, worker_id: int, status: str, now: datetime
+) -> _Picked | None:
+    """The lowest-numbered batch in `status`, claimed: one UPDATE of one batch row."""
+    found = (
+        session.connection()
+        .execute(_CLAIM[status], {"e": edition_id, "w": worker_id, "now": now})
+        .first()
+    )
     if found is None:
         return None
     return _Picked(found[0], found[1], found[2], status, found[3])
@@ -149,12 +170,8 @@ def _rows(
 ) -> tuple[list[Claimed], int, int]:
     """The claimed batch's rows that follow it (at most `size`: the rest go to a new batch in
     its old state), minus the skipped; with how many were skipped and this try's number."""
-    rows = session.execute(
-        select(D.c.id, D.c.email, D.c.public_id, D.c.attempts, S.c.status)
-        .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
-        .where(D.c.edition_id == edition_id, D.c.batch_id == picked.number, D.c.status.is_(None))
-        .order_by(D.c.id)
-    ).all()
+    # On the Connection: the ORM's handling of a Core result costs ~0.6 ms per 1000 rows.
+    rows = session.connection().execute(_ROWS, {"e": edition_id, "b": picked.number}).all()
     if len(rows) > size:
         _hand_back(session, edition_id, picked, [r[0] for r in rows[size:]], now)
         rows = rows[:size]

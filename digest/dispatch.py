@@ -103,12 +103,18 @@ class Dispatcher:
 
     def _record(self, job: Job, statuses: Sequence[RecipientStatus]) -> None:
         now = self.runtime.clock()  # once: a batch deferred as a whole stays one batch
-        outcomes = [self._outcome(s, job.attempt, now) for s in statuses]
-        sent = [r.delivery_id for r in job.batch.recipients]
+        edition, sent = job.batch.edition_id, [r.delivery_id for r in job.batch.recipients]
+        alike = _alike(statuses, sent)
         with self.writes.transaction() as session:
-            ledger.record(session, job.batch.edition_id, job.number, sent, outcomes, now)
+            if alike is not None:  # the common case: one answer for the whole batch
+                outcome = self._outcome(alike, job.attempt, now)
+                ledger.record_all(session, edition, job.number, outcome, now)
+                done = Counter({outcome.status: len(sent)})
+            else:
+                outcomes = [self._outcome(s, job.attempt, now) for s in statuses]
+                ledger.record(session, edition, job.number, sent, outcomes, now)
+                done = Counter(o.status for o in outcomes)
         seam.checkpoint("recorded")
-        done = Counter(o.status for o in outcomes)
         self.counts.update(done)
         if self.progress:
             self.progress(done[ACCEPTED] + done[FAILED])
@@ -167,3 +173,13 @@ class Dispatcher:
             "%s: pausing %.1f s (try %d of %d)", exc, wait, job.attempt, self.policy.max_attempts
         )
         self.throttle.pause(wait)
+
+
+def _alike(statuses: Sequence[RecipientStatus], sent: Sequence[int]) -> RecipientStatus | None:
+    """The one answer every recipient of the batch got, if they all got the same one."""
+    if not statuses or len(statuses) != len(sent):
+        return None
+    answer = statuses[0][1:]
+    if any(s[1:] != answer for s in statuses) or {s[0] for s in statuses} != set(sent):
+        return None
+    return statuses[0]

@@ -60,7 +60,9 @@ def set_state(session: Session, edition_id: int, state: str, now: datetime) -> N
 
 
 def is_cancelled(session: Session, edition_id: int) -> bool:
-    state = session.scalar(select(EditionSend.state).where(EditionSend.edition_id == edition_id))
+    """Asked before every batch: on the Connection, without the ORM's execution path."""
+    query = select(EditionSend.state).where(EditionSend.edition_id == edition_id)
+    state = session.connection().scalar(query)
     return state == SEND_CANCELLED
 
 

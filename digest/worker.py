@@ -117,12 +117,15 @@ class Worker:
             while True:
                 pipe.reserve()  # waits while `depth` batches are claimed and unsent
                 pipe.check()
-                size = 0 if self._stop_reason() else self._allowance()
+                size = 0 if self._stop_requested() else self._allowance()
                 if size == 0:
                     pipe.unreserve()
-                    self.report.stopped = self.report.stopped or "warm-up"
+                    self.report.stopped = self.report.stopped or self._cancelled() or "warm-up"
                     return
-                claimed = self._claim(size)
+                claimed = self._claim(size)  # None too when the send was cancelled
+                if self.report.stopped:
+                    pipe.unreserve()
+                    return
                 if claimed is not None and claimed.rows:
                     seams.checkpoint("claimed")
                     pipe.put(Job(self._compose(claimed), claimed.batch, claimed.attempt))
@@ -136,8 +139,12 @@ class Worker:
                     return
 
     def _claim(self, size: int) -> ClaimedBatch | None:
+        """The next batch, unless the send was cancelled (checked in the same transaction)."""
         now = self.runtime.clock()
         with self.writes.transaction() as session:
+            if registry.is_cancelled(session, self.edition_id):
+                self.report.stopped = "cancelled"
+                return None
             claimed = claims.claim(session, self.edition_id, self.worker_id, size, now)
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:
@@ -155,15 +162,15 @@ class Worker:
             self._sent_today = (self._sent_today[0], self._sent_today[1] + len(rows))
         return self.composer.batch(rows, str(claimed.batch))
 
-    def _stop_reason(self) -> bool:
+    def _stop_requested(self) -> bool:
         if self.runtime.should_stop():
             self.report.stopped = "stopped"
             return True
-        with self.factory() as session:
-            if registry.is_cancelled(session, self.edition_id):
-                self.report.stopped = "cancelled"
-                return True
         return False
+
+    def _cancelled(self) -> str | None:
+        with self.factory() as session:
+            return "cancelled" if registry.is_cancelled(session, self.edition_id) else None
 
     def _heartbeat(self, session: Session, now: datetime) -> None:
         if now - self._beat >= HEARTBEAT_EVERY:
