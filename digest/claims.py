@@ -1,4 +1,4 @@
-"""Taking the next batch of a send (design.md §3): planned batches first, then due deferred ones.
+"""Taking the next batch of a send (docs/design.md §3): planned batches, then due deferred ones.
 
 A claim is one small UPDATE on a `send_batches` row (PostgreSQL: the row picked with `FOR UPDATE
 SKIP LOCKED`, so workers on several machines never take the same batch and never wait on each

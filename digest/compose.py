@@ -1,7 +1,7 @@
 """Claimed ledger rows → a Batch: the variant's body (rendered once) plus per-recipient links.
 
 Every message carries `List-Unsubscribe: <https://…>[, <mailto:…>]` and
-`List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 2369, RFC 8058 §3.1; standards.md §1),
+`List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 2369, RFC 8058 §3.1; docs/standards.md §1),
 with a token for this subscriber alone; the body's %%unsubscribe_url%% / %%manage_url%% are
 filled by the backend (SendGrid substitutions, or `render.personalise`).
 """

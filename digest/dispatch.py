@@ -1,4 +1,4 @@
-"""One claimed batch to the provider, with the ledger's discipline (design.md §3):
+"""One claimed batch to the provider, with the ledger's discipline (docs/design.md §3):
 
 commit `submitted`, call the provider, record its answer. A batch the provider refuses for one
 address (400) loses that address and the rest goes again; refused without a culprit it is split

@@ -1,6 +1,6 @@
 """SendGrid Event Webhook events → the ledger, suppressions and engagement counters.
 
-Rules (standards.md §3 "Event Webhook" and its suppression policy):
+Rules (docs/standards.md §3 "Event Webhook" and its suppression policy):
 - each event is processed once: deduplicated on `sg_event_id` (SendGrid repeats events);
 - processed/delivered/deferred/dropped/bounce settle the delivery named by custom_args
   {edition, delivery} (reconcile.apply);

@@ -1,4 +1,4 @@
-"""The delivery ledger's moves (design.md §3): batches move, rows keep a state only when it differs.
+"""The delivery ledger's moves (docs/design.md §3): batches move; a row keeps a state if it differs.
 
 planned → claimed → submitted → accepted | failed | deferred, and skipped for whoever
 unsubscribed before their batch was claimed. What moves is a SendBatch: claiming it

@@ -4,7 +4,7 @@ subscribed address gets instead (so the form's answer never reveals who subscrib
 It goes through the configured backend as a one-recipient Batch marked `test` (it is not an
 edition: its provider events must match no delivery in the ledger). It carries no
 List-Unsubscribe: it is not a subscription message, and Google asks for the two kinds of mail to
-come from different addresses ([subscribers] from_email; standards.md §1).
+come from different addresses ([subscribers] from_email; docs/standards.md §1).
 """
 
 from __future__ import annotations

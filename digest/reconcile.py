@@ -2,7 +2,7 @@
 
 A row left `submitted` by a crashed worker is uncertain: the provider may or may not have the
 message. SendGrid's Event Webhook answers that question per recipient, matched by the
-`custom_args` {edition, delivery} every message carries (design.md §3):
+`custom_args` {edition, delivery} every message carries (docs/design.md §3):
 
 - processed, delivered, deferred, open, click → the provider had it: accepted;
 - dropped, bounce (hard or blocked) → it was not delivered: failed, with the provider's reason.

@@ -1,7 +1,7 @@
 """When to try a refused batch again: exponential backoff with jitter, or the provider's word.
 
 SendGrid answers 429 with `Retry-After` or `X-RateLimit-Reset` (unix time) and asks clients to
-drive backoff from those headers (standards.md §3 "Responses, errors, rate limits"); 5xx,
+drive backoff from those headers (docs/standards.md §3 "Responses, errors, rate limits"); 5xx,
 timeouts and connection errors get exponential backoff with jitter so that many workers do not
 retry in lockstep. Pure: the random source and `now` are passed in.
 """

@@ -2,11 +2,11 @@
 
 Every (edition, subscriber) gets a Delivery row, in a planned batch, before any provider call
 (planning.plan). A worker claims a batch of one variant and commits; marks it submitted and
-commits; only then calls the provider; then records the answer (design.md §3). So after a crash
+commits; only then calls the provider; then records the answer (docs/design.md §3). So after a crash
 `claimed` rows are safe to send again and `submitted` ones are uncertain until ESP events settle
 them (reconcile).
 
-This module never imports sendgrid or smtplib: it talks to an EmailBackend (design.md §4).
+This module never imports sendgrid or smtplib: it talks to an EmailBackend (docs/design.md §4).
 """
 
 from __future__ import annotations

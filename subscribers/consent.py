@@ -1,7 +1,7 @@
 """Consent evidence: who agreed to (or withdrew from) what, when, through which channel.
 
 GDPR Art. 7(1) says the controller "shall be able to demonstrate" consent; the ICO lists what
-to keep: who, when, how, and exactly what they were told (standards.md §4). Every state change
+to keep: who, when, how, and exactly what they were told (docs/standards.md §4). Every state change
 of a subscriber appends one Consent row built here, and the wording behind each
 consent_text_version is stored once in consent_texts, never edited.
 """

@@ -206,7 +206,7 @@ def add_confirmed(
 
 def erase(session: Session, sub: Subscriber, *, now: datetime, keys: Sequence[str]) -> str:
     """GDPR Art. 17: delete the person and their consent history; keep only the keyed hash on
-    the suppression list so an import cannot add them back (standards.md §4). Returns it."""
+    the suppression list so an import cannot add them back (docs/standards.md §4). Returns it."""
     digest_hash = add_suppression(session, sub.email, "erased", now=now, keys=keys)
     session.delete(sub)
     session.flush()

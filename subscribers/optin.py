@@ -3,7 +3,7 @@ link, used within its lifetime and only once, makes them active.
 
 Google asks bulk senders for it ("double consent") and it is the defence against list bombing:
 the only email an unconfirmed address ever gets is the confirmation, at most once per interval
-and a few times a day (standards.md §4, §5). Nothing here sends email: functions that need one
+and a few times a day (docs/standards.md §4, §5). Nothing here sends email: functions that need one
 return a `Notice`, which the caller sends after committing.
 """
 
@@ -63,7 +63,7 @@ def subscribe(
     """A subscribe request: pending plus one confirmation email, rate limited per address.
 
     The caller answers the same whatever happens here (known address, rate limited, new), so
-    the form cannot be used to find out who subscribes (standards.md §5)."""
+    the form cannot be used to find out who subscribes (docs/standards.md §5)."""
     email = validate_email(raw_email)
     chosen = check_sections(sections, policy.sections)
     sub = find_by_email(session, email)

@@ -2,7 +2,7 @@
 
 Subscription bombing submits a victim's address to many forms; double opt-in means each form
 sends only a confirmation, and this limit means it sends at most one per interval and a few a
-day (standards.md §5). The count lives in the database, keyed by the address's keyed hash, so
+day (docs/standards.md §5). The count lives in the database, keyed by the address's keyed hash, so
 every web process and the CLI share it and it holds no address.
 """
 

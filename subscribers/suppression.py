@@ -1,8 +1,8 @@
 """The suppression list: addresses that must not be mailed, kept only as keyed hashes.
 
 ICO and the CAP Code say to suppress rather than delete people who objected, so they are not
-re-added (standards.md §4). A keyed hash (HMAC-SHA256 of the normalised address) lets us recognise
-an address without keeping it, which is what erasure leaves behind.
+re-added (docs/standards.md §4). A keyed hash (HMAC-SHA256 of the normalised address) lets us
+recognise an address without keeping it, which is what erasure leaves behind.
 
 The invariant that `recipients_for` relies on: a suppressed address is never `active`. Every
 path that makes someone active checks this list first (operators' imports and adds refuse,

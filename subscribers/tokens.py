@@ -1,7 +1,7 @@
 """Signed, purpose-bound tokens for subscriber links.
 
 The payload is the subscriber's opaque `public_id`, never the email address (a signed token is
-readable by anyone: it ends up in URLs, logs and click-tracking redirects; standards.md §5).
+readable by anyone: it ends up in URLs, logs and click-tracking redirects; docs/standards.md §5).
 Each purpose has its own salt, so an unsubscribe token cannot confirm and a confirm token cannot
 manage. Keys rotate: the newest key signs, every listed key verifies.
 

@@ -1,4 +1,4 @@
-"""The ledger's state moves, on SQLite and on PostgreSQL (design.md §3).
+"""The ledger's state moves, on SQLite and on PostgreSQL (docs/design.md §3).
 
 Batches move; a row has a state of its own only when it differs from its batch's. Tests read
 rows through tally.effective_rows / tally.counts, the ledger's own definition of a row's state.

@@ -1,5 +1,5 @@
 """`/u/{token}`: a GET page that changes nothing, and RFC 8058 one-click on POST, hit the way
-Gmail hits it (standards.md §1: urlencoded `List-Unsubscribe=One-Click`, Content-Length 26)."""
+Gmail hits it (docs/standards.md §1: urlencoded `List-Unsubscribe=One-Click`, Content-Length 26)."""
 
 from __future__ import annotations
 

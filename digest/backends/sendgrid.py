@@ -1,13 +1,13 @@
 """SendGrid's v3 Mail Send API through the official `sendgrid` library.
 
 One request per batch: one body, one personalization per recipient carrying that recipient's
-substitutions (the unsubscribe / manage URLs) and List-Unsubscribe headers (standards.md §3:
+substitutions (the unsubscribe / manage URLs) and List-Unsubscribe headers (docs/standards.md §3:
 per-recipient headers go in `personalizations[i].headers`). `custom_args` carry only opaque ids
 {edition, delivery} so the Event Webhook can be matched back to the ledger; never an address
-(standards.md §4: custom_args are kept indefinitely by Twilio). Subscription tracking is off and
-no `asm` is sent: we host RFC 8058 unsubscribe ourselves, and SendGrid would otherwise inject
-its own List-Unsubscribe (standards.md §3). The body is handed to the library as JSON text
-(digest.backends.sendgrid_json): the library still sends it, with its own headers and errors.
+(docs/standards.md §4: custom_args are kept indefinitely by Twilio). Subscription tracking is
+off and no `asm` is sent: we host RFC 8058 unsubscribe ourselves, and SendGrid would otherwise
+inject its own List-Unsubscribe (docs/standards.md §3). The body is handed to the library as JSON
+text (digest.backends.sendgrid_json): the library still sends it, with its own headers and errors.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _BLAMED = re.compile(r"personalizations(?:\.|\[)(\d+)")
 
 class SendGridBackend(EmailBackend):
     name: ClassVar[str] = "sendgrid"
-    # The API's limit: 1000 personalizations (and recipients) per request (standards.md §3).
+    # The API's limit: 1000 personalizations (and recipients) per request (docs/standards.md §3).
     max_batch: ClassVar[int] = 1000
 
     def __init__(

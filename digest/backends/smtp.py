@@ -3,7 +3,7 @@ and a DKIM signature on every message when a key is configured.
 
 Bodies are quoted-printable with lines of at most 998 characters (RFC 5322 §2.1.1; built by
 `mime.build_message`). The DKIM signature covers List-Unsubscribe and List-Unsubscribe-Post, as
-RFC 8058 §3.1 requires for one-click unsubscribe (standards.md §1), so headers are final before
+RFC 8058 §3.1 requires for one-click unsubscribe (docs/standards.md §1), so headers are final before
 signing.
 """
 

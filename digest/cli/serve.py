@@ -1,7 +1,7 @@
 """`digest serve [--host] [--port]`: the web app under uvicorn.
 
 Access logs keep the path but never a link's token (a token is the only credential of the
-unsubscribe and preference pages; standards.md §5: "strip tokens from access logs").
+unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Mailbox providers send `List-Unsubscribe=One-Click` as application/x-www-form-urlencoded or
 multipart/form-data, with no cookie, login or CSRF token, and need a 2xx without a redirect
-(standards.md §1). So this reads nothing but the token in the URL (the body is drained, never
+(docs/standards.md §1). So this reads nothing but the token in the URL (the body is drained, never
 parsed), is idempotent, and answers the same 200 page for every genuine token, whether its
 subscriber exists, was erased or left long ago: nothing is given away. Only a token that fails
 its signature gets a 400.

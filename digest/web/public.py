@@ -2,7 +2,7 @@
 
 Whatever the address (new, pending, already subscribed, rate limited, caught by the honeypot),
 a well-formed request gets the same redirect to the same "check your inbox" page: the form must
-not tell anyone who subscribes (standards.md §5). Only the person's own mistakes (a malformed
+not tell anyone who subscribes (docs/standards.md §5). Only the person's own mistakes (a malformed
 address, no section ticked) are answered differently, and those say nothing about anyone.
 """
 

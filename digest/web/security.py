@@ -2,7 +2,7 @@
 
 Token pages must leak their token nowhere: `Referrer-Policy: no-referrer`, no third-party
 assets (the CSP allows nothing from anywhere else, and the CSS is inline), no caching
-(standards.md §5; CWE-598). Forms use a signed double-submit cookie: the cookie holds a random
+(docs/standards.md §5; CWE-598). Forms use a signed double-submit cookie: the cookie holds a random
 value, the form a signature of it, so a cross-site page can neither read nor forge the pair.
 The RFC 8058 one-click endpoint is the one POST without it (the RFC forbids cookies there).
 """

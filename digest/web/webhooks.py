@@ -1,6 +1,6 @@
 """POST /webhooks/sendgrid: SendGrid's signed Event Webhook.
 
-Verification (standards.md §3 "Signed webhook"): ECDSA P-256 over the timestamp header followed
+Verification (docs/standards.md §3 "Signed webhook"): ECDSA P-256 over the timestamp header followed
 by the RAW body, checked with the library's own `EventWebhook` helper; SendGrid documents no
 replay window, so a timestamp older (or newer) than [delivery] webhook_max_age is refused too,
 and every event is deduplicated on sg_event_id (digest.events). Unsigned requests are refused:

@@ -1,10 +1,10 @@
-"""A fake SendGrid v3 Mail Send API on 127.0.0.1, faithful where it matters (design.md §5).
+"""A fake SendGrid v3 Mail Send API on 127.0.0.1, faithful where it matters (docs/design.md §5).
 
 - Validates every request body against SendGrid's official OpenAPI schema
   (tests/data/sendgrid/tsg_mail_v3.json, MIT, twilio/sendgrid-oai) with `jsonschema`, the
   reference implementation; `validator="jsonschema-rs"` uses a compiled validator of the same
   schema (the benchmark needs ~50 requests/s of 1000 personalizations; tests use the default).
-- Enforces the documented limits the schema cannot express (standards.md §3): ≤ 1000
+- Enforces the documented limits the schema cannot express (docs/standards.md §3): ≤ 1000
   recipients per request, each address once per request, from/subject/content present,
   text/plain first, custom_args and substitutions < 10,000 bytes, no reserved headers, body
   < 30 MB (413).
@@ -43,7 +43,7 @@ from tests.fakes.sendgrid_limits import check_limits
 from tests.fakes.sendgrid_limits import error as _error
 
 SPEC = Path(__file__).resolve().parent.parent / "data" / "sendgrid" / "tsg_mail_v3.json"
-MAX_BODY = 30 * 1024 * 1024  # "Total email size ... < 30 MB" (standards.md §3)
+MAX_BODY = 30 * 1024 * 1024  # "Total email size ... < 30 MB" (docs/standards.md §3)
 
 
 def mail_send_schema() -> dict[str, Any]:

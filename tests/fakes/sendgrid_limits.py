@@ -1,4 +1,4 @@
-"""The rules of SendGrid's /v3/mail/send that its OpenAPI schema cannot express (standards.md
+"""The rules of SendGrid's /v3/mail/send that its OpenAPI schema cannot express (docs/standards.md
 §3), worded like SendGrid words them: at most 1000 recipients, each address once per request,
 from/subject/content present, text/plain first, custom_args and substitutions under 10,000
 bytes, no reserved headers.
