@@ -210,6 +210,7 @@ def send_edition(
     resend_uncertain: bool = False,
 ) -> SendReport:
     """Start (or resume) a send and run one worker in this process to the end."""
+    settings.secret_keys()  # no key: fail before the edition is marked as being sent
     if resume_send:
         if edition_id is None:
             raise EditionStateError("--resume needs an edition id")

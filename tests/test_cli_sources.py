@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from digest.cli import main
-from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
+from tests.conftest import EXAMPLES
 
 MINIMAL = """
 [publication]
@@ -25,23 +23,6 @@ sections = ["Europe", "Asia"]
 
 {sources}
 """
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("COLUMNS", "250")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["digest", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        return int(exit_info.value.code or 0), out, err
-
-    return run
 
 
 def config(tmp_path: Path, *sources: tuple[str, str]) -> str:

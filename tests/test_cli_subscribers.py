@@ -16,30 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.cli import main
 from subscribers.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
 from tests.subscribers_helpers import read_outbox
 
 DEMO = str(EXAMPLES / "subscribers.csv")
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("DIGEST_DELIVERY__OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["digest", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        return int(exit_info.value.code or 0), out, err
-
-    return run
 
 
 def test_import_reports_what_it_did(cli) -> None:

@@ -15,7 +15,7 @@ from digest.db import make_engine, session_factory, transaction
 from digest.models import FAILED, Delivery
 from digest.send import begin
 from subscribers.models import UNSUBSCRIBED, Subscriber
-from tests.conftest import ROOT, TEST_SECRET
+from tests.conftest import ROOT, TEST_SECRET, CliRun
 from tests.send_helpers import add_subscribers, make_edition
 
 
@@ -33,23 +33,9 @@ def db(tmp_path: Path, now: datetime):
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, db):
-    from digest.cli import main
-
-    monkeypatch.setenv("DIGEST_CONFIG", str(ROOT / "digest.toml"))
-    monkeypatch.setenv("DIGEST_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("DIGEST_DELIVERY__OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["digest", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        out, err = capsys.readouterr()
-        return int(exit_info.value.code or 0), out, err
-
-    return run
+def cli(cli: CliRun, db: object) -> CliRun:
+    """The CLI on the database `db` prepared (an edition and five subscribers)."""
+    return cli
 
 
 def test_send_then_status(cli, tmp_path: Path) -> None:
@@ -159,6 +145,15 @@ def test_sendgrid_without_a_key_names_the_variable(cli, monkeypatch: pytest.Monk
     monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", "sendgrid")
     code, _, err = cli("send")
     assert code == 2 and "DIGEST_SENDGRID_API_KEY is not set" in err
+
+
+
+def test_send_without_a_secret_key_starts_nothing(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    code, _, err = cli("send")
+    assert code == 2 and "DIGEST_SECRET_KEY is not set" in err
+    code, _, err = cli("send", "status", "1")
+    assert code == 3 and "edition 1 has not been sent" in err
 
 
 @pytest.mark.slow

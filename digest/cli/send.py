@@ -84,6 +84,7 @@ def send(
     if dry:
         _print(sending.dry_run(st.sessions, st.settings, edition_id, moment))
         return
+    st.settings.secret_keys()  # no key: fail before the edition is marked as being sent
     count = workers or st.settings.delivery.workers
     if count > 1:
         report = _send_with_workers(st, edition_id, resume, resend_uncertain, count, moment)
