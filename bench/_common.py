@@ -50,6 +50,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(CPU-seconds every core of the machine spent busy so far, now): two of these bracket a
+    run, and `cores_busy` says how many cores it kept busy (Linux /proc/stat; idle and iowait
+    count as idle). On a small machine that is what bounds a second worker's gain."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK"), time.perf_counter()
+
+
+def cores_busy(before: tuple[float, float], after: tuple[float, float]) -> float:
+    return (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
+
+
 # --- databases --------------------------------------------------------------------------------
 
 

@@ -34,8 +34,10 @@ from bench._common import (
     ROOT,
     SECTIONS,
     child,
+    cores_busy,
     fake_sendgrid,
     fake_stats,
+    machine_cpu,
     peak_rss_mb,
     postgres_database,
     prepare,
@@ -151,15 +153,17 @@ def _clients(factory: Any, settings: Any, host: str, batches: int) -> dict[str, 
 
 
 def _single(url: str, host: str) -> dict[str, Any]:
-    return result_of(child(SCRIPT, {"mode": "send", "url": url, "host": host}))
+    before = machine_cpu()
+    result = result_of(child(SCRIPT, {"mode": "send", "url": url, "host": host}))
+    return {**result, "cores": cores_busy(before, machine_cpu())}
 
 
 def _workers(url: str, host: str, count: int) -> dict[str, Any]:
     plan = result_of(child(SCRIPT, {"mode": "plan", "url": url, "host": host}))
-    started = time.perf_counter()
+    started, before = time.perf_counter(), machine_cpu()
     procs = [child(SCRIPT, {"mode": "work", "url": url, "host": host}) for _ in range(count)]
     results = [result_of(p) for p in procs]
-    dispatch = time.perf_counter() - started
+    dispatch, cores = time.perf_counter() - started, cores_busy(before, machine_cpu())
     accepted = sum(r["counts"].get("accepted", 0) for r in results)
     return {
         "plan_s": plan["plan_s"],
@@ -167,6 +171,7 @@ def _workers(url: str, host: str, count: int) -> dict[str, Any]:
         "accepted": accepted,
         "rss_mb": max([plan["rss_mb"], *(r["rss_mb"] for r in results)]),
         "per_worker": [r["counts"].get("accepted", 0) for r in results],
+        "cores": cores,
     }
 
 
@@ -175,7 +180,8 @@ def _line(label: str, n: int, r: dict[str, Any]) -> float:
     report(
         f"{label:<38} {n / total:>8,.0f} recipients/s  (n={n:,}: plan {r['plan_s']:.1f} s + "
         f"dispatch {r['dispatch_s']:.1f} s = {total:.1f} s; dispatch alone "
-        f"{n / r['dispatch_s']:,.0f}/s)  peak RSS {r['rss_mb']:.0f} MB"
+        f"{n / r['dispatch_s']:,.0f}/s)  peak RSS {r['rss_mb']:.0f} MB  "
+        f"machine CPU {r['cores']:.1f} of {os.cpu_count()} cores busy"
     )
     return total
 
