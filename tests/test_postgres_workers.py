@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections import Counter
 from datetime import datetime
@@ -30,6 +31,9 @@ def test_two_worker_processes_share_a_send_exactly_once(postgres_url: str, now: 
         factory = session_factory(engine)
         make_edition(factory, now)
         add_subscribers(factory, 400, now)
+        # A real API's round trip (a quarter second a request): one worker alone would need
+        # five seconds for the 20 batches, so the second has joined long before the end.
+        fake.on_request = lambda number, outcome: time.sleep(0.25)
         with engine.connect() as conn:
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
         url = postgres_url + "?" + urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
