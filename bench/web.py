@@ -1,5 +1,7 @@
 """One-click unsubscribe under load (goal: >= 1,000 requests/s, p99 <= 50 ms), and the cost of
-minting unsubscribe links (goal: >= 300,000 tokens/s on one core).
+minting unsubscribe links (our target: >= 300,000 tokens/s on one core, one at a time, so a
+send's two links per recipient at 50,000 recipients/s take at most a third of a core; a send
+mints a batch's links at once, which is faster, and that figure is printed too).
 
 `digest serve` (uvicorn, SQLite) runs in its own process, as in production; the load generator
 is a small asyncio HTTP/1.1 client in this process (keep-alive connections, each sending its
@@ -208,13 +210,14 @@ def unsubscribed(db: Path) -> int:
         )
 
 
-def token_minting() -> tuple[float, float]:
-    """Unsubscribe tokens per second: ours, and itsdangerous's Signer making the same token."""
+def token_minting() -> tuple[float, float, float]:
+    """Unsubscribe tokens per second: ours one at a time, ours a batch of 1000 at a time (as
+    a send mints them), and itsdangerous's Signer making the same token."""
     import hashlib
 
     from itsdangerous import Signer
 
-    from subscribers.tokens import UNSUBSCRIBE, make_token
+    from subscribers.tokens import UNSUBSCRIBE, make_token, minter
 
     ids = [uuid.uuid4().hex for _ in range(1000)]
     now = datetime.now(UTC)
@@ -223,6 +226,11 @@ def token_minting() -> tuple[float, float]:
     for i in range(TOKENS):
         make_token(keys, UNSUBSCRIBE, ids[i % 1000], now)
     ours = TOKENS / (time.perf_counter() - started)
+    batched = minter(tuple(keys), UNSUBSCRIBE)
+    started = time.perf_counter()
+    for _ in range(TOKENS // 1000):
+        batched.many(ids)
+    in_batches = TOKENS / (time.perf_counter() - started)
     signer = Signer(
         SECRET, salt="digest.unsubscribe", key_derivation="hmac", digest_method=hashlib.sha256
     )
@@ -231,7 +239,7 @@ def token_minting() -> tuple[float, float]:
     for i in range(sample):
         signer.sign(ids[i % 1000])
     theirs = sample / (time.perf_counter() - started)
-    return ours, theirs
+    return ours, in_batches, theirs
 
 
 def report(name: str, result: dict[str, float]) -> None:
@@ -243,12 +251,13 @@ def report(name: str, result: dict[str, float]) -> None:
 
 
 def main() -> None:
-    ours, theirs = token_minting()
+    ours, in_batches, theirs = token_minting()
     verdict = "OK" if ours >= GOAL_TOKENS else "MISSED"
     print(
-        f"Unsubscribe token minting (one core): {ours:,.0f} tokens/s "
-        f"({ours / theirs:.1f}x itsdangerous Signer.sign at {theirs:,.0f}/s); "
-        f"goal >= {GOAL_TOKENS:,}: {verdict}"
+        f"Unsubscribe token minting (one core): {ours:,.0f} tokens/s one at a time "
+        f"({ours / theirs:.1f}x itsdangerous Signer.sign at {theirs:,.0f}/s), "
+        f"{in_batches:,.0f}/s in batches of 1000 as a send mints them; "
+        f"target >= {GOAL_TOKENS:,} one at a time: {verdict}"
     )
     with tempfile.TemporaryDirectory(prefix="digest-bench-web-") as tmp:
         tmpdir = Path(tmp)
