@@ -114,13 +114,17 @@ class NewsletterSettings(_Section):
 SourceKind = Literal["feed", "sitemap", "listing", "page", "picks"]
 
 
+# "ftp:", "javascript:", "HTTPS:": a scheme of two letters or more (one letter is a drive).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
 class SourceSettings(_Section):
     url: str = Field(description="http(s):// URL, file:// URL, or a path relative to the config.")
     kind: SourceKind = Field(
         "feed",
         description="What the URL points at: feed (RSS/Atom/JSON Feed), sitemap (sitemap.xml, "
         "index or Google News sitemap), listing (a section page linking to articles), page "
-        "(one article page) or picks (an editor-picks TOML file).",
+        "(one article page) or picks (an editor-picks TOML or YAML file).",
     )
     section: str | None = Field(None, description="Section for every article from this source.")
     name: str | None = Field(None, description="A label for reports.")
@@ -140,6 +144,21 @@ class SourceSettings(_Section):
     timeout_s: float | None = Field(
         None, gt=0, le=600, description="Seconds allowed per fetch (default: [gather] timeout_s)."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _fetchable(cls, value: str) -> str:
+        """A scheme we cannot fetch is a mistake in the file, not a missing local file."""
+        value = value.strip()
+        if not value:
+            raise ValueError("is empty (an http(s):// URL, a file:// URL or a path)")
+        scheme = _SCHEME.match(value)
+        if scheme and scheme.group(1).lower() not in ("http", "https", "file"):
+            raise ValueError(
+                f"{scheme.group(1)!r} URLs cannot be fetched "
+                "(use http(s)://, file:// or a path relative to the config file)"
+            )
+        return value
 
     @field_validator("link_pattern")
     @classmethod
@@ -551,8 +570,20 @@ def format_validation_error(exc: ValidationError, path: Path) -> str:
             message = "unknown key (check its spelling)"
         elif err["type"] == "missing":
             message = "required key is missing"
-        lines.append(f"{path}: {key}: {message}")
+        variable = _env_variable(err["loc"])
+        where = f"{variable} (overrides {path})" if variable else str(path)
+        lines.append(f"{where}: {key}: {message}")
     return "\n".join(lines)
+
+
+def _env_variable(loc: tuple[int | str, ...]) -> str | None:
+    """The DIGEST_<SECTION>__<KEY> variable set for this key, if one is: the value came from
+    there, so pointing at the file would send the reader to the wrong place."""
+    if len(loc) < 2 or not all(isinstance(part, str) for part in loc[:2]):
+        return None
+    name = f"DIGEST_{str(loc[0]).upper()}__{str(loc[1]).upper()}"
+    matches = [key for key in os.environ if key.upper() == name]
+    return matches[0] if matches else None
 
 
 def _toml_key(loc: tuple[int | str, ...]) -> str:

@@ -140,9 +140,10 @@ def build_edition(
         ]
         ranked = rank(week, now, rank_rules(settings))
         if len(ranked) < settings.newsletter.min_items:
+            tz = settings.publication.tz
             raise EmptyWeekError(
-                f"only {len(ranked)} article(s) between {start:%Y-%m-%d %H:%M} and "
-                f"{end:%Y-%m-%d %H:%M} {settings.publication.timezone} "
+                f"only {len(ranked)} article(s) between {start.astimezone(tz):%Y-%m-%d %H:%M} "
+                f"and {end.astimezone(tz):%Y-%m-%d %H:%M} {settings.publication.timezone} "
                 f"(min_items is {settings.newsletter.min_items}); no edition was built"
             )
         edition, replaced = _fresh_edition(session, settings, start, end, now)

@@ -25,6 +25,7 @@ def test_mistyped_config_key_exits_2_with_one_line(cli, monkeypatch: pytest.Monk
     code, _, err = cli("build")
     assert code == 2
     assert "[delivery] backend" in err and "digest.toml" in err
+    assert "DIGEST_DELIVERY__BACKEND (overrides" in err  # the value came from there
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 

@@ -87,6 +87,11 @@ def test_missing_secret_key_names_the_variable(tmp_path: Path) -> None:
         (('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"'), "unknown IANA timezone"),
         (('section = "Europe"', 'section = "Africa"'), "[[sources]] #1 section"),
         (('url = "feeds/europe.xml"', 'kind = "feed"'), "[[sources]] #1 url: required key"),
+        (
+            ('url = "feeds/europe.xml"', 'url = "ftp://example.com/feed.xml"'),
+            "[[sources]] #1 url: Value error, 'ftp' URLs cannot be fetched",
+        ),
+        (('url = "feeds/europe.xml"', 'url = " "'), "[[sources]] #1 url: Value error, is empty"),
     ],
 )
 def test_bad_key_is_one_line_naming_key_and_file(
@@ -117,3 +122,11 @@ def test_config_path_prefers_option_then_environment() -> None:
     assert config_path("a.toml", {"DIGEST_CONFIG": "b.toml"}) == Path("a.toml")
     assert config_path(None, {"DIGEST_CONFIG": "b.toml"}) == Path("b.toml")
     assert config_path(None, {}) == Path("digest.toml")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/feed.xml", "HTTP://example.com/f", "file:///tmp/f.xml", "f.xml"]
+)
+def test_fetchable_source_urls_are_accepted(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, MINIMAL.replace('url = "feeds/europe.xml"', f'url = "{url}"'))
+    assert load_settings(path).sources[0].url == url

@@ -93,6 +93,15 @@ def test_empty_week_writes_nothing(factory: sessionmaker[Session], settings: Set
         assert count(session, Article) == 0
 
 
+def test_empty_week_names_the_window_in_local_time(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
+    cutoff = datetime(2020, 1, 1, tzinfo=UTC)  # 2019-12-31 19:00 in New York
+    with pytest.raises(EmptyWeekError) as info:
+        build_edition(factory, settings, cutoff)
+    assert "between 2019-12-24 19:00 and 2019-12-31 19:00 America/New_York" in str(info.value)
+
+
 def test_one_broken_source_is_a_warning_not_a_failure(
     factory: sessionmaker[Session], settings: Settings, now: datetime
 ) -> None:

@@ -147,7 +147,6 @@ def test_sendgrid_without_a_key_names_the_variable(cli, monkeypatch: pytest.Monk
     assert code == 2 and "DIGEST_SENDGRID_API_KEY is not set" in err
 
 
-
 def test_send_without_a_secret_key_starts_nothing(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIGEST_SECRET_KEY")
     code, _, err = cli("send")

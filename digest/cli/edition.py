@@ -25,7 +25,8 @@ def build(
         None,
         "--now",
         metavar="ISO-8601",
-        help="Build as if it were this moment (default: now). The week is the 7 days before it.",
+        help="Build as if it were this moment (default: now). The week is the "
+        "[newsletter] window_days (default 7) days before it.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
