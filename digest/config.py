@@ -287,7 +287,13 @@ class DeliverySettings(_Section):
         2.0, gt=0, description="Seconds before the first retry; doubles on each attempt, jittered."
     )
     retry_max_delay: float = Field(
-        300.0, gt=0, description="Longest wait between two tries, in seconds."
+        300.0, gt=0, description="Longest wait of our own backoff between two tries, in seconds."
+    )
+    retry_max_provider_wait: float = Field(
+        3600.0,
+        gt=0,
+        description="Longest wait the provider may ask for (Retry-After, X-RateLimit-Reset) "
+        "that is honoured as given, in seconds; a longer one is cut to this.",
     )
     retry_on_timeout: bool = Field(
         True,

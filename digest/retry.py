@@ -22,6 +22,8 @@ class RetryPolicy:
     max_attempts: int = 5
     base_delay: float = 2.0
     max_delay: float = 300.0
+    # The provider's own wait is honoured up to this (a wrong header cannot stall a send for a day).
+    max_provider_wait: float = 3600.0
     # Share of the delay that is random: 0.5 waits between half and all of the backoff.
     jitter: float = 0.5
     retry_on_timeout: bool = True
@@ -32,17 +34,19 @@ class RetryPolicy:
             max_attempts=delivery.retry_max_attempts,
             base_delay=delivery.retry_base_delay,
             max_delay=delivery.retry_max_delay,
+            max_provider_wait=delivery.retry_max_provider_wait,
             retry_on_timeout=delivery.retry_on_timeout,
         )
 
     def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait after failed try number `attempt` (1-based).
 
-        The provider's own wait wins when it gave one (never shorter, capped by max_delay so a
-        wrong header cannot stall a send for a day); otherwise base * 2^(attempt-1), jittered.
+        The provider's own wait wins when it gave one: never shorter, and not cut to our
+        backoff's max_delay either (retrying before SendGrid's window resets only spends a try),
+        only to max_provider_wait. Otherwise base * 2^(attempt-1), jittered, up to max_delay.
         """
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
+            return min(max(retry_after, 0.0), self.max_provider_wait)
         backoff = min(self.base_delay * 2.0 ** max(attempt - 1, 0), self.max_delay)
         return backoff * (1 - self.jitter + self.jitter * rng.random())
 

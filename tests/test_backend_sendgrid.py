@@ -171,6 +171,14 @@ def test_5xx_is_transient(fake: FakeSendGrid, status: int) -> None:
         _backend(fake).send_batch(_batch(1))
 
 
+def test_5xx_carries_the_providers_wait(fake: FakeSendGrid) -> None:
+    reset = int(datetime(2026, 11, 20, 14, tzinfo=UTC).timestamp()) + 45
+    fake.script(Fault(503, "busy", {"X-RateLimit-Reset": str(reset)}))
+    with pytest.raises(TransientError) as refused:
+        _backend(fake).send_batch(_batch(1))
+    assert refused.value.retry_after == 45.0
+
+
 def test_a_timeout_is_transient_and_maybe_sent(fake: FakeSendGrid) -> None:
     fake.script(Fault(202, delay=1.0, accept_first=True))
     with pytest.raises(TransientError) as refused:

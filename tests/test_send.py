@@ -271,6 +271,42 @@ def test_a_recipient_the_backend_cannot_vouch_for_stays_uncertain(
     assert again.sent_to == ["user1@example.com"] and report.finished
 
 
+def _timeout() -> TransientError:
+    return TransientError("SendGrid did not answer in 30 s", maybe_sent=True)
+
+
+def test_a_timeout_is_not_sent_again_when_retry_on_timeout_is_off(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 3, now)
+    backend = MemoryBackend(_flaky([_timeout()]))
+    s = with_delivery(settings, retry_on_timeout=False)
+    report = _send(factory, s, backend, now)
+    assert len(backend.batches) == 1  # the provider may have it: no second request
+    assert not report.finished
+    assert {r.status for r in _rows(factory).values()} == {SUBMITTED}
+    assert sorted(resume(factory, s, edition, now).uncertain) == [1, 2, 3]
+
+
+def test_a_timeout_is_sent_again_by_default(factory, settings, edition, now) -> None:
+    add_subscribers(factory, 3, now)
+    backend = MemoryBackend(_flaky([_timeout()]))
+    report = _send(factory, settings, backend, now)
+    assert len(backend.batches) == 2 and report.finished
+    assert report.counts[ACCEPTED] == 3
+
+
+def test_a_long_provider_wait_is_honoured_beyond_our_own_backoff_cap(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 2, now)
+    backend = MemoryBackend(_flaky([TransientError("429", retry_after=900.0)]))
+    clock = FakeTime(now)
+    s = with_delivery(settings, retry_max_delay=60.0)
+    report = _send(factory, s, backend, now, clock)
+    assert report.finished and sum(clock.slept) == pytest.approx(900.0)
+
+
 def test_cancel_stops_claiming_and_resume_continues(factory, settings, edition, now) -> None:
     add_subscribers(factory, 9, now)
 

@@ -30,9 +30,14 @@ def test_backoff_doubles_within_its_jitter_and_never_passes_the_cap(
 
 
 def test_the_providers_wait_wins_but_is_capped() -> None:
-    policy = RetryPolicy(max_delay=60.0)
+    policy = RetryPolicy(max_delay=60.0, max_provider_wait=3600.0)
     assert policy.delay(1, random.Random(1), retry_after=17.0) == 17.0
-    assert policy.delay(1, random.Random(1), retry_after=86400.0) == 60.0
+    assert policy.delay(1, random.Random(1), retry_after=86400.0) == 3600.0
+
+
+def test_the_providers_wait_is_not_cut_to_our_own_backoff_cap() -> None:
+    policy = RetryPolicy(max_delay=60.0, max_provider_wait=3600.0)
+    assert policy.delay(1, random.Random(1), retry_after=900.0) == 900.0
 
 
 def test_gives_up_at_the_last_attempt() -> None:

@@ -33,7 +33,7 @@ from digest.backends.base import (
     TransientError,
 )
 from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText, body_text, personalization
-from digest.retry import parse_retry_after, provider_wait
+from digest.retry import provider_wait
 
 # "personalizations.3.to.0.email" or "personalizations[3].to[0].email": whom SendGrid blamed.
 _BLAMED = re.compile(r"personalizations(?:\.|\[)(\d+)")
@@ -140,7 +140,9 @@ class SendGridBackend(EmailBackend):
             )
             return TransientError(f"SendGrid 429: {message}", retry_after=wait)
         if status >= 500:
-            wait = parse_retry_after(headers.get("Retry-After"), self.clock())
+            wait = provider_wait(
+                headers.get("Retry-After"), headers.get("X-RateLimit-Reset"), self.clock()
+            )
             return TransientError(f"SendGrid {status}: {message}", retry_after=wait)
         if status in (401, 403):
             return BackendConfigError(
