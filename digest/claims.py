@@ -2,11 +2,15 @@
 
 A claim is one small UPDATE on a `send_batches` row (PostgreSQL: the row picked with `FOR UPDATE
 SKIP LOCKED`, so workers on several machines never take the same batch and never wait on each
-other) and one read of its rows, joined with their subscribers: whoever is no longer active is
-skipped here, so an unsubscribe that arrives during a send is honoured for every batch not yet
-claimed. A batch larger than the claim wants (a smaller batch size, the warm-up cap) gives the
-rest to a new batch in its old state. Rows with a state of their own that want sending again
-(planned by a resume, deferred alone) are gathered into a new batch of one variant.
+other) and one read of its rows, joined with their subscribers: whoever is no longer active,
+is paused now, or no longer chose any section of their variant is skipped here, so an
+unsubscribe (from everything or from the sections they would get) or a pause that arrives during
+a send is honoured for every batch not yet claimed. Someone who dropped one of several sections
+still gets the variant frozen for them at the start.
+
+A batch larger than the claim wants (a smaller batch size, the warm-up cap) gives the rest to a
+new batch in its old state. Rows with a state of their own that want sending again (planned by a
+resume, deferred alone) are gathered into a new batch of one variant.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy.orm import Session
 from digest import ledger
 from digest.ledger import B, D
 from digest.models import CLAIMED, DEFERRED, PLANNED, SKIPPED
+from subscribers.lifecycle import sections_for
 from subscribers.models import ACTIVE, Subscriber
 
 S = cast(Table, Subscriber.__table__)
@@ -115,7 +120,9 @@ _NOW = bindparam("now", type_=B.c.updated_at.type)
 _CLAIM = {status: _claim_statement(status) for status in (PLANNED, DEFERRED)}
 # A claimed batch's rows that follow it, with their subscriber's state (for the skips).
 _ROWS = (
-    select(D.c.id, D.c.email, D.c.public_id, D.c.attempts, S.c.status)
+    select(
+        D.c.id, D.c.email, D.c.public_id, D.c.attempts, S.c.status, S.c.paused_until, S.c.sections
+    )
     .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
     .where(D.c.edition_id == bindparam("e"), D.c.batch_id == bindparam("b"), D.c.status.is_(None))
     .order_by(D.c.id)
@@ -175,13 +182,28 @@ def _rows(
     if len(rows) > size:
         _hand_back(session, edition_id, picked, [r[0] for r in rows[size:]], now)
         rows = rows[:size]
-    gone = [r[0] for r in rows if r[4] != ACTIVE]
+    variant = tuple(picked.variant.split("|")) if picked.variant else ()
+    gone = [r[0] for r in rows if not _still_wanted(r[4], r[5], r[6], variant, now)]
     if gone:
         ledger.move_ids(session, gone, CLAIMED, SKIPPED, now, error=ledger.SKIP_REASON)
     skip = set(gone)
     claimed = [Claimed(r[0], r[1], picked.variant, r[2]) for r in rows if r[0] not in skip]
     attempt = picked.attempts + max((r[3] for r in rows), default=0) + 1
     return claimed, len(gone), attempt
+
+
+def _still_wanted(
+    status: str | None,
+    paused_until: datetime | None,
+    chosen: list[str] | None,
+    variant: tuple[str, ...],
+    now: datetime,
+) -> bool:
+    """Whether the subscriber still wants this batch now: the same rules as the audience
+    query (subscribers.audience), applied to the sections frozen in the row's variant."""
+    if status != ACTIVE or (paused_until is not None and paused_until > now):
+        return False
+    return not variant or bool(sections_for(variant, chosen))
 
 
 def _hand_back(

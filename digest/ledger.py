@@ -47,7 +47,7 @@ from digest.models import (
 
 # States that keep a send from being finished.
 UNFINISHED = (PLANNED, CLAIMED, DEFERRED, SUBMITTED)
-SKIP_REASON = "unsubscribed before their batch was sent"
+SKIP_REASON = "unsubscribed or paused before their batch was sent"
 D = cast(Table, Delivery.__table__)
 B = cast(Table, SendBatch.__table__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -41,7 +41,13 @@ from digest.send_status import cancel
 from digest.tally import LedgerRow
 from subscribers.models import UNSUBSCRIBED, Subscriber
 from subscribers.tokens import MANAGE, UNSUBSCRIBE, read_token
-from tests.send_helpers import add_subscribers, ledger_rows, make_edition, with_delivery
+from tests.send_helpers import (
+    SECTIONS,
+    add_subscribers,
+    ledger_rows,
+    make_edition,
+    with_delivery,
+)
 from tests.send_runtime import FakeTime
 
 
@@ -153,6 +159,47 @@ def test_an_unsubscribe_during_the_send_is_honoured_for_unclaimed_batches(
     assert len(backend.sent_to) == 8
     assert _rows(factory)["user8@example.com"].status == SKIPPED
     assert report.counts[SKIPPED] == 1 and report.finished
+
+
+def _change_user8_then_accept(
+    factory: sessionmaker[Session], **values: object
+) -> Callable[[Batch], list[RecipientStatus]]:
+    def respond(batch: Batch) -> list[RecipientStatus]:
+        with transaction(factory) as session:
+            session.execute(
+                update(Subscriber).where(Subscriber.email == "user8@example.com").values(**values)
+            )
+        return _accept(batch)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"paused_until": datetime(2027, 1, 1, tzinfo=UTC)},  # paused for a few weeks
+        {"sections": ["Sports"]},  # none of this edition's sections any more
+    ],
+    ids=["paused", "left-the-sections"],
+)
+def test_a_pause_or_section_change_during_the_send_is_honoured_for_unclaimed_batches(
+    factory, settings, edition, now, change: dict[str, object]
+) -> None:
+    add_subscribers(factory, 9, now)
+    backend = MemoryBackend(_change_user8_then_accept(factory, **change))
+    report = _send(factory, with_delivery(settings, batch_size=3), backend, now)
+    assert "user8@example.com" not in backend.sent_to and len(backend.sent_to) == 8
+    assert _rows(factory)["user8@example.com"].status == SKIPPED
+    assert report.counts[SKIPPED] == 1 and report.finished
+
+
+def test_dropping_one_of_several_sections_during_the_send_still_gets_the_frozen_variant(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 9, now)
+    backend = MemoryBackend(_change_user8_then_accept(factory, sections=[SECTIONS[0]]))
+    _send(factory, with_delivery(settings, batch_size=3), backend, now)
+    assert "user8@example.com" in backend.sent_to
 
 
 def _flaky(failures: list[Exception]) -> Callable[[Batch], list[RecipientStatus]]:

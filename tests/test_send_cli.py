@@ -83,7 +83,7 @@ def test_report_failed_lists_who_did_not_get_it_and_why(cli, db, now: datetime) 
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["email"], r["status"], r["reason"]) for r in rows] == [
-        ("user1@example.com", "skipped", "unsubscribed before their batch was sent"),
+        ("user1@example.com", "skipped", "unsubscribed or paused before their batch was sent"),
         ("user2@example.com", "failed", "bounce: 550 no such user"),
     ]
 
