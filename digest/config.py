@@ -261,10 +261,16 @@ class DeliverySettings(_Section):
         30.0, gt=0, le=600, description="Seconds to wait for the SendGrid API or the SMTP server."
     )
     rate_per_second: float | None = Field(
-        None, gt=0, description="Most messages per second this backend may send (none: no limit)."
+        None,
+        gt=0,
+        description="Most messages per second one worker process may hand to this backend "
+        "(none: no limit).",
     )
     rate_per_hour: int | None = Field(
-        None, ge=1, description="Most messages per hour this backend may send (none: no limit)."
+        None,
+        ge=1,
+        description="Most messages per hour one worker process may hand to this backend "
+        "(none: no limit).",
     )
     warmup_start: date | None = Field(
         None, description="First day of an IP/domain warm-up; day 1 of `warmup_daily`."

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from digest.ledger import B, D, gone, orphan_rows
-from digest.models import ACCEPTED, DEFERRED, FAILED, PLANNED, SKIPPED, SUBMITTED
+from digest.models import ACCEPTED, CLAIMED, DEFERRED, FAILED, PLANNED, SKIPPED, SUBMITTED
 
 # A delivery as effective_rows() reads it.
 LedgerRow = Row[*tuple[Any, ...]]
@@ -72,9 +72,10 @@ def settled_since(session: Session, edition_id: int, since: datetime) -> int:
 
 
 def sent_since(session: Session, since: datetime) -> int:
-    """Messages handed to the provider since `since`, over every edition (warm-up caps)."""
+    """Messages handed to the provider since `since`, or claimed to be, over every edition
+    (warm-up caps: another worker's claimed batch is on its way and counts already)."""
     found = _tally(session, None, since)
-    return found[SUBMITTED] + found[ACCEPTED]
+    return found[CLAIMED] + found[SUBMITTED] + found[ACCEPTED]
 
 
 def next_due(session: Session, edition_id: int) -> datetime | None:

@@ -87,7 +87,6 @@ class Worker:
         self.size = batch_size(settings, backend)
         self.worker_id = 0
         self._beat = datetime.min.replace(tzinfo=UTC)
-        self._sent_today: tuple[datetime, int] | None = None
 
     def run(self) -> WorkerReport:
         now = self.runtime.clock()
@@ -158,8 +157,6 @@ class Worker:
         variants = self.report.variants
         variants[rows[0].variant] = variants.get(rows[0].variant, 0) + len(rows)
         self.report.batches += 1
-        if self._sent_today is not None:
-            self._sent_today = (self._sent_today[0], self._sent_today[1] + len(rows))
         return self.composer.batch(rows, str(claimed.batch))
 
     def _stop_requested(self) -> bool:
@@ -178,16 +175,16 @@ class Worker:
             self._beat = now
 
     def _allowance(self) -> int:
-        """The batch size the warm-up ramp still allows today (the full size without a ramp)."""
+        """The batch size the warm-up ramp still allows today (the full size without a ramp).
+        Counted in the database before every claim, so workers sharing a send share the cap
+        (two that count at the same moment may pass it by a batch each)."""
         now = self.runtime.clock()
         cap = warmup_cap(self.settings.delivery, now.date())
         if cap is None:
             return self.size
-        day = day_start(now)
-        if self._sent_today is None or self._sent_today[0] != day:
-            with self.factory() as session:
-                self._sent_today = (day, tally.sent_since(session, day))
-        return max(0, min(self.size, cap - self._sent_today[1]))
+        with self.factory() as session:
+            sent = tally.sent_since(session, day_start(now))
+        return max(0, min(self.size, cap - sent))
 
     def _wait_for_deferred(self) -> bool:
         """Nothing claimable now: nap until the next deferred row is due; False when none."""

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import compose
+from digest import claims, compose
 from digest.backends.base import (
     BackendConfigError,
     Batch,
@@ -36,7 +36,7 @@ from digest.models import (
     EditionSend,
     SendBatch,
 )
-from digest.send import begin, dry_run, resume, send_edition, send_test
+from digest.send import begin, dry_run, resume, run, send_edition, send_test
 from digest.send_status import cancel
 from digest.tally import LedgerRow
 from subscribers.models import UNSUBSCRIBED, Subscriber
@@ -417,6 +417,20 @@ def test_the_warm_up_cap_stops_the_send_for_the_day(factory, settings, edition, 
     clock.now += timedelta(days=1)
     report = _send(factory, s, MemoryBackend(), now, clock, edition_id=edition, resume_send=True)
     assert report.counts[ACCEPTED] == 10 and report.finished
+
+
+def test_the_warm_up_cap_counts_what_another_worker_has_claimed(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 10, now)
+    s = with_delivery(settings, warmup_start=date(2026, 11, 20), warmup_daily=[5])
+    begin(factory, edition, now, batch_size=3)
+    with transaction(factory) as session:  # another worker holds a batch of 3, not sent yet
+        held = claims.claim(session, edition, 99, 3, now)
+    assert held is not None and len(held.rows) == 3
+    backend = MemoryBackend()
+    report = run(factory, s, backend, edition, runtime=FakeTime(now).runtime())
+    assert len(backend.sent_to) == 2 and report.stopped == "warm-up"
 
 
 def test_the_rate_per_second_paces_batches(factory, settings, edition, now) -> None:
