@@ -130,6 +130,14 @@ def test_a_quoted_field_over_two_lines_keeps_the_line_numbers_right(session, now
     assert errors_of(session, path, now)[0].startswith("line 4: invalid email")
 
 
+def test_an_unclosed_quote_is_reported_and_nothing_is_imported(session, now, tmp_path) -> None:
+    text = HEADER + OK_ROW + '"open@example.com,Never closed,,,,\n' + OK_ROW.replace("ok@", "k2@")
+    path = write(tmp_path, text)
+    errors = errors_of(session, path, now)
+    assert len(errors) == 1 and errors[0].startswith("line 3: ")
+    assert count(session) == 0
+
+
 def test_addresses_are_normalised_before_the_duplicate_check(session, now, tmp_path) -> None:
     path = write(tmp_path, HEADER + "Ann@Example.com,,,,,\n" + " ann@example.COM ,,,,,\n")
     assert errors_of(session, path, now) == ["line 3: duplicate of line 2: ann@example.com"]
