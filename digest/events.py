@@ -7,12 +7,16 @@ Rules (docs/standards.md §3 "Event Webhook" and its suppression policy):
 - hard bounce, spamreport, unsubscribe / group_unsubscribe, and dropped for a suppression
   reason suppress the subscriber at once; `blocked` bounces only count, up to a threshold;
 - opens and clicks are counted per edition, clicks also per link; machine opens (Apple Mail
-  Privacy Protection, `sg_machine_open`) are counted apart, since nobody read anything.
+  Privacy Protection, `sg_machine_open`) are counted apart, since nobody read anything. Only
+  events naming one of our deliveries count: `digest send --test-to` mail carries
+  {edition, delivery: "test"} and is not part of the edition's audience;
+- an event is attributed to the subscriber of its delivery, else to the subscriber with its
+  address (test mail, events without custom_args), so `blocked` bounces count either way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from digest import reconcile, registry
 from digest.models import Delivery, EditionSend, LinkClick, WebhookEvent
-from subscribers.lifecycle import normalise_email, suppress
+from digest.privacy import ERASED_ADDRESS, scrub, spellings
+from subscribers.lifecycle import find_by_email, suppress
 from subscribers.models import Subscriber
 
 # dropped reasons that mean "never mail this address again", and what we record.
@@ -67,14 +72,14 @@ def process(
             result.invalid += 1
             continue
         delivery = _delivery(session, event)
-        subscriber_id = delivery.subscriber_id if delivery else None
-        if not _remember(session, event, delivery, now):
+        event = _without_erased_address(event, delivery)
+        subscriber = _subscriber(session, delivery, event.email)
+        if not _remember(session, event, delivery, subscriber, now):
             result.duplicates += 1
             continue
         result.new += 1
         if delivery is not None and event.kind in reconcile.LEDGER_EVENTS:
             reconcile.apply(session, delivery.id, event.kind, event.detail, now)
-        subscriber = _subscriber(session, subscriber_id, event.email)
         reason = _suppression(session, event, subscriber, blocked_threshold)
         if subscriber is not None and reason is not None:
             suppress(
@@ -82,7 +87,8 @@ def process(
                 source=f"sendgrid event webhook: {event.kind}",
             )  # fmt: skip
             result.suppressed += 1
-        _count(session, event)
+        if delivery is not None:
+            _count(session, delivery.edition_id, event)
     return result
 
 
@@ -132,7 +138,21 @@ def _delivery(session: Session, event: _Event) -> Delivery | None:
     return row
 
 
-def _remember(session: Session, event: _Event, delivery: Delivery | None, now: datetime) -> bool:
+def _without_erased_address(event: _Event, delivery: Delivery | None) -> _Event:
+    """A late event for an erased person's delivery must not write their address back into
+    the ledger or the stored events (a bounce reason often quotes the recipient)."""
+    if delivery is None or delivery.email != ERASED_ADDRESS or not event.detail:
+        return event
+    return replace(event, detail=scrub(event.detail, spellings(event.email)))
+
+
+def _remember(
+    session: Session,
+    event: _Event,
+    delivery: Delivery | None,
+    subscriber: Subscriber | None,
+    now: datetime,
+) -> bool:
     """Store the event unless its sg_event_id was seen; True when it is new. Race-free: two
     webhook requests with the same event cannot both insert it."""
     dialect = session.get_bind().dialect.name
@@ -141,7 +161,7 @@ def _remember(session: Session, event: _Event, delivery: Delivery | None, now: d
         "event": event.kind,
         "edition_id": delivery.edition_id if delivery else event.edition_id,
         "delivery_id": delivery.id if delivery else None,
-        "subscriber_id": delivery.subscriber_id if delivery else None,
+        "subscriber_id": subscriber.id if subscriber else None,
         "detail": event.detail,
         "occurred_at": event.occurred_at,
         "received_at": now,
@@ -153,12 +173,12 @@ def _remember(session: Session, event: _Event, delivery: Delivery | None, now: d
     return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
-def _subscriber(session: Session, subscriber_id: int | None, email: str) -> Subscriber | None:
-    if subscriber_id is not None:
-        return session.get(Subscriber, subscriber_id)
-    if email:
-        return session.scalar(select(Subscriber).where(Subscriber.email == normalise_email(email)))
-    return None
+def _subscriber(session: Session, delivery: Delivery | None, email: str) -> Subscriber | None:
+    """Whom the event is about: its delivery's subscriber, else whoever has its address (a
+    test send, an event without custom_args), so that its effects reach them too."""
+    if delivery is not None and delivery.subscriber_id is not None:
+        return session.get(Subscriber, delivery.subscriber_id)
+    return find_by_email(session, email) if email.strip() else None
 
 
 def _suppression(
@@ -188,10 +208,12 @@ def _suppression(
     return "bounced" if int(blocked or 0) >= blocked_threshold else None
 
 
-def _count(session: Session, event: _Event) -> None:
-    if event.edition_id is None or event.kind not in ("open", "click"):
+def _count(session: Session, edition_id: int, event: _Event) -> None:
+    """Engagement of the edition's audience: called only for events naming one of our
+    deliveries, so test sends and stray custom_args never inflate the counts."""
+    if event.kind not in ("open", "click"):
         return
-    where = EditionSend.edition_id == event.edition_id
+    where = EditionSend.edition_id == edition_id
     if event.kind == "open":
         column = "machine_opens" if event.raw.get("sg_machine_open") else "opens"
         session.execute(
@@ -199,11 +221,11 @@ def _count(session: Session, event: _Event) -> None:
         )
         return
     session.execute(update(EditionSend).where(where).values(clicks=EditionSend.clicks + 1))
-    if event.detail and session.get(EditionSend, event.edition_id) is not None:
+    if event.detail and session.get(EditionSend, edition_id) is not None:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(LinkClick).values(
-            edition_id=event.edition_id, url=event.detail[:2000], clicks=1
+            edition_id=edition_id, url=event.detail[:2000], clicks=1
         )
         session.execute(
             statement.on_conflict_do_update(

@@ -154,7 +154,13 @@ def test_show_json_is_everything_held_about_the_person(cli) -> None:
     code, out, _ = cli("subscribers", "show", "--json", "priya.raman@example.net")
     record = json.loads(out)
     assert code == 0
-    assert set(record) == {"subscriber", "consent_history", "suppression", "deliveries"}
+    assert set(record) == {
+        "subscriber",
+        "consent_history",
+        "suppression",
+        "deliveries",
+        "webhook_events",
+    }
 
 
 def test_erase_leaves_only_a_hash_and_blocks_reimport(cli) -> None:

@@ -193,6 +193,27 @@ def test_blocked_bounces_count_toward_a_threshold(hook: Hook) -> None:
     assert _subscriber(hook, "user0@example.com").status == BOUNCED
 
 
+def _blocked_by_address(hook: Hook, n: int) -> dict[str, Any]:
+    """A blocked bounce without custom_args: only its address says whose it is."""
+    event = _event(hook, "bounce", 1, n, type="blocked", reason="IP reputation")
+    del event["edition"], event["delivery"]
+    return {**event, "email": " User0@Example.COM"}
+
+
+def test_blocked_bounces_matched_by_address_alone_reach_the_threshold(hook: Hook) -> None:
+    threshold = hook.settings.delivery.blocked_threshold
+    _post(hook, [_blocked_by_address(hook, n) for n in range(threshold)])
+    assert _subscriber(hook, "user0@example.com").status == BOUNCED
+
+
+def test_blocked_bounces_matched_by_address_alone_below_the_threshold_do_not_suppress(
+    hook: Hook,
+) -> None:
+    threshold = hook.settings.delivery.blocked_threshold
+    _post(hook, [_blocked_by_address(hook, n) for n in range(threshold - 1)])
+    assert _subscriber(hook, "user0@example.com").status == ACTIVE
+
+
 @pytest.mark.parametrize(
     ("kind", "status"),
     [
@@ -240,6 +261,24 @@ def test_opens_and_clicks_are_counted_per_edition_and_link(hook: Hook) -> None:
         assert (counters.opens, counters.machine_opens, counters.clicks) == (1, 1, 3)
         clicks = dict(session.execute(select(LinkClick.url, LinkClick.clicks)).all())
     assert clicks == {link: 2, "https://news.example/b": 1}
+
+
+def test_opens_and_clicks_of_a_test_send_are_not_counted(hook: Hook) -> None:
+    """`digest send --test-to` mail names the edition but no delivery: it is not the audience."""
+    test_send = {"delivery": "test", "email": "editor@example.com"}
+    _post(
+        hook,
+        [
+            {**_event(hook, "open", 1, 1), **test_send},
+            {**_event(hook, "click", 1, 1, url="https://news.example/a"), **test_send},
+            _event(hook, "open", 2),
+        ],
+    )
+    with hook.factory() as session:
+        counters = session.get(EditionSend, hook.edition)
+        assert counters is not None
+        assert (counters.opens, counters.machine_opens, counters.clicks) == (1, 0, 0)
+        assert session.scalars(select(LinkClick)).all() == []
 
 
 def test_events_naming_no_delivery_of_ours_change_no_delivery(hook: Hook) -> None:
