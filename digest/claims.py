@@ -15,12 +15,14 @@ resume, deferred alone) are gathered into a new batch of one variant.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
+from typing import cast as typing_cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, Text, bindparam, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest import ledger
@@ -29,7 +31,7 @@ from digest.models import CLAIMED, DEFERRED, PLANNED, SKIPPED
 from subscribers.lifecycle import sections_for
 from subscribers.models import ACTIVE, Subscriber
 
-S = cast(Table, Subscriber.__table__)
+S = typing_cast(Table, Subscriber.__table__)
 
 
 class Claimed(NamedTuple):
@@ -121,7 +123,14 @@ _CLAIM = {status: _claim_statement(status) for status in (PLANNED, DEFERRED)}
 # A claimed batch's rows that follow it, with their subscriber's state (for the skips).
 _ROWS = (
     select(
-        D.c.id, D.c.email, D.c.public_id, D.c.attempts, S.c.status, S.c.paused_until, S.c.sections
+        D.c.id,
+        D.c.email,
+        D.c.public_id,
+        D.c.attempts,
+        S.c.status,
+        S.c.paused_until,
+        # As stored (JSON text): a batch has a handful of distinct values, each decoded once.
+        cast(S.c.sections, Text),
     )
     .select_from(D.outerjoin(S, S.c.id == D.c.subscriber_id))
     .where(D.c.edition_id == bindparam("e"), D.c.batch_id == bindparam("b"), D.c.status.is_(None))
@@ -182,8 +191,8 @@ def _rows(
     if len(rows) > size:
         _hand_back(session, edition_id, picked, [r[0] for r in rows[size:]], now)
         rows = rows[:size]
-    variant = tuple(picked.variant.split("|")) if picked.variant else ()
-    gone = [r[0] for r in rows if not _still_wanted(r[4], r[5], r[6], variant, now)]
+    wants = _Wants(picked.variant)
+    gone = [r[0] for r in rows if not (r[4] == ACTIVE and wants(r[5], r[6], now))]
     if gone:
         ledger.move_ids(session, gone, CLAIMED, SKIPPED, now, error=ledger.SKIP_REASON)
     skip = set(gone)
@@ -192,18 +201,24 @@ def _rows(
     return claimed, len(gone), attempt
 
 
-def _still_wanted(
-    status: str | None,
-    paused_until: datetime | None,
-    chosen: list[str] | None,
-    variant: tuple[str, ...],
-    now: datetime,
-) -> bool:
-    """Whether the subscriber still wants this batch now: the same rules as the audience
-    query (subscribers.audience), applied to the sections frozen in the row's variant."""
-    if status != ACTIVE or (paused_until is not None and paused_until > now):
-        return False
-    return not variant or bool(sections_for(variant, chosen))
+class _Wants:
+    """Whether an active subscriber still wants a batch of `variant` now: the audience query's
+    rules (subscribers.audience) applied to the sections frozen in the variant. The stored
+    `sections` text is decoded once per distinct value, not once per row."""
+
+    def __init__(self, variant: str) -> None:
+        self.variant = tuple(variant.split("|")) if variant else ()
+        self.seen: dict[str | None, bool] = {}
+
+    def __call__(self, paused_until: datetime | None, sections: str | None, now: datetime) -> bool:
+        if paused_until is not None and paused_until > now:
+            return False
+        found = self.seen.get(sections)
+        if found is None:
+            chosen = None if sections is None else json.loads(sections)
+            found = not self.variant or bool(sections_for(self.variant, chosen))
+            self.seen[sections] = found
+        return found
 
 
 def _hand_back(
