@@ -1,5 +1,6 @@
 """kill -9 a real `digest send` at many points; after `--resume` (and reconciliation from the
 fake's signed Event Webhook batches) every subscriber has exactly one copy at the fake SendGrid.
+Every case runs on SQLite and on PostgreSQL.
 
 Crash points inside the worker come from tests/crash_runner.py (DIGEST_TEST_CRASH_AT); the
 fake itself kills the sender while it holds a request, or right after answering it.
@@ -7,18 +8,19 @@ fake itself kills the sender while it holds a request, or right after answering 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from digest.db import make_engine, session_factory
 from digest.models import ACCEPTED, SENT, Edition
@@ -29,6 +31,7 @@ from tests.send_helpers import (
     add_subscribers,
     ledger_statuses,
     make_edition,
+    postgres_schema,
     serve_app,
     with_delivery,
 )
@@ -79,10 +82,32 @@ class Rig:
             engine.dispose()
 
 
-@pytest.fixture
-def rig(tmp_path: Path, settings, now: datetime) -> Iterator[Rig]:
-    db_url = settings.database.url
-    engine = make_engine(db_url)
+@contextlib.contextmanager
+def _database(request: pytest.FixtureRequest, settings) -> Iterator[tuple[str, Engine]]:
+    """The test's own SQLite file, or a schema of its own on the test PostgreSQL (the
+    scale-out database), with a URL the `digest send` subprocesses can open."""
+    if request.param == "sqlite":
+        engine = make_engine(settings.database.url)
+        try:
+            yield settings.database.url, engine
+        finally:
+            engine.dispose()
+        return
+    postgres_url = request.getfixturevalue("postgres_url")
+    with postgres_schema(postgres_url) as engine:
+        with engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        options = urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
+        yield f"{postgres_url}?{options}", engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def rig(request: pytest.FixtureRequest, settings, now: datetime) -> Iterator[Rig]:
+    with _database(request, settings) as (db_url, engine):
+        yield from _rig(db_url, engine, settings, now)
+
+
+def _rig(db_url: str, engine: Engine, settings, now: datetime) -> Iterator[Rig]:
     factory = session_factory(engine)
     make_edition(factory, now)
     add_subscribers(factory, SUBSCRIBERS, now)
@@ -108,7 +133,6 @@ def rig(tmp_path: Path, settings, now: datetime) -> Iterator[Rig]:
                 }
             )
             yield Rig(fake, env, db_url, [])
-    engine.dispose()
 
 
 def _kill_on(rig: Rig, request: int, phase: str) -> None:
