@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.gather.feeds import parse_feed
+from digest.gather.identity import canonical_url
 from digest.gather.items import ParseContext, Parsed, ParseError
 from tests.conftest import DATA
 
@@ -166,6 +167,13 @@ def test_images_come_from_media_content_thumbnail_or_image_enclosures_never_pixe
         "https://news.example/img/enclosed.jpg",
         None,
     ]
+
+
+def test_a_feedburner_item_is_the_article_at_its_origin_link() -> None:
+    first, second = parse("feedburner.xml").candidates
+    url = "https://news.example/middle-east/ceasefire-talks-resume"
+    assert canonical_url(first.url) == url  # tracking parameters go where every URL loses them
+    assert second.url == "https://feeds.feedburner.example/~r/meridian/~3/Zz99Qq/"
 
 
 def test_an_empty_feed_is_fine() -> None:

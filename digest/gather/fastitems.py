@@ -43,9 +43,8 @@ PREFIXES = {
     "http://rssnamespace.org/feedburner/ext/1.0": "feedburner",
 }
 # Item children feedparser has no handler for and stores under keys `_raw` never reads.
-INERT = frozenset(
-    {"comments", "wfw_commentrss", "wfw_comment", "slash_comments", "feedburner_origlink"}
-)
+# (feedburner:origLink is read: an item carrying it goes the feedparser way, digest.gather.feeds.)
+INERT = frozenset({"comments", "wfw_commentrss", "wfw_comment", "slash_comments"})
 XHTML_TYPE = "application/xhtml+xml"
 TEXT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": XHTML_TYPE}
 KNOWN_TYPES = frozenset({"text/plain", "text/html", XHTML_TYPE})

@@ -124,7 +124,7 @@ def _raw(entry: Any, ctx: ParseContext, version: str, bad_dates: list[str]) -> R
         published = parse_date(raw_date)
         if published is None:
             bad_dates.append(plain(raw_date)[:40])
-    link = entry.get("link") or _guid_link(entry)
+    link = _origin_link(entry, ctx) or entry.get("link") or _guid_link(entry)
     base = content_base or safe_url(link, base=ctx.url) or ctx.url
     return RawItem(
         link=link,
@@ -157,6 +157,14 @@ def _content(entry: Any) -> tuple[str, str | None]:
     if contents:
         return str(contents[0]["value"]), contents[0].get("base") or None
     return "", None
+
+
+def _origin_link(entry: Any, ctx: ParseContext) -> str | None:
+    """FeedBurner (and feeds proxied like it) link every item through a redirect of their own
+    (feeds.feedburner.com/~r/...) and keep the article's address in feedburner:origLink: that
+    is the article, the one other sources and editors' picks name."""
+    origin = entry.get("feedburner_origlink")
+    return origin if origin and safe_url(origin, base=ctx.url) else None
 
 
 def _guid_link(entry: Any) -> str | None:
