@@ -1,7 +1,7 @@
 """Gathering benchmark: concurrent fetching against one-after-another, and parse + dedup speed.
 
-Serves 20 RSS feeds x 100 items from a local HTTP server (127.0.0.1, port 0) that waits 200 ms
-before answering each request, then measures:
+Serves 20 RSS feeds x 100 items from a local HTTP server (127.0.0.1, port 0, in a process of its
+own) that waits 200 ms before answering each request, then measures:
 
 1. fetching all 20 feeds with the bounded concurrent fetcher (default [gather] concurrency) vs
    one after another: goal <= 0.6 s and >= 6x faster;
@@ -17,9 +17,13 @@ Runs from a clean checkout with `make bench`; needs nothing but the loopback int
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,27 +146,57 @@ def verdict(met: bool) -> str:
     return "OK" if met else "MISSED"
 
 
-def main() -> None:
+def bodies() -> list[bytes]:
     rng = random.Random(7)
-    bodies = [feed(n, rng) for n in range(FEEDS)]
-    concurrency = GatherSettings().concurrency
+    return [feed(n, rng) for n in range(FEEDS)]
+
+
+def serve() -> None:
+    """The feed server, in a process of its own (as the sites would be): its CPU must not
+    compete with the gatherer's for one interpreter lock. Prints the URLs, serves until stdin
+    closes."""
     with FeedServer() as server:
         urls = [
             server.add(f"/feed/{n}.xml", Route(body=body, delay_s=LATENCY_S))
-            for n, body in enumerate(bodies)
+            for n, body in enumerate(bodies())
         ]
+        print(json.dumps(urls), flush=True)
+        sys.stdin.read()
+
+
+@contextlib.contextmanager
+def feed_server() -> Iterator[list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield json.loads(proc.stdout.readline())
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    feeds = bodies()
+    concurrency = GatherSettings().concurrency
+    with feed_server() as urls:
         asyncio.run(fetch_all(urls[:1], 1))  # warm-up: imports, first connection
         concurrent = min(asyncio.run(fetch_all(urls, concurrency)) for _ in range(3))
         sequential = asyncio.run(fetch_all(urls, 1))
         gather_concurrent, count = min(whole_gather(urls, concurrency) for _ in range(2))
         gather_sequential, _ = whole_gather(urls, 1)
-    parse_runs = [parse_and_dedup(bodies) for _ in range(5)]
+    parse_runs = [parse_and_dedup(feeds) for _ in range(5)]
     parse_s, _, parsed, merged = min(parse_runs)
     parse_cpu = min(run[1] for run in parse_runs)
-    feedparser_s = min(feedparser_alone(bodies) for _ in range(3))
-    fast = sum(read_fast(to_utf8_xml(body)[0]) is not None for body in bodies)
+    feedparser_s = min(feedparser_alone(feeds) for _ in range(3))
+    fast = sum(read_fast(to_utf8_xml(body)[0]) is not None for body in feeds)
 
-    kb = sum(len(b) for b in bodies) / 1024
+    kb = sum(len(b) for b in feeds) / 1024
     print(f"{FEEDS} feeds x {ITEMS} items ({kb:.0f} KB), {LATENCY_S * 1000:.0f} ms latency each")
     print(
         f"fetch, concurrent (concurrency {concurrency}): {concurrent:.3f} s   "
@@ -187,4 +221,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve() if sys.argv[1:] == ["--serve"] else main()
