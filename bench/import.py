@@ -10,7 +10,6 @@ evidence) and a fresh SQLite database in a temp directory, then times, as a user
 from __future__ import annotations
 
 import csv
-import os
 import random
 import subprocess
 import sys
@@ -90,12 +89,13 @@ def in_process(db: Path, path: Path) -> tuple[float, float]:
 
 
 def main() -> None:
+    from tests.send_helpers import digest_env
+
     with tempfile.TemporaryDirectory(prefix="digest-bench-import-") as tmp:
         tmpdir = Path(tmp)
         path = tmpdir / "subscribers.csv"
         write_csv(path, ROWS)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        env.update(
+        env = digest_env(
             {
                 "DIGEST_CONFIG": str(ROOT / "digest.toml"),
                 "DIGEST_DATABASE__URL": f"sqlite:///{tmpdir / 'cli.db'}",

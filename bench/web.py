@@ -76,8 +76,9 @@ def free_port() -> int:
 
 
 def start_server(tmpdir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
+    from tests.send_helpers import digest_env
+
+    env = digest_env(
         {
             "DIGEST_CONFIG": str(ROOT / "digest.toml"),
             "DIGEST_DATABASE__URL": f"sqlite:///{tmpdir / 'web.db'}",

@@ -5,6 +5,7 @@ schemas so that the ledger tests run on both databases."""
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -163,3 +164,10 @@ def serve_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def digest_env(values: dict[str, str]) -> dict[str, str]:
+    """The environment for a `digest` subprocess: this one without its DIGEST_* variables
+    (a developer's would override the config under test), plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    return {**env, **values}

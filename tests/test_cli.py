@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, TEST_SECRET
+from tests.send_helpers import digest_env
 
 
 def test_help_lists_the_commands(cli) -> None:
@@ -138,13 +138,14 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path) -> None:
         "    assert not exc.code, exc.code\n"
         f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")},
-        "DIGEST_CONFIG": str(ROOT / "digest.toml"),
-        "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "DIGEST_SECRET_KEY": TEST_SECRET,
-        "COLUMNS": "200",
-    }
+    env = digest_env(
+        {
+            "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+            "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
+            "DIGEST_SECRET_KEY": TEST_SECRET,
+            "COLUMNS": "200",
+        }
+    )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )

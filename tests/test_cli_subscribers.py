@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from subscribers.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
+from tests.send_helpers import digest_env
 from tests.subscribers_helpers import read_outbox
 
 DEMO = str(EXAMPLES / "subscribers.csv")
@@ -209,8 +209,7 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_serve_answers_and_keeps_tokens_out_of_the_access_log(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
+    env = digest_env(
         {
             "DIGEST_CONFIG": str(ROOT / "digest.toml"),
             "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'serve.db'}",

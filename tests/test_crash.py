@@ -29,6 +29,7 @@ from tests.conftest import ROOT, TEST_SECRET
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.send_helpers import (
     add_subscribers,
+    digest_env,
     ledger_statuses,
     make_edition,
     postgres_schema,
@@ -118,8 +119,7 @@ def _rig(db_url: str, engine: Engine, settings, now: datetime) -> Iterator[Rig]:
         app.include_router(webhooks.router())
         with serve_app(app) as base:
             fake.webhook_url = base + webhooks.PATH
-            env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-            env.update(
+            env = digest_env(
                 {
                     "DIGEST_CONFIG": str(ROOT / "digest.toml"),
                     "DIGEST_DATABASE__URL": db_url,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT, TEST_SECRET
+from tests.send_helpers import digest_env
 
 pytestmark = pytest.mark.slow
 DEMO_NOW = "2026-11-20T09:00:00"
@@ -33,8 +33,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
+    env = digest_env(
         {
             "DIGEST_DATABASE__URL": f"sqlite:///{out / 'digest.db'}",
             "DIGEST_DELIVERY__BACKEND": "outbox",
@@ -133,8 +132,7 @@ def test_preview_wrote_html_and_text(demo: dict[str, Path]) -> None:
 
 
 def test_sending_again_is_refused(demo: dict[str, Path]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
+    env = digest_env(
         {
             "DIGEST_DATABASE__URL": f"sqlite:///{demo['out'] / 'digest.db'}",
             "DIGEST_DELIVERY__OUTBOX_DIR": str(demo["out"] / "outbox"),

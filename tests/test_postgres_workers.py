@@ -3,7 +3,6 @@ share one send through FOR UPDATE SKIP LOCKED; every subscriber still gets exact
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from digest.db import session_factory
 from digest.models import ACCEPTED, SENT, Edition
 from tests.conftest import ROOT, TEST_SECRET
 from tests.fakes.sendgrid import FakeSendGrid
-from tests.send_helpers import add_subscribers, make_edition, postgres_schema
+from tests.send_helpers import add_subscribers, digest_env, make_edition, postgres_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 KEY = "SG.pg-test-key"
@@ -37,8 +36,7 @@ def test_two_worker_processes_share_a_send_exactly_once(postgres_url: str, now: 
         with engine.connect() as conn:
             schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
         url = postgres_url + "?" + urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-        env.update(
+        env = digest_env(
             {
                 "DIGEST_CONFIG": str(ROOT / "digest.toml"),
                 "DIGEST_DATABASE__URL": url,

@@ -16,7 +16,7 @@ from digest.models import FAILED, Delivery
 from digest.send import begin
 from subscribers.models import UNSUBSCRIBED, Subscriber
 from tests.conftest import ROOT, TEST_SECRET, CliRun
-from tests.send_helpers import add_subscribers, make_edition
+from tests.send_helpers import add_subscribers, digest_env, make_edition
 
 
 @pytest.fixture
@@ -157,13 +157,11 @@ def test_send_without_a_secret_key_starts_nothing(cli, monkeypatch: pytest.Monke
 
 @pytest.mark.slow
 def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, db) -> None:
-    import os
     import signal
     import subprocess
     import time
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update(
+    env = digest_env(
         {
             "DIGEST_CONFIG": str(ROOT / "digest.toml"),
             "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
