@@ -140,6 +140,28 @@ def test_deferred_rows_are_claimed_once_due_and_after_the_planned_ones(
     assert _statuses(ledger_db, edition_id) == {CLAIMED: 6}
 
 
+def _claim_in_threads(
+    db: LedgerDb, edition: int, now: datetime, *, workers: int, size: int
+) -> list[list[int]]:
+    """Workers claiming `size` rows at a time side by side until nothing is left: the delivery
+    ids each one took."""
+    taken: list[list[int]] = [[] for _ in range(workers)]
+
+    def work(index: int) -> None:
+        while True:
+            rows, _ = _claim(db, edition, size, now, worker=index + 1)
+            if not rows:
+                return
+            taken[index] += [r.delivery_id for r in rows]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return taken
+
+
 def test_concurrent_claims_never_share_a_row(
     ledger_db: LedgerDb,  # noqa: F811
     edition_id: int,  # noqa: F811
@@ -147,20 +169,7 @@ def test_concurrent_claims_never_share_a_row(
 ) -> None:
     add_subscribers(ledger_db.factory, 400, now)
     _plan(ledger_db, edition_id, now, batch_size=7)  # as `digest send` plans for its workers
-    taken: list[list[int]] = [[], [], [], []]
-
-    def work(index: int) -> None:
-        while True:
-            rows, _ = _claim(ledger_db, edition_id, 7, now, worker=index + 1)
-            if not rows:
-                return
-            taken[index] += [r.delivery_id for r in rows]
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    taken = _claim_in_threads(ledger_db, edition_id, now, workers=4, size=7)
     everything = [i for part in taken for i in part]
     assert sorted(everything) == list(range(1, 401))
     if ledger_db.name == "postgres":
@@ -175,20 +184,7 @@ def test_concurrent_claims_smaller_than_the_planned_batches_never_share_a_row(
 ) -> None:
     add_subscribers(ledger_db.factory, 300, now)
     _plan(ledger_db, edition_id, now, batch_size=100)
-    taken: list[list[int]] = [[], [], []]
-
-    def work(index: int) -> None:
-        while True:
-            rows, _ = _claim(ledger_db, edition_id, 7, now, worker=index + 1)
-            if not rows:
-                return
-            taken[index] += [r.delivery_id for r in rows]
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    taken = _claim_in_threads(ledger_db, edition_id, now, workers=3, size=7)
     assert sorted(i for part in taken for i in part) == list(range(1, 301))
     assert _statuses(ledger_db, edition_id) == {CLAIMED: 300}
 
