@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +26,11 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import Engine, text  # noqa: E402
 
 from digest.db import make_engine, session_factory, upgrade  # noqa: E402
+from tests.send_helpers import make_edition  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
 API_KEY = "SG.bench-key"
-
-
-def services() -> dict[str, str]:
-    """DIGEST_TEST_* from the environment or tests/.services.env (written by `make test`)."""
-    found: dict[str, str] = {}
-    env_file = ROOT / "tests" / ".services.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key and value:
-                found[key] = value
-    found.update({k: v for k, v in os.environ.items() if k.startswith("DIGEST_TEST_")})
-    return found
 
 
 def peak_rss_mb() -> float:
@@ -92,7 +80,10 @@ def prepare(url: str, n: int, variants: Sequence[Sequence[str] | None]) -> None:
     sections cycle through `variants` (None: every section)."""
     engine = make_engine(url)
     upgrade(engine)
-    _edition(engine)
+    # Summaries of a realistic length: the body's size is part of what a send costs.
+    make_edition(
+        session_factory(engine), NOW, summary="A summary of the story, about forty words long. " * 3
+    )
     started = time.perf_counter()
     if engine.dialect.name == "postgresql":
         _subscribers_pg(engine, n, variants)
@@ -100,50 +91,6 @@ def prepare(url: str, n: int, variants: Sequence[Sequence[str] | None]) -> None:
         _subscribers_sqlite(engine, n, variants)
     engine.dispose()
     print(f"   (prepared {n:,} subscribers in {time.perf_counter() - started:.1f} s)", flush=True)
-
-
-def _edition(engine: Engine) -> None:
-    from digest.models import Article, Edition, EditionItem
-
-    factory = session_factory(engine)
-    with factory() as session, session.begin():
-        edition = Edition(
-            status="draft",
-            window_start=NOW - timedelta(days=7),
-            cutoff=NOW,
-            subject="The Weekly Round-up: November 20, 2026",
-            intro="Five desks, one week.",
-            created_at=NOW,
-        )
-        session.add(edition)
-        for position, section in enumerate(s for s in SECTIONS for _ in range(2)):
-            article = Article(
-                url=f"https://news.example/{section}/{position}",
-                title=f"{section} {position}",
-                summary="A summary of the story, about forty words long. " * 3,
-                section=section,
-                published_at=NOW,
-                first_seen_at=NOW,
-                updated_at=NOW,
-                content_hash=str(position),
-                is_pick=False,
-            )
-            session.add(article)
-            session.flush()
-            edition.items.append(
-                EditionItem(
-                    article_id=article.id,
-                    position=position,
-                    section=section,
-                    title=article.title,
-                    url=article.url,
-                    summary=article.summary,
-                    published_at=NOW,
-                    score=1.0,
-                    reasons=["bench"],
-                    pinned=False,
-                )
-            )
 
 
 def _rows(n: int, variants: Sequence[Sequence[str] | None]) -> Iterator[tuple[Any, ...]]:

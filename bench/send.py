@@ -43,9 +43,9 @@ from bench._common import (
     prepare,
     report,
     result_of,
-    services,
     sqlite_url,
 )
+from tests.services_env import services
 
 SCRIPT = Path(__file__).resolve()
 N = int(os.environ.get("BENCH_SEND_N", "1000000"))

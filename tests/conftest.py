@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, load_settings
 from digest.db import make_engine, session_factory, upgrade
+from tests.services_env import services
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -24,19 +25,7 @@ DEMO_NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 
-def _services() -> dict[str, str]:
-    found = {}
-    env_file = Path(__file__).parent / ".services.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key and value:
-                found[key] = value
-    found.update({k: v for k, v in os.environ.items() if k.startswith("DIGEST_TEST_")})
-    return found
-
-
-SERVICES = _services()
+SERVICES = services()
 
 
 def need_service(name: str, why: str) -> str:

@@ -34,9 +34,12 @@ def with_values(settings: Settings, **values: Any) -> Settings:
 
 
 def make_edition(
-    factory: sessionmaker[Session], now: datetime, sections: Sequence[str] = SECTIONS
+    factory: sessionmaker[Session],
+    now: datetime,
+    sections: Sequence[str] = SECTIONS,
+    summary: str = "A summary of the story.",
 ) -> int:
-    """A draft edition with two articles in each section."""
+    """A draft edition with two articles in each section, each with `summary`."""
     with transaction(factory) as session:
         edition = Edition(
             status=DRAFT,
@@ -55,7 +58,7 @@ def make_edition(
                 article = Article(
                     url=url,
                     title=f"{section} story {n}",
-                    summary="A summary of the story.",
+                    summary=summary,
                     section=section,
                     published_at=now - timedelta(days=1),
                     first_seen_at=now,
