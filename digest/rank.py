@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 
 
 @dataclass(frozen=True)

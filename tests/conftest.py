@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, load_settings
-from digest.db import make_engine, session_factory, upgrade
+from digest.store.db import make_engine, session_factory, upgrade
 from tests.services_env import services
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import signal
 
-from digest import runtime
 from digest.cli import main
+from digest.send import runtime
 
 
 def arm(spec: str) -> None:

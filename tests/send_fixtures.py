@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.db import session_factory
+from digest.store.db import session_factory
 from subscribers.models import Base
 from tests.send_helpers import make_edition, postgres_schema
 

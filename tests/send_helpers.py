@@ -15,9 +15,9 @@ from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.db import make_engine, session_factory, transaction, upgrade
-from digest.models import DRAFT, Article, Edition, EditionItem
-from digest.tally import LedgerRow, effective_rows
+from digest.ledger.tally import LedgerRow, effective_rows
+from digest.store.db import make_engine, session_factory, transaction, upgrade
+from digest.store.models import DRAFT, Article, Edition, EditionItem
 from subscribers.models import ACTIVE, Subscriber
 
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")

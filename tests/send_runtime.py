@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from digest.worker import Runtime
+from digest.send.worker import Runtime
 
 
 class FakeTime:

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, load_settings
-from digest.db import make_engine, session_factory
+from digest.store.db import make_engine, session_factory
 from digest.web.app import create_app
 from digest.web.site import Site
 from tests.conftest import DEMO_NOW, ROOT, TEST_SECRET

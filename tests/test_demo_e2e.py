@@ -35,7 +35,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("demo")
     env = digest_env(
         {
-            "DIGEST_DATABASE__URL": f"sqlite:///{out / 'digest.db'}",
+            "DIGEST_DATABASE__URL": f"sqlite:///{out / 'digest.store.db'}",
             "DIGEST_DELIVERY__BACKEND": "outbox",
             "DIGEST_DELIVERY__OUTBOX_DIR": str(out / "outbox"),
             "DIGEST_SECRET_KEY": TEST_SECRET,
@@ -134,7 +134,7 @@ def test_preview_wrote_html_and_text(demo: dict[str, Path]) -> None:
 def test_sending_again_is_refused(demo: dict[str, Path]) -> None:
     env = digest_env(
         {
-            "DIGEST_DATABASE__URL": f"sqlite:///{demo['out'] / 'digest.db'}",
+            "DIGEST_DATABASE__URL": f"sqlite:///{demo['out'] / 'digest.store.db'}",
             "DIGEST_DELIVERY__OUTBOX_DIR": str(demo["out"] / "outbox"),
             "DIGEST_SECRET_KEY": TEST_SECRET,
         }

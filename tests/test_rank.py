@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 from digest.rank import RankRules, rank, score
 
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

@@ -29,6 +29,14 @@ class Recipient(NamedTuple):
     headers: Mapping[str, str] = _NONE
 
 
+def personalise(body: str, values: dict[str, str]) -> str:
+    """Fill a body's per-recipient placeholders with a Recipient's `substitutions`: what
+    SendGrid does server-side, for the backends that write each message themselves."""
+    for key, value in values.items():
+        body = body.replace(key, value)
+    return body
+
+
 @dataclass(frozen=True)
 class Batch:
     """One body, many recipients: what a backend sends in one go."""

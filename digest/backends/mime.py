@@ -12,8 +12,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from digest.backends.base import Batch, Recipient
-from digest.render import personalise
+from digest.backends.base import Batch, Recipient, personalise
 
 POLICY = policy.SMTP.clone(max_line_length=78)
 

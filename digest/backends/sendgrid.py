@@ -33,7 +33,7 @@ from digest.backends.base import (
     TransientError,
 )
 from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText, body_text, personalization
-from digest.retry import provider_wait
+from digest.backends.wait import provider_wait
 
 # "personalizations.3.to.0.email" or "personalizations[3].to[0].email": whom SendGrid blamed.
 _BLAMED = re.compile(r"personalizations(?:\.|\[)(\d+)")

@@ -46,14 +46,14 @@ class State:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from digest.db import open_database
+            from digest.store.db import open_database
 
             self._engine = open_database(self.settings.database_url)
         return self._engine
 
     @property
     def sessions(self) -> sessionmaker[Session]:
-        from digest.db import session_factory
+        from digest.store.db import session_factory
 
         return session_factory(self.engine)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from digest.cli.common import console, state
-from digest.db import current_heads, make_engine, upgrade
+from digest.store.db import current_heads, make_engine, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

@@ -10,8 +10,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import console, err_console, parse_now, state
-from digest.edition import BuildReport, branding, build_edition, edition_view, get_edition
-from digest.render import render_edition
+from digest.edition.build import BuildReport, build_edition
+from digest.edition.options import branding
+from digest.edition.queries import get_edition
+from digest.edition.views import edition_view
+from digest.render.email import render_edition
 
 
 def register(app: typer.Typer) -> None:

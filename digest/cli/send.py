@@ -23,15 +23,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from digest import send as sending
-from digest import tally
 from digest.backends import get_backend
 from digest.cli.common import State, console, err_console, parse_now, state
-from digest.db import transaction
 from digest.errors import UsageError
-from digest.send import SendReport
-from digest.send_status import cancel, report_rows, status, write_report
-from digest.worker import batch_size
+from digest.ledger import tally
+from digest.send import engine as sending
+from digest.send.engine import SendReport
+from digest.send.status import cancel, report_rows, status, write_report
+from digest.send.worker import batch_size
+from digest.store.db import transaction
 
 app = typer.Typer(help="Send an edition, and watch, cancel or report on a send.")
 

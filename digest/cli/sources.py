@@ -12,16 +12,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from digest.articles import list_articles
 from digest.cli.common import console, err_console, parse_now, state
 from digest.config import Settings
-from digest.edition import gather_options, source_specs, week_window
+from digest.edition.articles import list_articles
+from digest.edition.options import gather_options, source_specs, week_window
 from digest.errors import ConfigError, GatherError, NotFoundError, UsageError
 from digest.gather import SourceReport, gather
 from digest.gather.fetch import is_http, local_path
 from digest.gather.picks import Pick, PicksError, add_pick, check_section, check_url, load_picks
 from digest.gather.picks import remove_pick as remove_from_file
-from digest.models import Article
+from digest.store.models import Article
 
 sources_app = typer.Typer(help="Check the configured sources.", no_args_is_help=True)
 articles_app = typer.Typer(help="Articles gathered into the database.", no_args_is_help=True)

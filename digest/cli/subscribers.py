@@ -14,9 +14,9 @@ import typer
 from rich.markup import escape
 
 from digest.cli.common import console, err_console, state
-from digest.db import transaction
 from digest.errors import UsageError
-from digest.subscriptions import as_digest_errors, policy
+from digest.people.audience import as_digest_errors, policy
+from digest.store.db import transaction
 from subscribers.consent import Evidence
 from subscribers.models import PENDING, STATUSES, Subscriber
 
@@ -155,7 +155,7 @@ def add_command(
     ),
 ) -> None:
     """Subscribe one address: a confirmation email (double opt-in), or --confirmed."""
-    from digest.notify import send_notice
+    from digest.people.notify import send_notice
     from subscribers.lifecycle import add_confirmed, subscribe
 
     st = state(ctx)
@@ -239,7 +239,7 @@ def show_command(
     ),
 ) -> None:
     """One subscriber: state, sections and consent history."""
-    from digest.privacy import export_person
+    from digest.people.privacy import export_person
 
     st = state(ctx)
     keys = st.settings.secret_keys()
@@ -296,7 +296,7 @@ def erase_command(
 ) -> None:
     """Delete everything about a person (GDPR Art. 17), keeping only a keyed hash so that no
     import adds them back."""
-    from digest.privacy import erase_person
+    from digest.people.privacy import erase_person
 
     st = state(ctx)
     keys = st.settings.secret_keys()
@@ -319,7 +319,7 @@ def resend_command(
     ),
 ) -> None:
     """Send the confirmation email again (same per-address limits as the web form)."""
-    from digest.notify import send_notice
+    from digest.people.notify import send_notice
     from subscribers.lifecycle import resend_confirmation
 
     st = state(ctx)

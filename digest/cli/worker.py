@@ -11,11 +11,11 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import send as sending
 from digest.backends import get_backend
 from digest.cli.common import console, state
-from digest.models import SEND_RUNNING, SENDING, Edition, EditionSend
-from digest.worker import Runtime
+from digest.send import engine as sending
+from digest.send.worker import Runtime
+from digest.store.models import SEND_RUNNING, SENDING, Edition, EditionSend
 
 
 def register(root: typer.Typer) -> None:

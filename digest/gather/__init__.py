@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 from digest.gather.fetch import (
     NO_VALIDATORS,
     Fetched,

@@ -4,7 +4,7 @@ Only the keys `feeds._raw` reads are produced, each by the rule feedparser 6 app
 `_start_*`/`_end_*` handlers and `pop()`, ported here where they are subtle; feedparser's own pure
 helpers are reused for URLs and dates). An element without a rule here raises `Decline`, and the
 whole document goes to feedparser instead: being fast is optional, being identical is not.
-tests/test_fastfeed.py compares both paths on the corpus and on generated feeds.
+tests/gather/test_fastfeed.py compares both paths on the corpus and on generated feeds.
 """
 
 from __future__ import annotations

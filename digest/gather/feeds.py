@@ -14,7 +14,7 @@ from xml.sax import SAXParseException
 
 import feedparser
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 from digest.gather.decode import DecodeError, to_utf8_xml
 from digest.gather.fastfeed import read_fast
 from digest.gather.identity import canonical_url
@@ -31,7 +31,7 @@ from digest.gather.items import (
     undated_note,
 )
 from digest.gather.jsonfeed import looks_like_json, parse_json_feed
-from digest.sanitize import first_image, is_pixel_size, plain, safe_url, to_text
+from digest.gather.sanitize import first_image, is_pixel_size, plain, safe_url, to_text
 
 # "editors@meridianreview.example (Grace Mwangi)": RSS 2.0's author form. feedparser's
 # author_detail splits it wrongly when the TLD has more than four letters, so read the raw string.

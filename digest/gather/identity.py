@@ -21,7 +21,7 @@ from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 
 TRACKING_PARAMS = frozenset(
     {

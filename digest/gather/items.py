@@ -16,8 +16,8 @@ from typing import Any
 
 from feedparser.datetimes import _parse_date
 
-from digest.candidate import Candidate
-from digest.sanitize import clip, excerpt, plain, safe_url
+from digest.gather.candidate import Candidate
+from digest.gather.sanitize import clip, excerpt, plain, safe_url
 
 MAX_TITLE = 300
 MAX_AUTHOR = 200

@@ -22,7 +22,7 @@ from digest.gather.items import (
     summarise_skips,
     undated_note,
 )
-from digest.sanitize import excerpt, first_image, safe_url
+from digest.gather.sanitize import excerpt, first_image, safe_url
 
 UNTITLED_WORDS = 12
 

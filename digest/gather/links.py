@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from digest.gather.fetch import is_http, local_path
-from digest.sanitize import plain_chars, safe_url
+from digest.gather.sanitize import plain_chars, safe_url
 
 
 def is_local(url: str) -> bool:

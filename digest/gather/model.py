@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 from digest.gather.fetch import NO_VALIDATORS, Limits, Validators
 
 OK = "ok"

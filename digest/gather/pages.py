@@ -42,7 +42,7 @@ from digest.gather.items import (
     parse_date,
 )
 from digest.gather.links import is_local, resolve_link
-from digest.sanitize import first_image, plain, safe_url, to_text
+from digest.gather.sanitize import first_image, plain, safe_url, to_text
 
 ARTICLE_TYPES = ("article", "blogposting", "report", "liveblogposting", "socialmediaposting")
 DATE_META = (

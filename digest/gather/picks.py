@@ -31,7 +31,7 @@ from tomlkit.items import AoT, Table
 
 from digest.gather.identity import canonical_url
 from digest.gather.items import parse_date
-from digest.sanitize import clip, plain, safe_url
+from digest.gather.sanitize import clip, plain, safe_url
 
 MAX_NOTE = 1000
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")

@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 from digest.gather.decode import DecodeError, to_utf8_xml
 from digest.gather.items import ParseError, parse_date
 from digest.gather.links import resolve_link
-from digest.sanitize import plain
+from digest.gather.sanitize import plain
 
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.I)
 GZIP_MAGIC = b"\x1f\x8b"

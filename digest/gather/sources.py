@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
-from digest.candidate import Candidate
+from digest.gather.candidate import Candidate
 from digest.gather.feeds import parse_feed
 from digest.gather.fetch import NO_VALIDATORS, Fetched, Fetcher, FetchError, Validators
 from digest.gather.identity import canonical_url, url_key
@@ -31,8 +31,8 @@ from digest.gather.model import (
 )
 from digest.gather.pages import html_tree, parse_page
 from digest.gather.picks import Pick, PicksError, parse_picks
+from digest.gather.sanitize import safe_url
 from digest.gather.sitemaps import SitemapEntry, parse_sitemap, recent
-from digest.sanitize import safe_url
 
 MAX_CHILD_SITEMAPS = 10
 Reader = Callable[[SourceSpec, Fetched, ParseContext, Fetcher, GatherOptions], Awaitable[Parsed]]

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from digest.backends import get_backend
 from digest.backends.base import EmailBackend
 from digest.config import Settings
-from digest.db import open_database, session_factory
-from digest.subscriptions import register_consent
+from digest.people.audience import register_consent
+from digest.store.db import open_database, session_factory
 from digest.web import api, manage, public, unsubscribe, webhooks
 from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet

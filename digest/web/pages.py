@@ -13,7 +13,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from digest.render import templates_dir
+from digest.render.email import templates_dir
 from digest.web.security import CSRF_FIELD, Csrf
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.backends.base import EmailBackend
 from digest.config import Settings
-from digest.db import transaction
-from digest.notify import send_notice
-from digest.subscriptions import policy
+from digest.people.audience import policy
+from digest.people.notify import send_notice
+from digest.store.db import transaction
 from digest.web.limits import IpLimiter
 from digest.web.pages import Pages
 from digest.web.security import Csrf

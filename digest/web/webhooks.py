@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from digest.config import Settings
-from digest.db import transaction
-from digest.events import EventResult, process
+from digest.send.events import EventResult, process
+from digest.store.db import transaction
 
 PATH = "/webhooks/sendgrid"
 MAX_BODY = 16 * 1024 * 1024

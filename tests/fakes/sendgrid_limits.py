@@ -6,7 +6,7 @@ bytes, no reserved headers.
 A request of 1000 personalizations is checked with a few passes over the whole array first
 (`_within_limits`); only a request that fails them, or is otherwise refused, goes through the
 loop per personalization that finds and words each error. The shortcut never accepts what the
-loop would refuse (tests/test_fake_sendgrid.py holds it to that).
+loop would refuse (tests/fakes/test_sendgrid.py holds it to that).
 """
 
 from __future__ import annotations

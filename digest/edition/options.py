@@ -1,0 +1,76 @@
+"""Settings -> the plain values the pure stages take (gather, rank, render know no Settings)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.config import Settings
+from digest.gather import GatherOptions, Limits, SourceSpec
+from digest.rank import RankRules
+from digest.render.email import Branding
+
+
+def week_window(now: datetime, tz: ZoneInfo, days: int) -> tuple[datetime, datetime]:
+    """The `days` calendar days before `now` in the publication's timezone (DST-safe)."""
+    local = now.astimezone(tz)
+    start = (local.replace(tzinfo=None) - timedelta(days=days)).replace(tzinfo=tz)
+    return start, now
+
+
+def source_specs(settings: Settings) -> list[SourceSpec]:
+    return [
+        SourceSpec(
+            url=settings.source_location(s),
+            kind=s.kind,
+            section=s.section,
+            name=s.name,
+            link_pattern=s.link_pattern,
+            max_pages=s.max_pages,
+            timeout_s=s.timeout_s,
+        )
+        for s in settings.sources
+    ]
+
+
+def gather_options(
+    settings: Settings, since: datetime | None = None, known: frozenset[str] = frozenset()
+) -> GatherOptions:
+    g, nl = settings.gather, settings.newsletter
+    return GatherOptions(
+        limits=Limits(
+            timeout_s=g.timeout_s,
+            max_bytes=g.max_bytes,
+            max_redirects=g.max_redirects,
+            user_agent=g.user_agent,
+            concurrency=g.concurrency,
+        ),
+        excerpt_words=nl.excerpt_words,
+        sections=tuple(nl.sections),
+        max_items=g.max_items_per_source,
+        max_pages=g.max_pages,
+        similarity=g.title_similarity,
+        conditional_get=g.conditional_get,
+        since=since,
+        known_urls=known,
+    )
+
+
+def rank_rules(settings: Settings) -> RankRules:
+    nl = settings.newsletter
+    return RankRules(
+        max_items=nl.max_items, per_section=nl.per_section, sections=tuple(nl.sections)
+    )
+
+
+def branding(settings: Settings) -> Branding:
+    pub, nl = settings.publication, settings.newsletter
+    return Branding(
+        publication_name=pub.name,
+        publication_url=pub.url,
+        postal_address=pub.postal_address,
+        title=nl.title,
+        timezone=pub.timezone,
+        logo_url=pub.logo_url,
+        language=nl.language,
+    )

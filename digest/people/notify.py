@@ -1,0 +1,114 @@
+"""Transactional mail to one person: the double opt-in confirmation, and the note an already
+subscribed address gets instead (so the form's answer never reveals who subscribes).
+
+It goes through the configured backend as a one-recipient Batch marked `test` (it is not an
+edition: its provider events must match no delivery in the ledger). It carries no
+List-Unsubscribe: it is not a subscription message, and Google asks for the two kinds of mail to
+come from different addresses ([subscribers] from_email; docs/standards.md §1).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import jinja2
+
+from digest.backends import get_backend
+from digest.backends.base import BackendError, Batch, EmailBackend, Recipient
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.render.email import compile_mjml, environment
+from subscribers.optin import CONFIRMATION, Notice
+
+log = logging.getLogger(__name__)
+
+# Outbox files of transactional mail go under edition-0/, named by the rate-limit row's id.
+TRANSACTIONAL_EDITION = 0
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    html: str
+    text: str
+
+
+def confirm_url(settings: Settings, token: str) -> str:
+    return f"{settings.web.base_url}/confirm/{token}"
+
+
+def manage_url(settings: Settings, token: str) -> str:
+    return f"{settings.web.base_url}/manage/{token}"
+
+
+def unsubscribe_url(settings: Settings, token: str) -> str:
+    return f"{settings.web.base_url}/u/{token}"
+
+
+def render_notice(settings: Settings, notice: Notice) -> Mail:
+    title = settings.newsletter.title
+    if notice.kind == CONFIRMATION:
+        subject = f"Confirm your subscription to {title}"
+        url = confirm_url(settings, notice.token)
+        preheader = f"One click to start receiving {title}."
+    else:
+        subject = f"You are already subscribed to {title}"
+        url = manage_url(settings, notice.token)
+        preheader = "Nothing has changed; here is the link to your preferences."
+    context = {
+        "kind": notice.kind,
+        "subject": subject,
+        "preheader": preheader,
+        "action_url": url,
+        "ttl_hours": settings.subscribers.confirm_ttl_hours,
+        "title": title,
+        "publication_name": settings.publication.name,
+        "postal_address": settings.publication.postal_address,
+        "language": settings.newsletter.language,
+    }
+    env = environment()
+    try:
+        mjml = env.get_template("email/confirm.mjml.j2").render(context)
+        text = env.get_template("email/confirm.txt.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise BackendError(f"confirmation template error: {exc}") from None
+    return Mail(subject, compile_mjml(mjml), text)
+
+
+def build_batch(settings: Settings, notice: Notice) -> Batch:
+    mail = render_notice(settings, notice)
+    sender = settings.subscribers
+    return Batch(
+        batch_id=uuid.uuid4().hex,
+        edition_id=TRANSACTIONAL_EDITION,
+        subject=mail.subject,
+        html=mail.html,
+        text=mail.text,
+        from_email=sender.from_email or settings.newsletter.from_email,
+        from_name=sender.from_name or settings.newsletter.from_name,
+        reply_to=settings.newsletter.reply_to,
+        # RFC 3834: an automatic message; auto-responders must not answer it.
+        headers={"Auto-Submitted": "auto-generated"},
+        recipients=[Recipient(delivery_id=notice.send_id, email=notice.email)],
+        test=True,
+    )
+
+
+def send_notice(settings: Settings, notice: Notice, backend: EmailBackend | None = None) -> bool:
+    """Send it; False (logged, without the address) if the backend did not take it. The person
+    can ask for another copy; the web answer must not change either way."""
+    try:
+        batch = build_batch(settings, notice)
+        mailer = backend or get_backend(settings)
+        with mailer:
+            statuses = mailer.send_batch(batch)
+    except (BackendError, DigestError) as exc:
+        log.error("confirmation email %s (%s) not sent: %s", notice.send_id, notice.kind, exc)
+        return False
+    ok = all(s.status == "accepted" for s in statuses)
+    if not ok:
+        reasons = "; ".join(f"{s.status}: {s.reason}" for s in statuses)
+        log.error("confirmation email %s (%s) refused: %s", notice.send_id, notice.kind, reasons)
+    return ok

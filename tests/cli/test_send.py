@@ -1,0 +1,185 @@
+"""`digest send` and friends as a person uses them: one clear line on a mistake, real output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from digest.send.engine import begin
+from digest.store.db import make_engine, session_factory, transaction
+from digest.store.models import FAILED, Delivery
+from subscribers.models import UNSUBSCRIBED, Subscriber
+from tests.conftest import ROOT, TEST_SECRET, CliRun
+from tests.send_helpers import add_subscribers, digest_env, make_edition
+
+
+@pytest.fixture
+def db(tmp_path: Path, now: datetime):
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    from digest.store.db import upgrade
+
+    upgrade(engine)
+    factory = session_factory(engine)
+    make_edition(factory, now)
+    add_subscribers(factory, 5, now)
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture
+def cli(cli: CliRun, db: object) -> CliRun:
+    """The CLI on the database `db` prepared (an edition and five subscribers)."""
+    return cli
+
+
+def test_send_then_status(cli, tmp_path: Path) -> None:
+    code, out, _ = cli("send")
+    assert code == 0 and "5 recipients planned: 5 accepted." in out
+    assert len(list((tmp_path / "outbox" / "edition-1").glob("*.eml"))) == 5
+    code, out, _ = cli("send", "status", "1")
+    assert code == 0
+    assert "Edition 1: sent (send finished)" in out
+    assert "accepted  │          5" in out.replace("│ accepted ", "accepted ")
+
+
+def test_cancel_then_resume(cli, db, now: datetime, tmp_path: Path) -> None:
+    begin(db, 1, now)
+    code, out, _ = cli("send", "cancel", "1")
+    assert code == 0 and "cancelled; 5 recipients will not be sent" in out
+    code, out, _ = cli("send", "status", "1")
+    assert "(send cancelled)" in out
+    code, out, _ = cli("send", "--resume", "1")
+    assert code == 0 and "5 accepted" in out
+
+
+def test_cancel_of_an_edition_not_being_sent_is_one_line(cli) -> None:
+    code, _, err = cli("send", "cancel", "1")
+    assert code == 6
+    assert err.strip() == "error: edition 1 is draft: nothing to cancel"
+
+
+def test_report_failed_lists_who_did_not_get_it_and_why(cli, db, now: datetime) -> None:
+    begin(db, 1, now)
+    with transaction(db) as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == "user1@example.com")
+            .values(status=UNSUBSCRIBED)
+        )
+    cli("send", "--resume", "1")
+    with transaction(db) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == 3)
+            .values(status=FAILED, error="bounce: 550 no such user")
+        )
+    code, out, _ = cli("send", "report", "1", "--failed")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["email"], r["status"], r["reason"]) for r in rows] == [
+        ("user1@example.com", "skipped", "unsubscribed or paused before their batch was sent"),
+        ("user2@example.com", "failed", "bounce: 550 no such user"),
+    ]
+
+
+def test_report_to_a_file_has_everyone(cli, tmp_path: Path) -> None:
+    cli("send")
+    out_file = tmp_path / "report.csv"
+    code, _, err = cli("send", "report", "1", "--out", str(out_file))
+    assert code == 0 and "5 rows written" in err
+    assert len(out_file.read_text().splitlines()) == 6
+
+
+def test_test_to_sends_outside_the_ledger(cli, tmp_path: Path) -> None:
+    code, out, _ = cli("send", "--test-to", "a@x.example, b@y.example")
+    assert code == 0
+    assert "a@x.example: accepted" in out and "the ledger was not touched" in out
+    assert len(list((tmp_path / "outbox" / "edition-1-tests").glob("*.eml"))) == 2
+    assert not (tmp_path / "outbox" / "edition-1").exists()
+    code, out, _ = cli("send", "--dry-run")
+    assert "5 recipients would get this edition" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--test-to", "not-an-address"), "--test-to: 'not-an-address' is not an email address"),
+        (("--test-to", " , "), "--test-to needs at least one address"),
+        (("--resend-uncertain",), "--resend-uncertain only goes with --resume EDITION"),
+        (("--workers", "2"), "--workers 2 needs PostgreSQL"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_one_line(cli, args: tuple[str, ...], message: str) -> None:
+    code, _, err = cli("send", *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_status_of_an_unknown_or_unsent_edition(cli) -> None:
+    code, _, err = cli("send", "status", "99")
+    assert code == 3 and "no edition with id 99" in err
+    code, _, err = cli("send", "status", "1")
+    assert code == 3 and "edition 1 has not been sent" in err
+
+
+def test_resume_of_a_draft_says_how_to_start(cli) -> None:
+    code, _, err = cli("send", "--resume", "1")
+    assert code == 6 and "`digest send --edition 1`" in err
+
+
+def test_worker_until_done_helps_a_send_and_exits(cli, db, now: datetime, tmp_path: Path) -> None:
+    begin(db, 1, now)
+    code, out, _ = cli("worker", "--until-done")
+    assert code == 0 and "edition 1: 5 accepted" in out
+    code, out, _ = cli("send", "status", "1")
+    assert "sent (send finished)" in out
+
+
+def test_sendgrid_without_a_key_names_the_variable(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", "sendgrid")
+    code, _, err = cli("send")
+    assert code == 2 and "DIGEST_SENDGRID_API_KEY is not set" in err
+
+
+def test_send_without_a_secret_key_starts_nothing(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    code, _, err = cli("send")
+    assert code == 2 and "DIGEST_SECRET_KEY is not set" in err
+    code, _, err = cli("send", "status", "1")
+    assert code == 3 and "edition 1 has not been sent" in err
+
+
+@pytest.mark.slow
+def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, db) -> None:
+    import signal
+    import subprocess
+    import time
+
+    env = digest_env(
+        {
+            "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+            "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
+            "DIGEST_DELIVERY__OUTBOX_DIR": str(tmp_path / "outbox"),
+            "DIGEST_SECRET_KEY": TEST_SECRET,
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "worker", "--poll", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)  # started, found nothing to do, polling
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
