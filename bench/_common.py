@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import Engine, text  # noqa: E402
 
-from digest.db import make_engine, session_factory, upgrade  # noqa: E402
+from digest.store.db import make_engine, session_factory, upgrade  # noqa: E402
 from tests.send_helpers import make_edition  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

@@ -73,7 +73,7 @@ def cli_import(env: dict[str, str], path: Path) -> tuple[float, str]:
 
 
 def in_process(db: Path, path: Path) -> tuple[float, float]:
-    from digest.db import open_database, session_factory, transaction
+    from digest.store.db import open_database, session_factory, transaction
     from subscribers.importer import Options, import_rows, read_rows, read_text
 
     factory = session_factory(open_database(f"sqlite:///{db}"))

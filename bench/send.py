@@ -78,10 +78,10 @@ def _settings(url: str, host: str) -> Any:
 
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:
-    from digest import send
     from digest.backends.sendgrid import SendGridBackend
-    from digest.db import make_engine, session_factory
-    from digest.worker import Runtime
+    from digest.send import engine as send
+    from digest.send.worker import Runtime
+    from digest.store.db import make_engine, session_factory
 
     settings = _settings(args["url"], args["host"])
     engine = make_engine(args["url"])
@@ -114,9 +114,10 @@ def _clients(factory: Any, settings: Any, host: str, batches: int) -> dict[str, 
 
     from digest.backends.sendgrid import SendGridBackend
     from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText
-    from digest.claims import Claimed
-    from digest.compose import Composer
-    from digest.edition import edition_view, get_edition
+    from digest.edition.queries import get_edition
+    from digest.edition.views import edition_view
+    from digest.send.claims import Claimed
+    from digest.send.compose import Composer
 
     with factory() as session:
         view = edition_view(get_edition(session, 1))

@@ -42,7 +42,7 @@ GOAL_RPS, GOAL_P99_MS, GOAL_TOKENS = 1_000, 50.0, 300_000
 
 def prepare(db: Path, count: int) -> list[str]:
     """A migrated database with `count` active subscribers; their unsubscribe paths."""
-    from digest.db import open_database, session_factory, transaction
+    from digest.store.db import open_database, session_factory, transaction
     from subscribers.fastsql import insert_rows
     from subscribers.importer import _table
     from subscribers.models import Subscriber
