@@ -54,7 +54,7 @@ def consent_record(event: Consent) -> dict[str, Any]:
 
 def person_record(session: Session, sub: Subscriber, keys: Sequence[str]) -> dict[str, Any]:
     """Everything the subscriber domain holds about one person. digest adds its own tables
-    (the delivery ledger) on top: see digest/privacy.py."""
+    (the delivery ledger) on top: see digest/people/privacy.py."""
     entry = suppression_for(session, sub.email, keys)
     return {
         "subscriber": {

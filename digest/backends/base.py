@@ -1,5 +1,5 @@
 """The backend interface (after anymail): one rendered body per batch, a normalised result per
-recipient. `send.py` talks only to this; it never imports sendgrid or smtplib.
+recipient. The send engine (`send/`) talks only to this; it never imports sendgrid or smtplib.
 """
 
 from __future__ import annotations

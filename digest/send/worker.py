@@ -2,7 +2,7 @@
 
 Several workers (processes, possibly on several machines) can share a send on PostgreSQL; the
 ledger's SKIP LOCKED claim keeps them apart. Within a worker, claiming and composing the next
-batch overlaps with sending the previous one (digest.pipeline). Each batch is checked against
+batch overlaps with sending the previous one (send/overlap.py). Each batch is checked against
 the cancel flag, the warm-up cap and the rate limits first.
 """
 
