@@ -24,7 +24,7 @@ Job = TypeVar("Job")
 _STOP = object()
 
 
-class Pipeline(Generic[Job]):
+class Overlap(Generic[Job]):
     def __init__(
         self, deliver: Callable[[Job], None], release: Callable[[Job], None], depth: int
     ) -> None:
@@ -36,7 +36,7 @@ class Pipeline(Generic[Job]):
         self._slots = threading.Semaphore(self.depth)
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Pipeline[Job]:
+    def __enter__(self) -> Overlap[Job]:
         if self.depth > 1:
             self._thread = threading.Thread(target=self._run, name="digest-sender", daemon=True)
             self._thread.start()

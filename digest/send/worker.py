@@ -24,7 +24,7 @@ from digest.send import runtime as seams
 from digest.send.claims import ClaimedBatch
 from digest.send.compose import Composer
 from digest.send.dispatch import Dispatcher, Job
-from digest.send.overlap import Pipeline
+from digest.send.overlap import Overlap
 from digest.send.retry import RetryPolicy
 from digest.send.runtime import Runtime
 from digest.send.throttle import Throttle, day_start, warmup_cap
@@ -113,7 +113,7 @@ class Worker:
 
     def _loop(self) -> None:
         d = self.dispatcher
-        with Pipeline[Job](d.deliver, d.release, self.settings.delivery.pipeline_depth) as pipe:
+        with Overlap[Job](d.deliver, d.release, self.settings.delivery.pipeline_depth) as pipe:
             while True:
                 pipe.reserve()  # waits while `depth` batches are claimed and unsent
                 pipe.check()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from digest.backends.wait import parse_rate_limit_reset, parse_retry_after, provider_wait
 from digest.config import DeliverySettings
-from digest.send.overlap import Pipeline
+from digest.send.overlap import Overlap
 from digest.send.retry import RetryPolicy
 from digest.send.throttle import Rate, Throttle, warmup_cap
 
@@ -163,7 +163,7 @@ def test_the_pipeline_sends_in_order_and_holds_at_most_depth_batches() -> None:
             sent.append(job)
             outstanding[0] -= 1
 
-    with Pipeline[int](deliver, lambda job: None, depth=2) as pipe:
+    with Overlap[int](deliver, lambda job: None, depth=2) as pipe:
         for job in range(50):
             pipe.reserve()
             with lock:
@@ -183,7 +183,7 @@ def test_a_failed_send_releases_what_is_queued_and_raises_in_the_caller() -> Non
         gate.wait(5)
         raise RuntimeError(f"job {job} failed")
 
-    pipeline = Pipeline[int](deliver, released.append, depth=3)
+    pipeline = Overlap[int](deliver, released.append, depth=3)
     with pytest.raises(RuntimeError, match="job 0 failed"), pipeline as pipe:
         for job in range(3):
             pipe.reserve()
@@ -195,7 +195,7 @@ def test_a_failed_send_releases_what_is_queued_and_raises_in_the_caller() -> Non
 
 def test_depth_one_runs_inline() -> None:
     threads: list[str] = []
-    with Pipeline[int](
+    with Overlap[int](
         lambda job: threads.append(threading.current_thread().name), lambda job: None, depth=1
     ) as pipe:
         pipe.reserve()
