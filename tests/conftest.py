@@ -1,4 +1,7 @@
-"""Shared fixtures: a frozen `now`, settings on a temporary database, services from make test."""
+"""Shared fixtures: a frozen `now`, settings on a temporary database, services from make test,
+and `ledger_db`, which runs a delivery test on SQLite and on PostgreSQL (a schema of its own per
+test module, emptied between tests; the PostgreSQL half skips, or fails under CI=true, without a
+server). It lives here because both tests/ledger and tests/send use it."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, load_settings
 from digest.store.db import make_engine, session_factory, upgrade
+from tests.send_helpers import LedgerDb, empty_tables, make_edition, postgres_schema
 from tests.services_env import services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +104,28 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     return need_service("DIGEST_TEST_CHROMIUM", "Debian's Chromium")
+
+
+@pytest.fixture(scope="module")
+def _pg_engine(postgres_url: str) -> Iterator[Engine]:
+    with postgres_schema(postgres_url) as engine:
+        yield engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LedgerDb]:
+    if request.param == "sqlite":
+        engine = request.getfixturevalue("engine")
+        yield LedgerDb("sqlite", engine, session_factory(engine), settings)
+        return
+    engine = request.getfixturevalue("_pg_engine")
+    empty_tables(engine)
+    yield LedgerDb("postgres", engine, session_factory(engine), settings)
+
+
+@pytest.fixture
+def edition_id(ledger_db: LedgerDb, now: datetime) -> int:
+    return make_edition(ledger_db.factory, now)
 
 
 @pytest.fixture(autouse=True)

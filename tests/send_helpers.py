@@ -8,6 +8,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from digest.config import Settings
 from digest.ledger.tally import LedgerRow, effective_rows
 from digest.store.db import make_engine, session_factory, transaction, upgrade
 from digest.store.models import DRAFT, Article, Edition, EditionItem
-from subscribers.models import ACTIVE, Subscriber
+from subscribers.models import ACTIVE, Base, Subscriber
 
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
 
@@ -139,6 +140,23 @@ def postgres_schema(url: str) -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
         admin.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    """Every table emptied, so a module's PostgreSQL schema can serve each of its tests afresh."""
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@dataclass
+class LedgerDb:
+    """What the `ledger_db` fixture hands a test: one database, SQLite or PostgreSQL."""
+
+    name: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    settings: Settings
 
 
 def factory_for(engine: Engine) -> sessionmaker[Session]:

@@ -31,8 +31,7 @@ from digest.store.models import (
 )
 from subscribers.lifecycle import recipients_for
 from subscribers.models import UNSUBSCRIBED, Subscriber
-from tests.send_fixtures import LedgerDb, _pg_engine, edition_id, ledger_db  # noqa: F401
-from tests.send_helpers import SECTIONS, add_subscribers
+from tests.send_helpers import SECTIONS, LedgerDb, add_subscribers
 
 
 def _plan(db: LedgerDb, eid: int, now: datetime, batch_size: int = 1000) -> int:
@@ -56,7 +55,7 @@ def _statuses(db: LedgerDb, eid: int) -> dict[str, int]:
     return dict(fast)
 
 
-def test_plan_freezes_the_audience(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+def test_plan_freezes_the_audience(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:
     add_subscribers(ledger_db.factory, 30, now)
     assert _plan(ledger_db, edition_id, now) == 30
     add_subscribers(ledger_db.factory, 5, now, start=100)
@@ -64,8 +63,8 @@ def test_plan_freezes_the_audience(ledger_db: LedgerDb, edition_id: int, now: da
 
 
 def test_plan_takes_recipients_from_recipients_for(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 12, now, sections=[["Asia"], ["Nowhere"], None])
@@ -77,8 +76,8 @@ def test_plan_takes_recipients_from_recipients_for(
 
 
 def test_claim_takes_one_variant_lowest_ids_first(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 20, now, sections=[["Asia"], ["Europe"]])
@@ -97,8 +96,8 @@ def test_claim_takes_one_variant_lowest_ids_first(
 
 
 def test_claim_skips_who_unsubscribed_after_planning(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 5, now)
@@ -118,8 +117,8 @@ def test_claim_skips_who_unsubscribed_after_planning(
 
 
 def test_deferred_rows_are_claimed_once_due_and_after_the_planned_ones(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 6, now)
@@ -164,8 +163,8 @@ def _claim_in_threads(
 
 
 def test_concurrent_claims_never_share_a_row(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 400, now)
@@ -179,8 +178,8 @@ def test_concurrent_claims_never_share_a_row(
 
 
 def test_concurrent_claims_smaller_than_the_planned_batches_never_share_a_row(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 300, now)
@@ -191,8 +190,8 @@ def test_concurrent_claims_smaller_than_the_planned_batches_never_share_a_row(
 
 
 def test_record_leaves_rows_a_webhook_already_settled(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 2, now)
@@ -212,8 +211,8 @@ def test_record_leaves_rows_a_webhook_already_settled(
 
 
 def test_record_per_row_answers_and_leaves_the_unanswered_submitted(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 60, now)
@@ -233,8 +232,8 @@ def test_record_per_row_answers_and_leaves_the_unanswered_submitted(
 
 
 def test_a_resume_releases_the_batches_of_dead_workers_only(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 4, now)
@@ -261,8 +260,8 @@ def test_a_resume_releases_the_batches_of_dead_workers_only(
 
 
 def test_uncertain_rows_are_the_submitted_rows_of_dead_workers(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 6, now)
@@ -284,8 +283,8 @@ def test_uncertain_rows_are_the_submitted_rows_of_dead_workers(
 
 
 def test_plan_cuts_each_variant_into_batches_of_the_workers_size(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     from digest.store.models import SendBatch
@@ -306,8 +305,8 @@ def test_plan_cuts_each_variant_into_batches_of_the_workers_size(
 
 
 def test_a_smaller_claim_hands_the_rest_back_in_the_state_it_was_in(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 10, now)
@@ -339,8 +338,8 @@ def test_a_smaller_claim_hands_the_rest_back_in_the_state_it_was_in(
 
 
 def test_a_batch_whose_rows_all_left_is_passed_over(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     add_subscribers(ledger_db.factory, 4, now)
@@ -357,8 +356,8 @@ def test_a_batch_whose_rows_all_left_is_passed_over(
 
 
 def test_workers_on_another_host_time_out(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     _plan(ledger_db, edition_id, now)
@@ -375,8 +374,8 @@ def test_workers_on_another_host_time_out(
 
 
 def test_reconcile_settles_uncertain_rows_from_events(
-    ledger_db: LedgerDb,  # noqa: F811
-    edition_id: int,  # noqa: F811
+    ledger_db: LedgerDb,
+    edition_id: int,
     now: datetime,
 ) -> None:
     from digest.store.models import WebhookEvent
@@ -409,7 +408,7 @@ def _rows(db: LedgerDb) -> dict[int, tally.LedgerRow]:
         return {row.id: row for row in session.execute(tally.effective_rows())}
 
 
-def test_begin_twice_is_refused(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:  # noqa: F811
+def test_begin_twice_is_refused(ledger_db: LedgerDb, edition_id: int, now: datetime) -> None:
     import pytest
 
     from digest.errors import EditionStateError
