@@ -29,7 +29,8 @@ from digest.gather.fetch import (
 )
 from digest.gather.identity import deduplicate, url_key
 from digest.gather.items import ParseError
-from digest.gather.model import (
+from digest.gather.sources import read_picks, read_source
+from digest.gather.values import (
     ERROR,
     NOT_MODIFIED,
     OK,
@@ -40,7 +41,6 @@ from digest.gather.model import (
     SourceReport,
     SourceSpec,
 )
-from digest.gather.sources import read_picks, read_source
 
 __all__ = [
     "ERROR",

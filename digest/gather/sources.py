@@ -20,7 +20,11 @@ from digest.gather.identity import canonical_url, url_key
 from digest.gather.items import ParseContext, Parsed, ParseError, date_flag
 from digest.gather.links import resolve_link
 from digest.gather.listings import article_links
-from digest.gather.model import (
+from digest.gather.pages import html_tree, parse_page
+from digest.gather.picks import Pick, PicksError, parse_picks
+from digest.gather.sanitize import safe_url
+from digest.gather.sitemaps import SitemapEntry, parse_sitemap, recent
+from digest.gather.values import (
     ERROR,
     NOT_MODIFIED,
     GatherOptions,
@@ -29,10 +33,6 @@ from digest.gather.model import (
     SourceReport,
     SourceSpec,
 )
-from digest.gather.pages import html_tree, parse_page
-from digest.gather.picks import Pick, PicksError, parse_picks
-from digest.gather.sanitize import safe_url
-from digest.gather.sitemaps import SitemapEntry, parse_sitemap, recent
 
 MAX_CHILD_SITEMAPS = 10
 Reader = Callable[[SourceSpec, Fetched, ParseContext, Fetcher, GatherOptions], Awaitable[Parsed]]
