@@ -1,7 +1,7 @@
 """Shared pieces of the subscriber and web tests: a live uvicorn on 127.0.0.1:0 serving
 create_app, a clock the tests move, and readers for the outbox's .eml files and the pages' forms.
 
-Test modules get the `web` fixture with `from tests.subscribers_helpers import web_fixture`.
+The `web` fixture, built with start_web, lives in tests/web/conftest.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -175,16 +173,6 @@ def start_web(
         site=app.state.site,
     )
     return web, live
-
-
-@pytest.fixture(name="web")
-def web_fixture(tmp_path: Path, db_path: Path) -> Iterator[Web]:
-    running, live = start_web(tmp_path, db_path)
-    try:
-        yield running
-    finally:
-        live.stop()
-        running.close()
 
 
 def read_outbox(outbox: Path) -> list[EmailMessage]:

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from subscribers.lifecycle import find_by_email, recipients_for
 from subscribers.models import ACTIVE, UNSUBSCRIBED
 from subscribers.tokens import UNSUBSCRIBE, make_token
-from tests.subscribers_helpers import SECTIONS, Web, link, web_fixture  # noqa: F401
+from tests.subscribers_helpers import SECTIONS, Web, link
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,6 @@ from tests.subscribers_helpers import (
     Web,
     csrf_token,
     link,
-    web_fixture,  # noqa: F401
 )
 
 

@@ -16,7 +16,7 @@ from digest.cli.serve import RedactTokens, redact
 from digest.people.notify import build_batch, render_notice
 from digest.web.limits import IpLimiter
 from subscribers.optin import ALREADY_SUBSCRIBED, CONFIRMATION, Notice
-from tests.subscribers_helpers import Web, csrf_token, web_fixture  # noqa: F401
+from tests.subscribers_helpers import Web, csrf_token
 
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 

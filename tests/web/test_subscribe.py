@@ -25,7 +25,6 @@ from tests.subscribers_helpers import (
     link,
     start_web,
     text_of,
-    web_fixture,  # noqa: F401
     web_settings,
 )
 

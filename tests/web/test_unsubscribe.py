@@ -34,7 +34,6 @@ from tests.subscribers_helpers import (
     link,
     read_outbox,
     start_web,
-    web_fixture,  # noqa: F401
 )
 
 

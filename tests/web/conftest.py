@@ -1,0 +1,21 @@
+"""Fixtures of the web tests: `web`, the subscription site live on 127.0.0.1:0 over the test's
+own SQLite database (tests.subscribers_helpers.start_web builds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.subscribers_helpers import Web, start_web
+
+
+@pytest.fixture(name="web")
+def web_fixture(tmp_path: Path, db_path: Path) -> Iterator[Web]:
+    running, live = start_web(tmp_path, db_path)
+    try:
+        yield running
+    finally:
+        live.stop()
+        running.close()
