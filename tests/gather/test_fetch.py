@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,6 @@ from digest.gather.fetch import Fetched, FetchError, HttpFetcher, Limits, Valida
 from tests.fakes.feed_server import FeedServer
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel></channel></rss>'
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 def get(url: str, limits: Limits = Limits(), validators: Validators = Validators()) -> Fetched:

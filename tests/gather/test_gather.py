@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,19 +14,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings, SourceSettings
 from digest.edition.build import build_edition
-from digest.gather import Fetched, FetchError, GatherOptions, Limits, SourceSpec, Validators, gather
+from digest.gather import (
+    Fetched,
+    FetchError,
+    GatherOptions,
+    Limits,
+    SourceSpec,
+    Validators,
+    gather,
+    gather_async,
+)
 from digest.store.models import Article, Source
 from subscribers.models import Base
 from tests.fakes.feed_server import FeedServer
-from tests.gather_helpers import article, configured, listing, rss
+from tests.gather_helpers import article, configured, listing, rss, run_on_virtual_clock
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 def articles(factory: sessionmaker[Session]) -> list[Article]:
@@ -256,17 +258,25 @@ def test_a_page_source_is_one_article(server: FeedServer, now: datetime) -> None
 
 
 def test_a_timeout_while_waiting_for_a_slot_is_not_counted(now: datetime) -> None:
+    """One slot, a 1.5 s timeout, fetches of 1 s: the fourth waits 3 s for the slot and is still
+    in time; the fifth takes 2 s once it has the slot, and that is what times out. On a virtual
+    clock (tests/gather_helpers.py), so how busy the machine is cannot change the outcome."""
+    started: dict[str, float] = {}
+
     async def fetcher(
         url: str, *, validators: Validators = Validators(), timeout_s: float | None = None
     ) -> Fetched:
-        await asyncio.sleep(0.1)
+        started[url] = asyncio.get_running_loop().time()
+        await asyncio.sleep(2.0 if url.endswith("/slow") else 1.0)
         return Fetched(url=url, body=rss(("s", f"Story at {url}", now, "s")))
 
-    specs = [SourceSpec(url=f"https://f.example/{i}", timeout_s=0.15) for i in range(4)]
-    result = gather(
-        specs, now=now, fetcher=fetcher, options=GatherOptions(limits=Limits(concurrency=1))
-    )
-    assert all(r.ok for r in result.reports)
+    urls = [*(f"https://f.example/{i}" for i in range(4)), "https://f.example/slow"]
+    specs = [SourceSpec(url=u, timeout_s=1.5) for u in urls]
+    options = GatherOptions(limits=Limits(concurrency=1))
+    result = run_on_virtual_clock(gather_async(specs, now=now, fetcher=fetcher, options=options))
+    assert sorted(started.values()) == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert [(r.url, r.ok) for r in result.reports] == [(u, not u.endswith("/slow")) for u in urls]
+    assert result.reports[-1].error == "timed out after 1.5 s"
 
 
 def test_a_fetcher_error_inside_a_running_event_loop_still_works(now: datetime) -> None:

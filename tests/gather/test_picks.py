@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from tests.gather_helpers import article, configured, rss
 
 DAY = timedelta(days=1)
 SECTIONS = ("Europe", "Asia")
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as running:
-        yield running
 
 
 def test_a_picks_file_is_read_with_every_field() -> None:
