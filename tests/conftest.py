@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +32,26 @@ TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 
 SERVICES = services()
+
+# Property tests: the same examples on every CI run, so a red build is the code's doing, never
+# the luck of the draw or a busy machine (derandomized, no example database, no deadline, no
+# too_slow; print_blob says how to replay a failure). Locally they keep drawing new examples and
+# replay the failures saved in .hypothesis/, which is how they go on finding bugs. The strategies
+# themselves stay small enough that the size health checks cannot fire on any machine.
+# HYPOTHESIS_PROFILE=ci (or dev) picks one by hand.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE")
+    or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+)
 
 
 def need_service(name: str, why: str) -> str:
