@@ -12,19 +12,24 @@ that this app never grants, and it acts on no cookie.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from digest.web.site import Site, client_ip, evidence, site_of
-from subscribers.errors import InvalidEmail, InvalidSections
+from digest.web.guards import Refused, rate_limit, retry_after
+from digest.web.site import Site, evidence, site_of
+from subscribers.consent import check_consent_version
+from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
 from subscribers.optin import Notice, resend_confirmation, subscribe
 
 router = APIRouter(prefix="/api")
+
+M = TypeVar("M", bound=BaseModel)
 
 SOURCE = "JSON API"
 ACCEPTED = {
@@ -57,26 +62,36 @@ def error(status: int, field: str | None, message: str, **headers: str) -> JSONR
     )
 
 
-async def _read(request: Request, model: type[BaseModel]) -> BaseModel | JSONResponse:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return error(415, None, "send the request as application/json")
-    try:
-        data = json.loads(await request.body())
-        return model.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return error(400, None, f"the body is not JSON: {exc}")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        return error(422, field, first["msg"])
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency reading the body as `model`, or refusing it with the API's JSON error."""
+
+    async def read(request: Request) -> M:
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise Refused(error(415, None, "send the request as application/json"))
+        try:
+            data = json.loads(await request.body())
+            return model.model_validate(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Refused(error(400, None, f"the body is not JSON: {exc}")) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise Refused(error(422, field, first["msg"])) from None
+
+    return read
 
 
-def _limited(site: Site, request: Request) -> JSONResponse | None:
-    wait = site.limiter.hit(client_ip(request), site.clock())
-    if not wait:
-        return None
-    seconds = str(max(1, int(wait)))
-    return error(429, None, "too many requests from this address", **{"Retry-After": seconds})
+def too_many(site: Site, request: Request, wait: float) -> JSONResponse:
+    return error(
+        429, None, "too many requests from this address", **{"Retry-After": retry_after(wait)}
+    )
+
+
+# Declared after the body in each handler's signature: FastAPI resolves dependencies in that
+# order, so a malformed body is refused (415/400/422) without counting against the limit.
+Limited = Annotated[None, Depends(rate_limit(too_many))]
+SubscribeBody = Annotated[SubscribeRequest, Depends(json_body(SubscribeRequest))]
+ResendBody = Annotated[ResendRequest, Depends(json_body(ResendRequest))]
 
 
 @router.get("/consent")
@@ -91,23 +106,16 @@ def consent(request: Request) -> dict[str, Any]:
 
 
 @router.post("/subscribe", status_code=202, response_model=None)
-async def api_subscribe(request: Request, background: BackgroundTasks) -> JSONResponse:
+async def api_subscribe(
+    request: Request, background: BackgroundTasks, body: SubscribeBody, _: Limited
+) -> JSONResponse:
     site = site_of(request)
-    body = await _read(request, SubscribeRequest)
-    if isinstance(body, JSONResponse):
-        return body
-    assert isinstance(body, SubscribeRequest)
-    limited = _limited(site, request)
-    if limited is not None:
-        return limited
     version = site.settings.subscribers.consent_text_version
-    if body.consent_text_version not in (None, version):
-        return error(
-            409,
-            "consent_text_version",
-            f"version {body.consent_text_version!r} is not the current consent text "
-            f"({version!r}); show GET /api/consent and send its version",
-        )
+    try:
+        check_consent_version(body.consent_text_version, version)
+    except StaleConsentText as exc:
+        message = f"{exc}; show GET /api/consent and send its version"
+        return error(409, "consent_text_version", message)
     proof = evidence(request, SOURCE, consent_version=version)
 
     def work() -> Notice | None:
@@ -137,15 +145,10 @@ async def api_subscribe(request: Request, background: BackgroundTasks) -> JSONRe
 
 
 @router.post("/resend", status_code=202, response_model=None)
-async def api_resend(request: Request, background: BackgroundTasks) -> JSONResponse:
+async def api_resend(
+    request: Request, background: BackgroundTasks, body: ResendBody, _: Limited
+) -> JSONResponse:
     site = site_of(request)
-    body = await _read(request, ResendRequest)
-    if isinstance(body, JSONResponse):
-        return body
-    assert isinstance(body, ResendRequest)
-    limited = _limited(site, request)
-    if limited is not None:
-        return limited
 
     def work() -> Notice | None:
         with site.write() as session:

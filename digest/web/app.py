@@ -21,6 +21,7 @@ from digest.config import Settings
 from digest.people.audience import register_consent
 from digest.store.db import open_database, session_factory
 from digest.web import api, manage, public, unsubscribe, webhooks
+from digest.web.guards import Refused, answer_refused
 from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet
 from digest.web.security import SecurityMiddleware, security_headers
@@ -58,6 +59,7 @@ def create_app(
         own_limit=["/webhooks/"],  # the webhook route caps its bodies itself (16 MB)
     )
     app.add_exception_handler(StarletteHTTPException, _error_page)
+    app.add_exception_handler(Refused, answer_refused)  # a guard's page or JSON body, as is
     for module in (public, manage, unsubscribe, api):
         app.include_router(module.router)
     app.include_router(webhooks.router())  # POST /webhooks/sendgrid (issue 5)

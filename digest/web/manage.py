@@ -15,7 +15,8 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from digest.web.public import check_inbox, forbidden, too_many
+from digest.web.guards import FORM, LIMITED_FORM
+from digest.web.public import check_inbox
 from digest.web.site import Site, evidence, site_of
 from subscribers.errors import InvalidPause, InvalidSections
 from subscribers.lifecycle import pause, resume, set_sections, unsubscribe
@@ -99,12 +100,10 @@ def manage_page(request: Request, token: str, m: str = "") -> Response:
 Change = Callable[[Site, Request, Subscriber, Session], str | None]
 
 
-def _change(request: Request, token: str, csrf_token: str, change: Change) -> Response:
-    """CSRF, find the subscriber, apply `change`, then back to the page (POST-redirect-GET).
+def _change(request: Request, token: str, change: Change) -> Response:
+    """Find the subscriber, apply `change`, then back to the page (POST-redirect-GET).
     `change` returns the message key, or raises for the person's own mistake."""
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
     with site.write() as session:
         sub = find(site, session, token)
         if sub is None:
@@ -117,23 +116,19 @@ def _change(request: Request, token: str, csrf_token: str, change: Change) -> Re
     return RedirectResponse(f"/manage/{token}?m={key or ''}", status_code=303)
 
 
-@router.post("/manage/{token}")
-def save_sections(
-    request: Request, token: str, sections: list[str] = Form([]), csrf_token: str = Form("")
-) -> Response:
+@router.post("/manage/{token}", dependencies=FORM)
+def save_sections(request: Request, token: str, sections: list[str] = Form([])) -> Response:
     def change(site: Site, request: Request, sub: Subscriber, session: Session) -> str:
         set_sections(
             sub, sections, evidence=evidence(request, SOURCE), now=site.clock(), policy=site.rules
         )
         return "saved"
 
-    return _change(request, token, csrf_token, change)
+    return _change(request, token, change)
 
 
-@router.post("/manage/{token}/pause")
-def pause_mail(
-    request: Request, token: str, weeks: str = Form(""), csrf_token: str = Form("")
-) -> Response:
+@router.post("/manage/{token}/pause", dependencies=FORM)
+def pause_mail(request: Request, token: str, weeks: str = Form("")) -> Response:
     def change(site: Site, request: Request, sub: Subscriber, session: Session) -> str:
         try:
             count = int(weeks)
@@ -142,23 +137,21 @@ def pause_mail(
         pause(sub, count, evidence=evidence(request, SOURCE), now=site.clock(), policy=site.rules)
         return "paused"
 
-    return _change(request, token, csrf_token, change)
+    return _change(request, token, change)
 
 
-@router.post("/manage/{token}/resume")
-def resume_mail(request: Request, token: str, csrf_token: str = Form("")) -> Response:
+@router.post("/manage/{token}/resume", dependencies=FORM)
+def resume_mail(request: Request, token: str) -> Response:
     def change(site: Site, request: Request, sub: Subscriber, session: Session) -> str:
         resume(sub, evidence=evidence(request, SOURCE), now=site.clock())
         return "resumed"
 
-    return _change(request, token, csrf_token, change)
+    return _change(request, token, change)
 
 
-@router.post("/manage/{token}/unsubscribe")
-def unsubscribe_all(request: Request, token: str, csrf_token: str = Form("")) -> Response:
+@router.post("/manage/{token}/unsubscribe", dependencies=FORM)
+def unsubscribe_all(request: Request, token: str) -> Response:
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
     with site.write() as session:
         sub = find(site, session, token)
         if sub is None:
@@ -174,17 +167,10 @@ def unsubscribe_all(request: Request, token: str, csrf_token: str = Form("")) ->
     return site.pages.render(request, "unsubscribed.html")
 
 
-@router.post("/manage/{token}/resubscribe")
-def resubscribe_request(
-    request: Request, token: str, background: BackgroundTasks, csrf_token: str = Form("")
-) -> Response:
+@router.post("/manage/{token}/resubscribe", dependencies=LIMITED_FORM)
+def resubscribe_request(request: Request, token: str, background: BackgroundTasks) -> Response:
     """Coming back needs a new double opt-in: a confirmation email, as from the form."""
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
-    limited = too_many(site, request)
-    if limited is not None:
-        return limited
     version = site.settings.subscribers.consent_text_version
     with site.write() as session:
         sub = find(site, session, token)

@@ -14,8 +14,10 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
-from digest.web.site import Site, client_ip, evidence, site_of
-from subscribers.errors import InvalidEmail, InvalidSections
+from digest.web.guards import FORM, LIMITED_FORM
+from digest.web.site import Site, evidence, site_of
+from subscribers.consent import check_consent_version
+from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
 from subscribers.optin import (
     ALREADY_CONFIRMED,
     CONFIRMED,
@@ -39,37 +41,6 @@ def check_inbox() -> RedirectResponse:
     return RedirectResponse(CHECK_INBOX, status_code=303)
 
 
-def forbidden(site: Site, request: Request) -> HTMLResponse:
-    """A form without a valid CSRF pair: usually a page left open too long."""
-    return site.pages.render(
-        request,
-        "error.html",
-        status_code=403,
-        heading="Please try again",
-        message="This form expired or was sent from another site. Reload the page and send it "
-        "again.",
-        back=request.url.path,
-    )
-
-
-def too_many(site: Site, request: Request) -> HTMLResponse | None:
-    """The per-IP limit: None if the request may go on, else the 429 page."""
-    wait = site.limiter.hit(client_ip(request), site.clock())
-    if not wait:
-        return None
-    minutes = max(1, round(wait / 60))
-    return site.pages.render(
-        request,
-        "error.html",
-        status_code=429,
-        headers={"Retry-After": str(max(1, int(wait)))},
-        heading="Too many requests",
-        message=f"Too many requests from your network. Please try again in about {minutes} "
-        "minute(s).",
-        back=None,
-    )
-
-
 def _form(site: Site, request: Request, status: int = 200, **values: object) -> HTMLResponse:
     sub = site.settings.subscribers
     context: dict[str, Any] = {
@@ -91,7 +62,7 @@ def subscribe_page(request: Request) -> HTMLResponse:
     return _form(site_of(request), request)
 
 
-@router.post("/subscribe", response_model=None)
+@router.post("/subscribe", response_model=None, dependencies=LIMITED_FORM)
 def subscribe_form(
     request: Request,
     background: BackgroundTasks,
@@ -99,20 +70,16 @@ def subscribe_form(
     name: str = Form(""),
     sections: list[str] = Form([]),
     website: str = Form(""),
-    csrf_token: str = Form(""),
     consent_text_version: str = Form(""),
 ) -> Response:
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
-    limited = too_many(site, request)
-    if limited is not None:
-        return limited
     if website:
         return check_inbox()  # the honeypot: a bot filled the hidden field; it learns nothing
     version = site.settings.subscribers.consent_text_version
     values = {"email": email, "name": name, "chosen": sections}
-    if consent_text_version != version:
+    try:
+        check_consent_version(consent_text_version, version)  # no field: "", never current
+    except StaleConsentText:
         message = "The terms below changed while the page was open: please read them again."
         return _form(site, request, 409, error=message, **values)
     try:
@@ -148,19 +115,9 @@ def check_inbox_page(request: Request) -> HTMLResponse:
     return site.pages.render(request, "check_inbox.html")
 
 
-@router.post("/resend", response_model=None)
-def resend_form(
-    request: Request,
-    background: BackgroundTasks,
-    email: str = Form(""),
-    csrf_token: str = Form(""),
-) -> Response:
+@router.post("/resend", response_model=None, dependencies=LIMITED_FORM)
+def resend_form(request: Request, background: BackgroundTasks, email: str = Form("")) -> Response:
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
-    limited = too_many(site, request)
-    if limited is not None:
-        return limited
     try:
         with site.write() as session:
             notice = resend_confirmation(
@@ -205,11 +162,9 @@ def _manage_link_page(site: Site, request: Request, public_id: str, template: st
     return site.pages.render(request, template, state=ALREADY_CONFIRMED, manage_url=url)
 
 
-@router.post("/confirm/{token}")
-def confirm_submit(request: Request, token: str, csrf_token: str = Form("")) -> Response:
+@router.post("/confirm/{token}", dependencies=FORM)
+def confirm_submit(request: Request, token: str) -> Response:
     site = site_of(request)
-    if not site.csrf.valid(request, csrf_token):
-        return forbidden(site, request)
     version = site.settings.subscribers.consent_text_version
     with site.write() as session:
         result = confirm(
