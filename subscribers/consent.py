@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from subscribers.errors import ConsentTextChanged
+from subscribers.errors import ConsentTextChanged, StaleConsentText
 from subscribers.models import Consent, ConsentText, Subscriber
 
 # Consent.event values.
@@ -77,3 +77,12 @@ def register_consent_text(session: Session, version: str, text: str, now: dateti
             f"{stored.first_used_at:%Y-%m-%d}: give the new wording a new "
             "[subscribers] consent_text_version"
         )
+
+
+def check_consent_version(shown: str | None, current: str) -> None:
+    """Consent counts only for the wording the person was shown: a request naming another
+    version (the terms changed while the page was open, or a client cached an old text) is
+    refused. None means the request named no version (the JSON API lets a client omit it);
+    the subscription is then recorded under the current text."""
+    if shown is not None and shown != current:
+        raise StaleConsentText(shown, current)

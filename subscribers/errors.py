@@ -33,3 +33,12 @@ class Suppressed(SubscriberError):
 
 class ConsentTextChanged(SubscriberError):
     """The configured consent text differs from the text recorded for the same version."""
+
+
+class StaleConsentText(SubscriberError):
+    """The request agreed to a consent text version that is no longer the current one."""
+
+    def __init__(self, shown: str, current: str) -> None:
+        super().__init__(f"version {shown!r} is not the current consent text ({current!r})")
+        self.shown = shown
+        self.current = current
