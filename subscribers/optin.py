@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from subscribers import ratelimit
@@ -125,6 +125,12 @@ def resend_confirmation(
             return None  # left, bounced or complained, and has not asked to come back
         _open_request(sub, now)  # e.g. imported as pending: never had a link
     return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+def pending_emails(session: Session) -> list[str]:
+    """Every address still waiting for its confirmation (e.g. imported as pending), the ones
+    `resend_confirmation` can send a first or another link to."""
+    return list(session.scalars(select(Subscriber.email).where(Subscriber.status == PENDING)))
 
 
 def _open_request(sub: Subscriber, now: datetime) -> None:

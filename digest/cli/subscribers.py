@@ -18,7 +18,7 @@ from digest.errors import UsageError
 from digest.people.audience import as_digest_errors, policy
 from digest.store.db import transaction
 from subscribers.consent import Evidence
-from subscribers.models import PENDING, STATUSES, Subscriber
+from subscribers.models import STATUSES
 
 # Each command imports the rest itself: an import of 100,000 rows need not wait for the mailer,
 # its templates or the privacy module to load.
@@ -69,11 +69,10 @@ def import_command(
     st = state(ctx)
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
-    if confirmed and not (source or "").strip():
-        raise UsageError("--confirmed needs --source TEXT: where these people opted in")
-    options = Options(
-        tuple(st.settings.newsletter.sections), _now(), confirmed=confirmed, source=source
-    )
+    with as_digest_errors():  # Options refuses --confirmed without --source, for any caller
+        options = Options(
+            tuple(st.settings.newsletter.sections), _now(), confirmed=confirmed, source=source
+        )
     keys = st.settings.secret_keys()
     try:
         with transaction(st.sessions) as session:
@@ -320,7 +319,7 @@ def resend_command(
 ) -> None:
     """Send the confirmation email again (same per-address limits as the web form)."""
     from digest.people.notify import send_notice
-    from subscribers.lifecycle import resend_confirmation
+    from subscribers.lifecycle import pending_emails, resend_confirmation
 
     st = state(ctx)
     if not emails and not all_pending:
@@ -328,7 +327,7 @@ def resend_command(
     keys, now, rules = st.settings.secret_keys(), _now(), policy(st.settings)
     notices: list[Notice] = []
     with as_digest_errors(), transaction(st.sessions) as session:
-        targets = list(emails or []) + (_pending(session) if all_pending else [])
+        targets = list(emails or []) + (pending_emails(session) if all_pending else [])
         for email in targets:
             notice = resend_confirmation(session, email, now=now, keys=keys, policy=rules)
             if notice is not None:
@@ -339,12 +338,6 @@ def resend_command(
         "limited or refused).",
         highlight=False,
     )
-
-
-def _pending(session: Session) -> list[str]:
-    from sqlalchemy import select
-
-    return list(session.scalars(select(Subscriber.email).where(Subscriber.status == PENDING)))
 
 
 @app.command("purge-pending")

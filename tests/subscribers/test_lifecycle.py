@@ -26,6 +26,7 @@ from subscribers.lifecycle import (
     find_by_email,
     is_suppressed,
     pause,
+    pending_emails,
     purge_pending,
     recipients_for,
     resend_confirmation,
@@ -180,6 +181,16 @@ def test_resend_for_an_unknown_address_sends_nothing(session, now) -> None:
         resend_confirmation(session, "nobody@example.com", now=now, keys=KEYS, policy=POLICY)
         is None
     )
+
+
+def test_pending_emails_are_the_addresses_still_waiting_for_their_confirmation(
+    session, now
+) -> None:
+    sign_up(session, "waiting@example.com", now)
+    active(session, "done@example.com", now)
+    left = active(session, "left@example.com", now)
+    unsubscribe(session, left, evidence=FORM, now=now, keys=KEYS, policy=POLICY)
+    assert pending_emails(session) == ["waiting@example.com"]
 
 
 def test_a_notice_never_shows_the_address_in_its_repr(session, now) -> None:
