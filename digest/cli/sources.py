@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from rich.table import Table
 from digest.cli.common import console, err_console, parse_now, state
 from digest.config import Settings
 from digest.edition.articles import list_articles
-from digest.edition.options import gather_options, source_specs, week_window
+from digest.edition.options import edition_window, gather_options, named_window, source_specs
 from digest.errors import ConfigError, GatherError, NotFoundError, UsageError
 from digest.gather import SourceReport, gather
 from digest.gather.fetch import is_http, local_path
@@ -53,7 +52,7 @@ def check(
     if not specs:
         raise GatherError("no [[sources]] configured")
     moment = parse_now(now, settings.publication.tz)
-    start, _ = week_window(moment, settings.publication.tz, settings.newsletter.window_days)
+    start, _ = edition_window(settings, moment)
     options = replace(gather_options(settings, since=start), conditional_get=False)
     result = gather(specs, now=moment, options=options)
     if as_json:
@@ -121,7 +120,12 @@ def list_command(
     st = state(ctx)
     settings = st.settings
     tz = settings.publication.tz
-    start, end = (None, None) if all_ else week_bounds(week, settings, parse_now(now, tz))
+    start, end = (None, None)
+    if not all_:
+        try:
+            start, end = named_window(week, settings, parse_now(now, tz))
+        except ValueError as exc:
+            raise UsageError(f"--week {exc}") from None
     with st.sessions() as session:
         rows = list_articles(session, start, end, section)
     if as_json:
@@ -148,26 +152,6 @@ def list_command(
         span = f"between {first} and {last} {settings.publication.timezone}"
     picks = sum(a.is_pick for a in rows)
     console.print(f"{len(rows)} articles {span} ({picks} editor picks, ★).")
-
-
-def week_bounds(value: str | None, settings: Settings, now: datetime) -> tuple[datetime, datetime]:
-    """The window `--week` names, in the publication's timezone."""
-    tz = settings.publication.tz
-    days = settings.newsletter.window_days
-    if value is None:
-        return week_window(now, tz, days)
-    try:
-        if "-W" in value.upper():
-            monday = datetime.strptime(value.upper() + "-1", "%G-W%V-%u").replace(tzinfo=tz)
-            return monday.astimezone(UTC), (monday + timedelta(days=7)).astimezone(UTC)
-        if "T" not in value.upper():
-            day_end = datetime.fromisoformat(value).replace(tzinfo=tz) + timedelta(days=1)
-            return week_window(day_end.astimezone(UTC), tz, days)
-        return week_window(parse_now(value, tz), tz, days)
-    except (ValueError, UsageError):
-        raise UsageError(
-            f"--week {value!r}: expected 2026-W47, 2026-11-20 or 2026-11-20T09:00"
-        ) from None
 
 
 def _article_json(a: Article) -> dict[str, object]:

@@ -21,7 +21,7 @@ from digest.edition.articles import (
     window_candidates,
     with_validators,
 )
-from digest.edition.options import gather_options, rank_rules, source_specs, week_window
+from digest.edition.options import edition_window, gather_options, rank_rules, source_specs
 from digest.errors import EditionStateError, EmptyWeekError, GatherError
 from digest.gather import Fetcher, SourceReport, gather
 from digest.rank import Ranked, rank
@@ -51,7 +51,7 @@ def build_edition(
     specs = source_specs(settings)
     if not specs:
         raise GatherError("no [[sources]] configured: nothing to build an edition from")
-    start, end = week_window(now, settings.publication.tz, settings.newsletter.window_days)
+    start, end = edition_window(settings, now)
     with factory() as session:
         specs = with_validators(session, specs)
         known = known_urls(session)
