@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
@@ -26,11 +25,9 @@ from rich.text import Text
 from digest.backends import get_backend
 from digest.cli.common import State, console, err_console, parse_now, state
 from digest.errors import UsageError
-from digest.ledger import tally
 from digest.send import engine as sending
 from digest.send.engine import SendReport
 from digest.send.status import cancel, report_rows, status, write_report
-from digest.send.worker import batch_size
 from digest.store.db import transaction
 
 app = typer.Typer(help="Send an edition, and watch, cancel or report on a send.")
@@ -84,74 +81,48 @@ def send(
     if dry:
         _print(sending.dry_run(st.sessions, st.settings, edition_id, moment))
         return
-    st.settings.secret_keys()  # no key: fail before the edition is marked as being sent
-    count = workers or st.settings.delivery.workers
-    if count > 1:
-        report = _send_with_workers(st, edition_id, resume, resend_uncertain, count, moment)
-    else:
-        report = _send_here(st, edition_id, resume, resend_uncertain, moment)
+    with _Bar() as bar:
+        report = sending.send_edition(
+            st.sessions,
+            st.settings,
+            edition_id=resume if resume is not None else edition_id,
+            now=moment,
+            resume_send=resume is not None,
+            resend_uncertain=resend_uncertain,
+            workers=workers,
+            config=st.config,
+            progress=bar,
+        )
+    if report.failed_workers:
+        codes = report.failed_workers
+        err_console.print(f"{len(codes)} worker(s) failed (exit codes {codes})")
     _print(report)
     if report.counts.get("failed"):
         raise typer.Exit(1)
 
 
-def _send_here(
-    st: State, edition_id: int | None, resume: int | None, resend: bool, moment: datetime
-) -> SendReport:
-    backend = get_backend(st.settings)
-    if resume is not None:
-        report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
-    else:
-        size = batch_size(st.settings, backend)
-        report = sending.begin(st.sessions, edition_id, moment, batch_size=size)
-    with _progress() as bar:
-        task = bar.add_task("send", total=_todo(report))
-        return sending.complete(
-            st.sessions, st.settings, backend, report, progress=lambda n: bar.advance(task, n)
-        )
+class _Bar:
+    """The send's progress as a bar, shown from the moment the send knows its size (so not
+    while the audience is being planned) and gone when it ends."""
 
+    def __init__(self) -> None:
+        self.bar = _progress()
+        self.task: TaskID | None = None
 
-def _send_with_workers(
-    st: State,
-    edition_id: int | None,
-    resume: int | None,
-    resend: bool,
-    count: int,
-    moment: datetime,
-) -> SendReport:
-    """Plan here, then `count` `digest worker` processes share the send (PostgreSQL only)."""
-    if st.engine.dialect.name == "sqlite":
-        raise UsageError(
-            f"--workers {count} needs PostgreSQL: SQLite runs one worker per send "
-            "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
-        )
-    backend = get_backend(st.settings)  # a missing key fails here, not in every worker
-    if resume is not None:
-        report = sending.resume(st.sessions, st.settings, resume, moment, resend_uncertain=resend)
-    else:
-        size = batch_size(st.settings, backend)
-        report = sending.begin(st.sessions, edition_id, moment, batch_size=size)
-    root = [sys.executable, "-m", "digest"] + (["--config", st.config] if st.config else [])
-    command = [*root, "worker", "--edition", str(report.edition_id), "--until-done"]
-    procs = [subprocess.Popen(command) for _ in range(count)]
-    with _progress() as bar:
-        task = bar.add_task("send", total=_todo(report))
-        while any(p.poll() is None for p in procs):
-            with st.sessions() as session:
-                counts = tally.counts(session, report.edition_id)
-            bar.update(task, completed=counts["accepted"] + counts["failed"] + counts["skipped"])
-            time.sleep(0.5)
-    failed = [p.returncode for p in procs if p.returncode]
-    report.counts, report.finished = sending.finish(
-        st.sessions, report.edition_id, datetime.now(UTC)
-    )
-    if failed:
-        err_console.print(f"{len(failed)} worker(s) failed (exit codes {failed})")
-    return report
+    def __enter__(self) -> _Bar:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.bar.stop()
 
-def _todo(report: SendReport) -> int:
-    return report.todo
+    def total(self, count: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("send", total=count)
+
+    def done(self, count: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=count)
 
 
 def _progress() -> Progress:

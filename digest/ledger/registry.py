@@ -12,7 +12,14 @@ from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import EditionStateError
-from digest.store.models import SEND_CANCELLED, SEND_RUNNING, EditionSend, SendWorker
+from digest.store.models import (
+    SEND_CANCELLED,
+    SEND_RUNNING,
+    SENDING,
+    Edition,
+    EditionSend,
+    SendWorker,
+)
 
 
 def write_first(session: Session) -> None:
@@ -57,6 +64,20 @@ def set_state(session: Session, edition_id: int, state: str, now: datetime) -> N
     session.execute(
         update(EditionSend).where(EditionSend.edition_id == edition_id).values(**values)
     )
+
+
+def running_editions(session: Session, edition_id: int | None = None) -> list[int]:
+    """Editions a worker may help with: being sent, and their send neither cancelled nor
+    finished (a cancelled send waits for `--resume`, which sets it running again)."""
+    query = (
+        select(Edition.id)
+        .join(EditionSend, EditionSend.edition_id == Edition.id)
+        .where(Edition.status == SENDING, EditionSend.state == SEND_RUNNING)
+        .order_by(Edition.id)
+    )
+    if edition_id is not None:
+        query = query.where(Edition.id == edition_id)
+    return list(session.scalars(query))
 
 
 def is_cancelled(session: Session, edition_id: int) -> bool:

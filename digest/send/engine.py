@@ -6,48 +6,114 @@ commits; only then calls the provider; then records the answer (docs/design.md ย
 `claimed` rows are safe to send again and `submitted` ones are uncertain until ESP events settle
 them (reconcile).
 
+`send_edition` is the one way a send is run (by `digest send`, the tests, a scheduler): in this
+process or in `digest worker` processes; `work` is the loop of those processes.
+
 This module never imports sendgrid or smtplib: it talks to an EmailBackend (docs/design.md ยง4).
 """
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.backends import get_backend
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.config import Settings
 from digest.edition.options import branding
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
-from digest.errors import EditionStateError
+from digest.errors import EditionStateError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
 from digest.render.email import render_edition
-from digest.send import worker as workers
+from digest.send import worker as one_worker
 from digest.send.compose import Composer
 from digest.send.plan import BATCH_SIZE, plan
 from digest.send.worker import Runtime, Worker, WorkerReport
 from digest.store.db import transaction
 from digest.store.models import (
+    ACCEPTED,
     APPROVED,
     DRAFT,
+    FAILED,
     PLANNED,
     SEND_CANCELLED,
     SEND_FINISHED,
     SEND_RUNNING,
     SENDING,
     SENT,
+    SKIPPED,
     SUBMITTED,
 )
 from subscribers.lifecycle import recipients_for
 
-Progress = Callable[[int], None]
+__all__ = [
+    "Progress",
+    "Runtime",
+    "SendReport",
+    "begin",
+    "dry_run",
+    "finish",
+    "resume",
+    "run",
+    "send_edition",
+    "send_test",
+    "work",
+]
 
-__all__ = ["Runtime", "SendReport", "dry_run", "send_edition", "send_test"]
+# How often `send_edition` looks at the ledger while worker processes run (a process that
+# exits ends the wait at once).
+POLL_PROCESSES_S = 0.5
+# Longest single nap of an idle `digest worker`, so that SIGTERM is noticed quickly.
+NAP_S = 0.2
+
+
+class Progress(Protocol):
+    """How far a send is, for whoever shows it (the CLI's bar). `total` comes once, when the
+    send knows how many recipients this run is to settle; `done` is how many of them are
+    settled so far, counted by this process's worker or, with worker processes, read from
+    the ledger."""
+
+    def total(self, count: int) -> None: ...
+
+    def done(self, count: int) -> None: ...
+
+
+class _Quiet:
+    def total(self, count: int) -> None:
+        pass
+
+    def done(self, count: int) -> None:
+        pass
+
+
+class _RunningCount:
+    """The worker reports each batch as it settles, from both of its threads; Progress wants
+    the running count."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, settled: int) -> None:
+        with self.lock:
+            self.count += settled
+            self.progress.done(self.count)
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
@@ -64,6 +130,8 @@ class SendReport:
     resent: int = 0
     stopped: str | None = None
     finished: bool = False
+    # Exit codes of the `digest worker` processes that failed (with --workers N).
+    failed_workers: list[int] = field(default_factory=list)
     # Recipients this run set out to settle (the progress bar's total).
     todo: int = 0
 
@@ -165,7 +233,7 @@ def run(
     edition_id: int,
     *,
     runtime: Runtime | None = None,
-    progress: Progress | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> WorkerReport:
     """One worker on this send until nothing is left to claim (or cancel / warm-up cap)."""
     runtime = runtime or Runtime()
@@ -202,43 +270,144 @@ def finish(
 def send_edition(
     factory: sessionmaker[Session],
     settings: Settings,
-    backend: EmailBackend,
+    backend: EmailBackend | None = None,
     *,
-    edition_id: int | None,
+    edition_id: int | None = None,
     now: datetime,
-    progress: Progress | None = None,
-    runtime: Runtime | None = None,
     resume_send: bool = False,
     resend_uncertain: bool = False,
+    workers: int | None = None,
+    config: str | None = None,
+    progress: Progress | None = None,
+    runtime: Runtime | None = None,
 ) -> SendReport:
-    """Start (or resume) a send and run one worker in this process to the end."""
+    """`digest send`: start (or resume) a send, deliver it, and mark it sent once nothing is
+    left. With one worker (`workers`, default [delivery] workers) it runs in this process; with
+    more, that many `digest worker` processes share it (PostgreSQL only; `config` is the
+    --config they are given) and this process follows the ledger until they exit. Everything
+    that can be refused is refused before the edition is marked as being sent."""
+    count = workers or settings.delivery.workers
     settings.secret_keys()  # no key: fail before the edition is marked as being sent
+    _refuse_many_workers_on_sqlite(factory, count)
+    if backend is None:
+        backend = get_backend(settings)  # a missing API key fails here, not in every worker
     if resume_send:
         if edition_id is None:
             raise EditionStateError("--resume needs an edition id")
         report = resume(factory, settings, edition_id, now, resend_uncertain=resend_uncertain)
     else:
-        report = begin(factory, edition_id, now, batch_size=workers.batch_size(settings, backend))
-    return complete(factory, settings, backend, report, runtime=runtime, progress=progress)
-
-
-def complete(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    backend: EmailBackend,
-    report: SendReport,
-    *,
-    runtime: Runtime | None = None,
-    progress: Progress | None = None,
-) -> SendReport:
-    """Run one worker on a begun (or resumed) send to the end; fill in the report."""
-    runtime = runtime or Runtime(clock=lambda: datetime.now(UTC))
-    workers.checkpoint("planned")
-    worker = run(factory, settings, backend, report.edition_id, runtime=runtime, progress=progress)
-    report.variants = worker.variants
-    report.stopped = worker.stopped
+        report = begin(
+            factory, edition_id, now, batch_size=one_worker.batch_size(settings, backend)
+        )
+    progress = progress or _Quiet()
+    progress.total(report.todo)
+    runtime = runtime or Runtime()
+    if count == 1:
+        one_worker.checkpoint("planned")
+        advance = _RunningCount(progress)
+        worker = run(
+            factory, settings, backend, report.edition_id, runtime=runtime, progress=advance
+        )
+        report.variants = worker.variants
+        report.stopped = worker.stopped
+    else:
+        report.failed_workers = _run_processes(factory, report.edition_id, count, config, progress)
     report.counts, report.finished = finish(factory, report.edition_id, runtime.clock())
     return report
+
+
+def _refuse_many_workers_on_sqlite(factory: sessionmaker[Session], count: int) -> None:
+    """SQLite has one writer and no SKIP LOCKED: a second worker would only wait on the lock."""
+    if count == 1:
+        return
+    with factory() as session:
+        dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        raise UsageError(
+            f"--workers {count} needs PostgreSQL: SQLite runs one worker per send "
+            "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
+        )
+
+
+def worker_command(edition_id: int, config: str | None) -> list[str]:
+    """How `send_edition` starts a helper: the same interpreter, the same configuration."""
+    root = [sys.executable, "-m", "digest"] + (["--config", config] if config else [])
+    return [*root, "worker", "--edition", str(edition_id), "--until-done"]
+
+
+def _run_processes(
+    factory: sessionmaker[Session],
+    edition_id: int,
+    count: int,
+    config: str | None,
+    progress: Progress,
+) -> list[int]:
+    """`count` worker processes on a begun send; the ledger tells how far they are (they
+    print their own lines). The exit codes of those that failed."""
+    with factory() as session:
+        before = _settled(tally.counts(session, edition_id))
+    procs = [subprocess.Popen(worker_command(edition_id, config)) for _ in range(count)]
+    while True:
+        with factory() as session:
+            progress.done(_settled(tally.counts(session, edition_id)) - before)
+        running = [p for p in procs if p.poll() is None]
+        if not running:
+            return [p.returncode for p in procs if p.returncode]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running[0].wait(timeout=POLL_PROCESSES_S)  # back at once when it exits
+
+
+def _settled(counts: Counter[str]) -> int:
+    return counts[ACCEPTED] + counts[FAILED] + counts[SKIPPED]
+
+
+def work(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    backend: EmailBackend | None = None,
+    *,
+    edition_id: int | None = None,
+    until_done: bool = False,
+    poll_s: float = 5.0,
+    stop: Callable[[], bool] = _never,
+    runtime: Runtime | None = None,
+    on_run: Callable[[int, WorkerReport], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
+) -> None:
+    """`digest worker`: help with every running send (or only `edition_id`'s) until `stop()`
+    is true, which is asked before every batch and while waiting; with `until_done`, one pass
+    over the running sends. After each send it worked on it tries `finish`, so whichever
+    worker runs out of work last marks the edition sent. `on_run` hears of each send worked
+    on; `on_idle` once, when the worker first waits for new sends."""
+    runtime = replace(runtime or Runtime(), should_stop=stop)
+    if backend is None:
+        backend = get_backend(settings)
+    waiting = False
+    while not stop():
+        with factory() as session:
+            editions = registry.running_editions(session, edition_id)
+        for eid in editions:
+            if stop():
+                return
+            report = run(factory, settings, backend, eid, runtime=runtime)
+            if on_run is not None:
+                on_run(eid, report)
+            finish(factory, eid, runtime.clock())
+        if until_done:
+            return
+        if not waiting and on_idle is not None:
+            on_idle()
+        waiting = True
+        _nap(runtime, poll_s, stop)
+
+
+def _nap(runtime: Runtime, seconds: float, stop: Callable[[], bool]) -> None:
+    """Wait in short naps, so that a stop request (SIGTERM) is noticed within one."""
+    left = seconds
+    while left > 0 and not stop():
+        step = min(left, NAP_S)
+        runtime.sleep(step)
+        left -= step
 
 
 def send_test(

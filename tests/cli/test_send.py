@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
+import signal
+import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -157,10 +161,6 @@ def test_send_without_a_secret_key_starts_nothing(cli, monkeypatch: pytest.Monke
 
 @pytest.mark.slow
 def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, db) -> None:
-    import signal
-    import subprocess
-    import time
-
     env = digest_env(
         {
             "DIGEST_CONFIG": str(ROOT / "digest.toml"),
@@ -177,9 +177,28 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, db) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)  # started, found nothing to do, polling
-    assert proc.poll() is None
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
+    try:
+        # The worker says so once it found nothing to do and polls.
+        line = _first_line(proc, timeout=60)
+        assert line.startswith("Waiting for sends (every 0.2 s"), line
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The process's first line on stdout; fails (not hangs) when none comes in `timeout` s."""
+    stdout = proc.stdout
+    assert stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        pytest.fail(f"the worker printed nothing in {timeout} s")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -20,11 +21,22 @@ from digest.backends.base import (
 )
 from digest.backends.memory import MemoryBackend
 from digest.config import Settings
-from digest.errors import DeliveryError
+from digest.errors import ConfigError, DeliveryError, UsageError
+from digest.ledger import registry
 from digest.ledger.tally import LedgerRow
 from digest.send import claims, compose
-from digest.send.engine import begin, dry_run, resume, run, send_edition, send_test
+from digest.send.engine import (
+    begin,
+    dry_run,
+    finish,
+    resume,
+    run,
+    send_edition,
+    send_test,
+    work,
+)
 from digest.send.status import cancel
+from digest.send.worker import WorkerReport
 from digest.store.db import transaction
 from digest.store.models import (
     ACCEPTED,
@@ -47,6 +59,7 @@ from tests.send_helpers import (
     ledger_rows,
     make_edition,
     with_delivery,
+    with_values,
 )
 from tests.send_runtime import FakeTime
 
@@ -498,3 +511,194 @@ def test_a_deferred_row_a_crashed_worker_held_is_sent_after_resume(
     report = _send(factory, settings, backend, now, edition_id=edition, resume_send=True)
     assert backend.sent_to == ["user0@example.com"]
     assert report.finished and report.released == 1
+
+
+# --- the one entry point: progress, the SQLite rule, the worker loop ---------------------------
+
+
+class _Recorded:
+    """A Progress that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.totals: list[int] = []
+        self.dones: list[int] = []
+
+    def total(self, count: int) -> None:
+        self.totals.append(count)
+
+    def done(self, count: int) -> None:
+        self.dones.append(count)
+
+
+def test_progress_hears_the_total_then_a_running_count(factory, settings, edition, now) -> None:
+    add_subscribers(factory, 7, now)
+    progress = _Recorded()
+    _send(factory, with_delivery(settings, batch_size=3), MemoryBackend(), now, progress=progress)
+    assert progress.totals == [7]
+    assert progress.dones == sorted(progress.dones) and progress.dones[-1] == 7
+
+
+def test_progress_of_a_resume_counts_only_what_is_left(factory, settings, edition, now) -> None:
+    add_subscribers(factory, 9, now)
+
+    def cancel_after_first(batch: Batch) -> list[RecipientStatus]:
+        with transaction(factory) as session:
+            cancel(session, edition, now)
+        return _accept(batch)
+
+    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    _send(factory, s, MemoryBackend(cancel_after_first), now)
+    progress = _Recorded()
+    _send(factory, s, MemoryBackend(), now, edition_id=edition, resume_send=True, progress=progress)
+    assert progress.totals == [6] and progress.dones[-1] == 6
+
+
+@pytest.mark.parametrize("how", ["argument", "setting"])
+def test_more_than_one_worker_on_sqlite_is_refused_before_anything_starts(
+    factory, settings, edition, now, how: str
+) -> None:
+    add_subscribers(factory, 2, now)
+    if how == "argument":
+        s, kw = settings, {"workers": 3}
+    else:
+        s, kw = with_delivery(settings, workers=3), {}
+    with pytest.raises(UsageError) as refused:
+        _send(factory, s, MemoryBackend(), now, **kw)
+    assert str(refused.value) == (
+        "--workers 3 needs PostgreSQL: SQLite runs one worker per send "
+        "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
+    )
+    with factory() as session:
+        assert session.get(Edition, edition).status == "draft"  # type: ignore[union-attr]
+        assert session.scalar(select(Delivery.id)) is None
+
+
+def test_without_a_secret_key_the_edition_is_not_marked_as_being_sent(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 2, now)
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY is not set"):
+        _send(factory, with_values(settings, secret_key=None), MemoryBackend(), now)
+    with factory() as session:
+        assert session.get(Edition, edition).status == "draft"  # type: ignore[union-attr]
+
+
+def test_the_default_backend_is_the_configured_one(factory, settings, edition, now) -> None:
+    add_subscribers(factory, 2, now)
+    report = send_edition(factory, settings, edition_id=edition, now=now)
+    assert report.finished and report.counts == {ACCEPTED: 2}
+    assert len(list((Path(settings.delivery.outbox_dir) / f"edition-{edition}").glob("*.eml"))) == 2
+
+
+def test_running_editions_are_those_being_sent_and_not_cancelled(factory, now) -> None:
+    draft, running, cancelled, finished = (make_edition(factory, now) for _ in range(4))
+    for eid in (running, cancelled, finished):
+        begin(factory, eid, now)
+    with transaction(factory) as session:
+        cancel(session, cancelled, now)
+    finish(factory, finished, now)  # nobody to send to: finished at once
+    with factory() as session:
+        assert registry.running_editions(session) == [running]
+        assert registry.running_editions(session, running) == [running]
+        assert registry.running_editions(session, draft) == []
+
+
+def test_the_worker_loop_until_done_sends_every_running_edition(factory, settings, now) -> None:
+    first, second = make_edition(factory, now), make_edition(factory, now)
+    add_subscribers(factory, 4, now)
+    begin(factory, first, now)
+    begin(factory, second, now)
+    backend = MemoryBackend()
+    runs: list[tuple[int, Counter[str]]] = []
+    work(
+        factory,
+        settings,
+        backend,
+        until_done=True,
+        runtime=FakeTime(now).runtime(),
+        on_run=lambda eid, report: runs.append((eid, report.counts)),
+    )
+    assert runs == [(first, Counter({ACCEPTED: 4})), (second, Counter({ACCEPTED: 4}))]
+    with factory() as session:
+        assert {session.get(Edition, e).status for e in (first, second)} == {SENT}  # type: ignore[union-attr]
+
+
+def test_the_worker_loop_stops_while_waiting_once_its_flag_is_set(factory, settings, now) -> None:
+    clock = FakeTime(now)
+    stop = [False]
+    idle: list[bool] = []
+
+    def on_idle() -> None:
+        idle.append(True)
+        stop[0] = True  # as SIGTERM does
+
+    work(
+        factory,
+        settings,
+        MemoryBackend(),
+        poll_s=60.0,
+        stop=lambda: stop[0],
+        runtime=clock.runtime(),
+        on_idle=on_idle,
+    )
+    assert idle == [True] and clock.slept == []
+
+
+def test_the_worker_loop_polls_until_a_send_appears(factory, settings, edition, now) -> None:
+    add_subscribers(factory, 3, now)
+    clock = FakeTime(now)
+    stop = [False]
+    runs: list[Counter[str]] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(clock.slept) == 7:  # the send starts while the worker waits
+            begin(factory, edition, now)
+
+    runtime = clock.runtime()
+    runtime.sleep = sleep
+
+    def on_run(eid: int, report: WorkerReport) -> None:
+        runs.append(report.counts)
+        stop[0] = True
+
+    work(
+        factory,
+        settings,
+        MemoryBackend(),
+        poll_s=1.0,
+        stop=lambda: stop[0],
+        runtime=runtime,
+        on_run=on_run,
+    )
+    assert runs == [Counter({ACCEPTED: 3})]
+    assert max(clock.slept) <= 0.2  # short naps, so that SIGTERM is noticed at once
+    with factory() as session:
+        assert session.get(Edition, edition).status == SENT  # type: ignore[union-attr]
+
+
+def test_the_worker_loop_stops_between_batches_when_its_flag_is_set(
+    factory, settings, edition, now
+) -> None:
+    add_subscribers(factory, 9, now)
+    begin(factory, edition, now, batch_size=3)
+    stop = [False]
+
+    def stop_after_first(batch: Batch) -> list[RecipientStatus]:
+        stop[0] = True
+        return _accept(batch)
+
+    runs: list[WorkerReport] = []
+    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    work(
+        factory,
+        s,
+        MemoryBackend(stop_after_first),
+        stop=lambda: stop[0],
+        runtime=FakeTime(now).runtime(),
+        on_run=lambda eid, report: runs.append(report),
+    )
+    assert [(r.stopped, r.counts) for r in runs] == [("stopped", Counter({ACCEPTED: 3}))]
+    assert Counter(r.status for r in _rows(factory).values()) == {ACCEPTED: 3, PLANNED: 6}
+    with factory() as session:
+        assert session.get(Edition, edition).status == "sending"  # type: ignore[union-attr]
