@@ -102,18 +102,20 @@ def move(
     frm: str,
     to: str,
     now: datetime,
+    *,
+    held_by: int | None = None,
     **values: Any,
 ) -> bool:
     """A batch in state `frm` → `to`: one UPDATE, whatever its size. False when the batch was
-    not in `frm` (someone else moved it). Rows with a state of their own keep it."""
+    not in `frm` (someone else moved it), or, with `held_by`, not that worker's. Rows with a
+    state of their own keep it."""
     if to == PLANNED:
         values.setdefault("not_before", None)
         values.setdefault("worker_id", None)
-    statement = (
-        update(B)
-        .where(B.c.edition_id == edition_id, B.c.id == batch, B.c.status == frm)
-        .values(status=to, updated_at=now, **values)
-    )
+    where = [B.c.edition_id == edition_id, B.c.id == batch, B.c.status == frm]
+    if held_by is not None:
+        where.append(B.c.worker_id == held_by)
+    statement = update(B).where(*where).values(status=to, updated_at=now, **values)
     # On the Connection: the ORM's execution path costs more than this small UPDATE itself.
     return bool(session.connection().execute(statement).rowcount)
 

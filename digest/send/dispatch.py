@@ -49,6 +49,8 @@ class Job:
     batch: Batch
     number: int
     attempt: int
+    # The worker whose claim this is: the batch is sent only while that claim still holds.
+    worker_id: int | None = None
 
 
 class Dispatcher:
@@ -79,14 +81,22 @@ class Dispatcher:
         with self.writes.transaction() as session:
             self._move(session, job, CLAIMED, PLANNED)
 
-    def _move(self, session: Session, job: Job, frm: str, to: str) -> None:
+    def _move(self, session: Session, job: Job, frm: str, to: str) -> bool:
         edition = job.batch.edition_id
-        moves.move(session, edition, job.number, frm, to, self.runtime.clock())
+        return moves.move(session, edition, job.number, frm, to, self.runtime.clock())
 
     def _submit(self, job: Job) -> None:
-        """Commit `submitted`, then (and only then) call the provider."""
+        """Commit `submitted`, then (and only then) call the provider. A batch that is no
+        longer this worker's claim is not sent: a resume that took the worker for dead (a long
+        Retry-After pause stops its heartbeat) released it, and whoever claims it next sends it."""
         with self.writes.transaction() as session:
-            self._move(session, job, CLAIMED, SUBMITTED)
+            held = moves.move(
+                session, job.batch.edition_id, job.number, CLAIMED, SUBMITTED,
+                self.runtime.clock(), held_by=job.worker_id,
+            )  # fmt: skip
+        if not held:
+            log.warning("batch %d is no longer this worker's claim; not sent", job.number)
+            return
         seam.checkpoint("submitted")
         try:
             statuses = self.backend.send_batch(job.batch)
@@ -156,7 +166,7 @@ class Dispatcher:
         now = self.runtime.clock()
         number = moves.split_off(session, job.batch.edition_id, job.number, ids, now)
         batch = dataclasses.replace(job.batch, batch_id=str(number), recipients=recipients)
-        return Job(batch, number, job.attempt)
+        return Job(batch, number, job.attempt, job.worker_id)
 
     def _transient(self, job: Job, exc: TransientError) -> None:
         """429/5xx/timeout: defer the batch with backoff and hold this worker as long."""

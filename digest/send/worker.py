@@ -120,7 +120,9 @@ class Worker:
                 size = 0 if self._stop_requested() else self._allowance()
                 if size == 0:
                     pipe.unreserve()
-                    self.report.stopped = self.report.stopped or self._cancelled() or "warm-up"
+                    if not self.report.stopped:
+                        pipe.drain()  # what is in flight may come back deferred
+                        self.report.stopped = self._cancelled() or self._capped()
                     return
                 claimed = self._claim(size)  # None too when the send was cancelled
                 if self.report.stopped:
@@ -128,7 +130,9 @@ class Worker:
                     return
                 if claimed is not None and claimed.rows:
                     seams.checkpoint("claimed")
-                    pipe.put(Job(self._compose(claimed), claimed.batch, claimed.attempt))
+                    pipe.put(
+                        Job(self._compose(claimed), claimed.batch, claimed.attempt, self.worker_id)
+                    )
                     continue
                 pipe.unreserve()
                 if claimed is not None:
@@ -169,6 +173,12 @@ class Worker:
     def _cancelled(self) -> str | None:
         with self.factory() as session:
             return "cancelled" if registry.is_cancelled(session, self.edition_id) else None
+
+    def _capped(self) -> str | None:
+        """ "warm-up" when today's cap leaves rows for tomorrow; None when the send is done (a
+        send that ends exactly at the cap was not stopped by it)."""
+        with self.factory() as session:
+            return "warm-up" if tally.pending(session, self.edition_id) else None
 
     def _heartbeat(self, session: Session, now: datetime) -> None:
         if now - self._beat >= HEARTBEAT_EVERY:

@@ -232,11 +232,6 @@ def test_the_warm_up_cap_shrinks_the_last_claim_and_stops_the_worker(
     assert _states(factory, edition) == {ACCEPTED: 4, PLANNED: 6}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker checks the warm-up allowance before it looks for work: a send that ends "
-    "exactly at the cap reports stopped='warm-up' (the CLI then says to resume tomorrow)",
-)
 def test_a_send_that_ends_exactly_at_the_warm_up_cap_was_not_stopped_by_it(
     factory: sessionmaker[Session], settings: Settings, edition: int, now: datetime
 ) -> None:
