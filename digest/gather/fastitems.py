@@ -1,25 +1,28 @@
 """One RSS 2.0 item or Atom 1.0 entry (an ElementTree element) → the entry dict feedparser builds.
 
-Only the keys `feeds._raw` reads are produced, each by the rule feedparser 6 applies (its
-`_start_*`/`_end_*` handlers and `pop()`, ported here where they are subtle; feedparser's own pure
-helpers are reused for URLs and dates). An element without a rule here raises `Decline`, and the
-whole document goes to feedparser instead: being fast is optional, being identical is not.
-tests/gather/test_fastfeed.py compares both paths on the corpus and on generated feeds.
+Only the keys `_raw` (digest.gather.feeds) reads are produced, each by the rule feedparser 6.0.14
+applies (its `_start_*`/`_end_*` handlers and `pop()`, ported here where they are subtle). Only
+feedparser's public API is used: its private helpers can change in any release, so the small
+pieces taken from them (a URL pattern, the Windows-1252 table, the two common date formats) are
+written out here, and a date in any other format is read by `feedparser.parse` itself. An element
+without a rule here raises `Decline`, and the whole document goes to feedparser instead: being
+fast is optional, being identical is not. pyproject.toml pins feedparser to the version these
+rules copy; tests/gather/test_fastfeed.py compares both paths on the corpus and on generated feeds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-from feedparser.datetimes import _parse_date
-from feedparser.html import _cp1252
-from feedparser.urls import _urifixer
+import feedparser
 
 Entry = dict[str, Any]
 Handler = Callable[[Entry, Element], None]
@@ -48,13 +51,36 @@ INERT = frozenset({"comments", "wfw_commentrss", "wfw_comment", "slash_comments"
 XHTML_TYPE = "application/xhtml+xml"
 TEXT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": XHTML_TYPE}
 KNOWN_TYPES = frozenset({"text/plain", "text/html", XHTML_TYPE})
-# feedparser's e-mail pattern for splitting "name (address)" bylines (mixin._sync_author_detail).
+# feedparser's e-mail pattern for splitting "name (address)" bylines (its _sync_author_detail).
 _EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
     r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
 )
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _QUOT = {'"': "&quot;"}
+# feedparser's _urljoin drops the extra slashes of "scheme:///path" with this pattern.
+_EXTRA_SLASHES = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+# The two date formats nearly every feed uses, as feedparser reads them (datetimes.rfc822 and
+# .w3dtf): "Wed, 18 Nov 2026 10:00:00 +0000" and "2026-11-18T10:00:00.5+01:00" (or a date alone).
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
+    r"(\d{2}):(\d{2})(?::(\d{2}))? ([+-]\d{4}|GMT|UTC?|Z|[ECMP][SD]T)",
+    re.ASCII | re.IGNORECASE,
+)
+_W3DTF = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?",
+    re.ASCII,
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# feedparser's zone names for these formats (hours east of UTC); "utc" is its default, 0.
+_ZONES = {"gmt": 0, "ut": 0, "utc": 0, "z": 0, "edt": -4, "est": -5, "cdt": -5, "cst": -6}
+_ZONES |= {"mdt": -6, "mst": -7, "pdt": -7, "pst": -8}
 
 
 class Decline(Exception):
@@ -95,13 +121,25 @@ def fix(text: str) -> str:
         return text
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
-    return text.translate(_cp1252)
+    return text.translate(_C1_AS_CP1252)
+
+
+def _c1_as_cp1252() -> dict[int, str]:
+    """The C1 controls Windows-1252 defines as printable (0x80 "€" ...), which feedparser maps."""
+    table = {}
+    for code in range(0x80, 0xA0):
+        with contextlib.suppress(UnicodeDecodeError):
+            table[code] = bytes([code]).decode("cp1252")
+    return table
+
+
+_C1_AS_CP1252 = _c1_as_cp1252()
 
 
 def join(uri: str) -> str:
     """feedparser's _urljoin(base, uri) for a document without a base, which is all the fast path
-    reads: urljoin("", uri) is uri, and _urifixer only drops extra slashes after "scheme://"."""
-    return _urifixer.sub(r"\1\3", uri) if ":///" in uri else uri
+    reads: urljoin("", uri) is uri, and only extra slashes after "scheme://" are dropped."""
+    return _EXTRA_SLASHES.sub(r"\1\3", uri) if ":///" in uri else uri
 
 
 def leaf_text(el: Element) -> str:
@@ -260,9 +298,70 @@ def date(key: str) -> Handler:
     def handle(entry: Entry, el: Element) -> None:
         no_attributes(el)
         entry[key] = value = fix(leaf_text(el))
-        entry[key + "_parsed"] = _parse_date(value)
+        entry[key + "_parsed"] = parse_date(value)
 
     return handle
+
+
+def parse_date(value: str) -> time.struct_time | None:
+    """feedparser's UTC time tuple for a date (None when it reads none).
+
+    The two common formats are read here by feedparser's rules; for them its first handlers
+    (W3DTF, then RFC 822) decide, and an impossible date ("31 Feb") is left to the later ones.
+    """
+    if not value:
+        return None
+    fields = _common_date(value)
+    if fields is not None:
+        year, month, day, hour, minute, second, offset = fields
+        with contextlib.suppress(ValueError, OverflowError):
+            stamp = datetime(year, month, day, hour, minute, second)
+            return (stamp - offset).utctimetuple()
+    return _feedparser_date(value)
+
+
+def _common_date(value: str) -> tuple[int, int, int, int, int, int, timedelta] | None:
+    """(year, month, day, hour, minute, second, UTC offset) of an RFC 822 or W3DTF date."""
+    match = _W3DTF.fullmatch(value)
+    if match:
+        year, month, day, hour, minute, second, zone = match.groups("0")
+        month_number = int(month)
+        # "+05:30": feedparser reads hours and minutes, both signed; "Z" or no time at all is UTC.
+        offset = _offset(zone[0], zone[1:3], zone[4:]) if zone[0] in "+-" else timedelta(0)
+    else:
+        match = _RFC822.fullmatch(value)
+        if not match:
+            return None
+        day, month, year, hour, minute, second, zone = match.groups("0")
+        month_number = _MONTHS[month.lower()]
+        if zone[0] in "+-":  # "+0530"
+            offset = _offset(zone[0], zone[1:3], zone[3:])
+        else:
+            offset = timedelta(hours=_ZONES[zone.lower()])
+    return int(year), month_number, int(day), int(hour), int(minute), int(second), offset
+
+
+def _offset(sign: str, hours: str, minutes: str) -> timedelta:
+    factor = -1 if sign == "-" else 1
+    return timedelta(hours=factor * int(hours), minutes=factor * int(minutes))
+
+
+@lru_cache(maxsize=256)
+def _feedparser_date(value: str) -> time.struct_time | None:
+    """Any other date, read by feedparser through its public API: a one-item feed. The answer
+    counts only when feedparser reads the string back unchanged (else Decline)."""
+    document = f'<rss version="2.0"><channel><item><pubDate>{escape(value)}</pubDate></item>'
+    parsed = feedparser.parse(
+        f"{document}</channel></rss>".encode(),
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    entries = parsed.get("entries", [])
+    if parsed.get("bozo") or len(entries) != 1 or entries[0].get("published") != value:
+        raise Decline
+    struct: time.struct_time | None = entries[0].get("published_parsed")
+    return struct
 
 
 def category(entry: Entry, el: Element) -> None:
