@@ -2,26 +2,31 @@
 
 For every corpus feed and for generated RSS 2.0 / Atom 1.0 documents, whenever `read_fast`
 accepts a document, each of its entries must give the same RawItem as feedparser's entry, and
-`parse_feed` must give the same candidates and warnings either way.
+`parse_feed` must give the same candidates and warnings either way, compared field by field.
+The pieces fastitems writes out instead of importing feedparser's private helpers (dates, the
+Windows-1252 table, the URL slash fix) are checked against what `feedparser.parse` makes of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
+from xml.sax.saxutils import escape
 
 import feedparser
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.gather import feeds
+from digest.gather import fastitems, feeds
 from digest.gather.decode import to_utf8_xml
 from digest.gather.fastfeed import read_fast
-from digest.gather.fastitems import INERT
+from digest.gather.fastitems import INERT, Decline
 from digest.gather.feeds import parse_feed
 from digest.gather.items import ParseContext, ParseError, RawItem
 from tests.conftest import DATA, EXAMPLES, ROOT
@@ -46,15 +51,20 @@ def raw_items(xml: bytes, fast: bool) -> list[RawItem]:
         assert read is not None
         version, entries = read
     else:
-        parsed = feedparser.parse(
-            xml,
-            response_headers={"content-type": "application/xml; charset=utf-8"},
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
+        parsed = plain_feedparser(xml)
         assert not parsed.bozo
         version, entries = parsed.version, parsed.entries
     return [feeds._raw(entry, CTX, version, []) for entry in entries]
+
+
+def plain_feedparser(xml: bytes) -> Any:
+    """feedparser.parse as digest.gather.feeds calls it."""
+    return feedparser.parse(
+        xml,
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
 
 
 def outcome(body: bytes, fast: bool) -> Any:
@@ -65,22 +75,46 @@ def outcome(body: bytes, fast: bool) -> Any:
     return parsed.candidates, parsed.warnings, parsed.links
 
 
+def assert_same_fields(fast: list[Any], slow: list[Any], what: str) -> None:
+    """Two lists of dataclasses (candidates, raw items), equal field by field."""
+    assert len(fast) == len(slow), f"{what}: {len(fast)} on the fast path, {len(slow)} without"
+    for n, (ours, theirs) in enumerate(zip(fast, slow, strict=True)):
+        for field in dataclasses.fields(ours):
+            mine, reference = getattr(ours, field.name), getattr(theirs, field.name)
+            assert mine == reference, f"{what} {n}, {field.name}: {mine!r} != {reference!r}"
+
+
 def assert_same(body: bytes) -> bool:
     """Both paths agree on `body`; True when the fast path read it."""
-    assert outcome(body, fast=True) == outcome(body, fast=False)
+    fast, slow = outcome(body, fast=True), outcome(body, fast=False)
+    if fast[0] != "error" and slow[0] != "error":
+        assert_same_fields(fast[0], slow[0], "candidate")
+    assert fast == slow
     try:
         xml, _ = to_utf8_xml(body)
     except Exception:
         return False
     if read_fast(xml) is None:
         return False
-    assert raw_items(xml, fast=True) == raw_items(xml, fast=False)
+    assert_same_fields(raw_items(xml, fast=True), raw_items(xml, fast=False), "item")
     return True
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
 def test_every_corpus_feed_reads_the_same_on_both_paths(path: Path) -> None:
     assert assert_same(path.read_bytes()) == (path.name in FAST)
+
+
+def test_the_corpus_is_every_feed_in_the_repository() -> None:
+    """tests/data/feeds and examples/feeds hold every feed document; the rest are pages."""
+    feeds_elsewhere = [
+        path
+        for folder in (DATA, EXAMPLES)
+        for path in folder.rglob("*")
+        if path.is_file() and path.parent.name != "feeds" and b"<rss" in path.read_bytes()[:4096]
+    ]
+    assert feeds_elsewhere == []
+    assert len(CORPUS) >= 30 and {p.name for p in CORPUS} >= FAST
 
 
 @given(documents)
@@ -141,6 +175,129 @@ def test_the_benchmark_feeds_take_the_fast_path(monkeypatch: pytest.MonkeyPatch)
 )
 def test_what_the_fast_path_declines(document: bytes) -> None:
     assert read_fast(document) is None
+
+
+def feedparser_date(value: str) -> Any:
+    """What feedparser.parse makes of a date: the reference for fastitems.parse_date."""
+    item = f"<item><pubDate>{escape(value)}</pubDate></item>"
+    parsed = plain_feedparser(f'<rss version="2.0"><channel>{item}</channel></rss>'.encode())
+    return parsed.entries[0].get("published_parsed")
+
+
+def two(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map("{:02d}".format)
+
+
+ZONES = ["GMT", "gmt", "UT", "UTC", "Z", "EST", "edt", "PST", "MDT", "CST"]
+RFC822_DATES = st.tuples(
+    st.sampled_from(["", "Wed, ", "sun, ", "THU, "]),
+    st.integers(0, 32).map(str) | two(0, 32),
+    st.sampled_from(["Jan", "feb", "MAR", "Sep", "Oct", "Dec"]),
+    st.integers(1, 9999).map("{:04d}".format),
+    st.tuples(two(0, 25), two(0, 61)).map(":".join),
+    st.sampled_from(["", ":00", ":59", ":60"]),
+    st.sampled_from(ZONES) | st.tuples(st.sampled_from("+-"), two(0, 99), two(0, 99)).map("".join),
+).map(lambda p: f"{p[0]}{p[1]} {p[2]} {p[3]} {p[4]}{p[5]} {p[6]}")
+W3DTF_DATES = st.tuples(
+    st.integers(1, 9999).map("{:04d}".format),
+    two(0, 13),
+    two(0, 32),
+    st.one_of(
+        st.just(""),
+        st.tuples(
+            two(0, 25),
+            two(0, 61),
+            st.sampled_from(["", ":00", ":59.999", ":07.5", ":60"]),
+            st.just("Z")
+            | st.tuples(st.sampled_from("+-"), two(0, 23), two(0, 59)).map(
+                lambda z: f"{z[0]}{z[1]}:{z[2]}"
+            ),
+        ).map(lambda t: f"T{t[0]}:{t[1]}{t[2]}{t[3]}"),
+    ),
+).map(lambda p: f"{p[0]}-{p[1]}-{p[2]}{p[3]}")
+
+
+@given(RFC822_DATES | W3DTF_DATES)
+@settings(max_examples=400, deadline=None)
+def test_common_date_formats_read_as_feedparser_reads_them(value: str) -> None:
+    """fastitems reads RFC 822 and W3DTF dates itself (feedparser's datetimes are private);
+    an impossible one ("31 Feb", "24:00") it hands to feedparser, which may still read it."""
+    with mock.patch.object(fastitems, "_feedparser_date", return_value=None) as asked:
+        ours = fastitems.parse_date(value)
+    if asked.called:
+        ours = fastitems.parse_date(value)
+    assert ours == feedparser_date(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Wed, 18 Nov 2026 10:00:00 +0000",
+        "wed, 18 nov 2026 10:00:00 gmt",
+        "18 Nov 2026 10:00 +0530",
+        "Sun, 1 Mar 2026 23:59:59 EST",
+        "Sat, 31 Oct 2026 10:00:00 -0930",
+        "2026-11-18",
+        "2026-11-18T10:00:00Z",
+        "2026-11-18T10:00:00.25-05:30",
+        "2026-11-18T23:30+01:00",
+    ],
+)
+def test_common_dates_do_not_ask_feedparser(value: str) -> None:
+    with mock.patch.object(fastitems, "_feedparser_date", side_effect=AssertionError) as asked:
+        ours = fastitems.parse_date(value)
+    assert not asked.called and ours == feedparser_date(value) and ours is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sometime last week",
+        "2026-02-30",  # feedparser's ISO 8601 handler rolls it over to 2 March
+        "Wed, 18 Nov 26 10:00:00 +0000",
+        "2026-11-18T10:00:00",
+        "2026-11-18 10:00:00",
+        "Wednesday, 18 November 2026 10:00:00 +0000",
+        "Wed, 18 Nov 2026 10:00:00 +0000 (UTC)",
+        "Wed Nov 18 10:00:00 2026",
+        "",
+    ],
+)
+def test_other_dates_are_read_by_feedparser(value: str) -> None:
+    assert fastitems.parse_date(value) == (feedparser_date(value) if value else None)
+
+
+def test_a_date_feedparser_would_read_differently_declines() -> None:
+    """feedparser re-reads "Ã©" as UTF-8 mojibake: its answer would be about another string."""
+    with pytest.raises(Decline):
+        fastitems.parse_date("Ã© 2026")
+
+
+def test_windows_1252_controls_read_the_same() -> None:
+    """C1 controls (from a character reference or Latin-1 text) are mapped as Windows-1252."""
+    controls = "".join(f"&#{code};" for code in range(0x80, 0xA0))
+    xml = (
+        f'<rss version="2.0"><channel><item><title>a{controls}z</title>'
+        f"<description>{controls}</description><link>https://news.example/{controls}</link>"
+        "</item></channel></rss>"
+    ).encode()
+    read = read_fast(xml)
+    assert read is not None
+    fast, slow = read[1][0], plain_feedparser(xml).entries[0]
+    for key in ("title", "summary", "link"):
+        assert fast[key] == slow[key], key
+    assert "€" in fast["title"] and "\x81" in fast["title"]  # 0x81 is undefined in cp1252
+    assert_same_fields(raw_items(xml, fast=True), raw_items(xml, fast=False), "item")
+
+
+@pytest.mark.parametrize(
+    "link", ["http:///triple.example/slash", "https:////four.example/", "urn:x:///y"]
+)
+def test_extra_slashes_after_the_scheme_read_the_same(link: str) -> None:
+    xml = f'<rss version="2.0"><channel><item><link>{link}</link></item></channel></rss>'.encode()
+    read = read_fast(xml)
+    assert read is not None
+    assert read[1][0]["link"] == plain_feedparser(xml).entries[0]["link"]
 
 
 def test_inert_item_elements_have_no_feedparser_handler() -> None:
