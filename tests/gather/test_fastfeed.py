@@ -156,7 +156,7 @@ def test_the_benchmark_feeds_take_the_fast_path(monkeypatch: pytest.MonkeyPatch)
     def no_feedparser(*args: object, **kwargs: object) -> None:
         raise AssertionError("feedparser was called")
 
-    monkeypatch.setattr(feeds.feedparser, "parse", no_feedparser)
+    monkeypatch.setattr(feedparser, "parse", no_feedparser)
     parsed = parse_feed(body, CTX, "application/rss+xml")
     assert parsed.candidates == expected.candidates and len(parsed.candidates) == bench.ITEMS
 
