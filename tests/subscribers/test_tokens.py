@@ -26,7 +26,9 @@ from subscribers.tokens import (
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 KEYS = ["newest-key-0123456789", "older-key-9876543210"]
 public_ids = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
-keys = st.text(alphabet=st.characters(codec="utf-8", exclude_characters=","), min_size=1)
+keys = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters=","), min_size=1, max_size=40
+)
 DAY = 24 * 3600
 
 
@@ -57,7 +59,7 @@ def test_any_changed_character_is_rejected(
 ) -> None:
     token = make_token(KEYS, purpose, public_id, NOW)
     index = data.draw(st.integers(0, len(token) - 1))
-    replacement = data.draw(st.sampled_from("AZaz09-_.").filter(lambda c: c != token[index]))
+    replacement = data.draw(st.sampled_from([c for c in "AZaz09-_." if c != token[index]]))
     tampered = token[:index] + replacement + token[index + 1 :]
     with pytest.raises(TokenError):
         read_token(KEYS, purpose, tampered, NOW, max_age_s=DAY)
