@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from feedparser.datetimes import _parse_date
-
 from digest.gather.candidate import Candidate
+from digest.gather.fastitems import Decline
+from digest.gather.fastitems import parse_date as feedparser_date
 from digest.gather.sanitize import clip, excerpt, plain, safe_url
 
 MAX_TITLE = 300
@@ -177,9 +177,10 @@ def _rfc822(text: str) -> datetime | None:
 
 
 def _feedparser_date(text: str) -> time.struct_time | None:
+    """feedparser's reading of a date, through its public API (fastitems.parse_date)."""
     try:
-        return _parse_date(text)  # type: ignore[no-any-return]
-    except (ValueError, OverflowError, TypeError, IndexError):
+        return feedparser_date(text)
+    except (Decline, ValueError, OverflowError, TypeError, IndexError):
         return None
 
 
