@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from subscribers.errors import ConsentTextChanged, StaleConsentText
+from subscribers.errors import ConsentTextChanged, StaleConsentText, SubscriberError
 from subscribers.models import Consent, ConsentText, Subscriber
 
 # Consent.event values.
@@ -40,6 +40,14 @@ class Evidence:
     ip: str | None = None
     user_agent: str | None = None
     consent_text_version: str | None = None
+
+
+def operator_evidence(source: str | None) -> Evidence:
+    """The evidence for someone an operator adds as already confirmed: consent held elsewhere
+    must say where it was given, or there is no proof of it (docs/standards.md §4)."""
+    if not (source or "").strip():
+        raise SubscriberError("--confirmed needs --source TEXT: where this person opted in")
+    return Evidence(source=f"{(source or '').strip()} (added by an operator)")
 
 
 def record(

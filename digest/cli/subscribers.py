@@ -155,16 +155,17 @@ def add_command(
 ) -> None:
     """Subscribe one address: a confirmation email (double opt-in), or --confirmed."""
     from digest.people.notify import send_notice
+    from subscribers.consent import operator_evidence
     from subscribers.lifecycle import add_confirmed, subscribe
 
     st = state(ctx)
-    if confirmed and not (source or "").strip():
-        raise UsageError("--confirmed needs --source TEXT: where this person opted in")
+    with as_digest_errors():  # --confirmed without --source: refused by the subscribers rule
+        proof = operator_evidence(source) if confirmed else None
     keys, now, rules = st.settings.secret_keys(), _now(), policy(st.settings)
     chosen = sections or None
     with as_digest_errors(), transaction(st.sessions) as session:
-        if confirmed:
-            evidence = Evidence(source=f"{source} (added by an operator)")
+        if proof is not None:
+            evidence = proof
             changed = add_confirmed(
                 session,
                 email,
