@@ -119,6 +119,7 @@ def _root(
     ),
 ) -> None:
     ctx.obj = State(config=config)
+    ctx.call_on_close(ctx.obj.close)
 
 
 # Newer typer vendors its own copy of click, whose errors are not click's: catch either.

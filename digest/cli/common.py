@@ -51,6 +51,13 @@ class State:
             self._engine = open_database(self.settings.database_url)
         return self._engine
 
+    def close(self) -> None:
+        """Returns the pooled connections: a server database counts them, and a command run
+        in-process (the tests, the scheduler) must not leave them to the garbage collector."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     @property
     def sessions(self) -> sessionmaker[Session]:
         from digest.store.db import session_factory

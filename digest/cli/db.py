@@ -15,6 +15,9 @@ def upgrade_command(ctx: typer.Context) -> None:
     """Create or migrate the database schema to the newest version (safe to repeat)."""
     settings = state(ctx).settings
     engine = make_engine(settings.database_url)
-    upgrade(engine)
-    heads = ", ".join(sorted(current_heads(engine)))
+    try:
+        upgrade(engine)
+        heads = ", ".join(sorted(current_heads(engine)))
+    finally:
+        engine.dispose()
     console.print(f"Database {engine.url.render_as_string(hide_password=True)} is at {heads}.")

@@ -95,7 +95,11 @@ def open_database(url: str, *, auto_upgrade: bool | None = None) -> Engine:
                 "run `digest db upgrade`"
             )
     except OperationalError as exc:
+        engine.dispose()
         raise ConfigError(
             f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
         ) from None
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
