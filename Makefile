@@ -34,9 +34,13 @@ demo: $(VENV)/.installed
 	@$(DEMO_ENV) $(DIGEST) subscribers import examples/subscribers.csv
 	@echo "== digest build --now $(DEMO_NOW)"
 	@$(DEMO_ENV) $(DIGEST) build --now $(DEMO_NOW)
+	@echo "== digest edition show 1"
+	@$(DEMO_ENV) $(DIGEST) edition show 1
 	@echo "== digest preview --out $(DEMO_DIR)/preview"
 	@$(DEMO_ENV) $(DIGEST) preview --out $(DEMO_DIR)/preview
-	@echo "== digest send"
+	@echo "== digest edition approve 1 --as demo"
+	@$(DEMO_ENV) $(DIGEST) edition approve 1 --as demo
+	@echo "== digest send --now $(DEMO_NOW)"
 	@$(DEMO_ENV) $(DIGEST) send --now $(DEMO_NOW)
 	@echo
 	@echo "The demo edition:"

@@ -88,6 +88,13 @@ class NewsletterSettings(_Section):
         4, ge=1, description="Most articles from one section (the section quota)."
     )
     window_days: int = Field(7, ge=1, le=31, description="Length of 'the week' in days.")
+    send_window_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 14,
+        description="Hours after an edition's cut-off in which it may be sent; later, `digest "
+        "send` refuses it (unless --force --reason).",
+    )
     subject: str = Field(
         "{title}: {date}",
         description="Subject template; {title} and {date} (the cut-off date) are filled in.",

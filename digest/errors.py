@@ -13,6 +13,12 @@ class DigestError(Exception):
     exit_code = 1
 
 
+class EmptyAudienceError(DigestError):
+    """A send found nobody to send to; it did not start (the edition stays approved)."""
+
+    exit_code = 1
+
+
 class ConfigError(DigestError):
     """The configuration is wrong: a bad, missing or mistyped key, or a missing secret."""
 
@@ -38,9 +44,14 @@ class GatherError(DigestError):
 
 
 class EmptyWeekError(DigestError):
-    """The week had too few articles for an edition; nothing was written."""
+    """The week had too few articles for an edition; it is recorded as skipped. `warnings` are
+    the source warnings that may explain why (the CLI prints them before the error)."""
 
     exit_code = 5
+
+    def __init__(self, message: str, warnings: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.warnings = list(warnings or [])
 
 
 class EditionStateError(DigestError):

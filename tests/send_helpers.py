@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
+from digest.edition.lifecycle import content_hash
 from digest.ledger.tally import LedgerRow, effective_rows
 from digest.store.db import make_engine, session_factory, transaction, upgrade
-from digest.store.models import DRAFT, Article, Edition, EditionItem
+from digest.store.models import APPROVED, Article, Edition, EditionItem
 from subscribers.models import ACTIVE, Base, Subscriber
 
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
@@ -40,12 +41,18 @@ def make_edition(
     sections: Sequence[str] = SECTIONS,
     summary: str = "A summary of the story.",
 ) -> int:
-    """A draft edition with two articles in each section, each with `summary`."""
+    """An approved edition with two articles in each section, each with `summary`, ready to send
+    at `now` (its cut-off is `now`, or a minute earlier per edition made before at `now`)."""
     with transaction(factory) as session:
+        cutoff = now
+        while session.scalar(select(Edition.id).where(Edition.cutoff == cutoff)) is not None:
+            cutoff -= timedelta(minutes=1)
         edition = Edition(
-            status=DRAFT,
-            window_start=now - timedelta(days=7),
-            cutoff=now,
+            status=APPROVED,
+            approved_at=now,
+            approved_by="tests",
+            window_start=cutoff - timedelta(days=7),
+            cutoff=cutoff,
             subject="The Weekly Round-up: November 20, 2026",
             intro="Five desks, one week.",
             created_at=now,
@@ -84,6 +91,7 @@ def make_edition(
                     )
                 )
         session.flush()
+        edition.content_hash = content_hash(edition)
         return edition.id
 
 

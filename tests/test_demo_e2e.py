@@ -45,7 +45,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     steps = [
         ["subscribers", "import", str(EXAMPLES / "subscribers.csv")],
         ["build", "--now", DEMO_NOW],
+        ["edition", "show", "1"],
         ["preview", "--out", str(out / "preview")],
+        ["edition", "approve", "1", "--as", "demo"],
         ["send", "--now", DEMO_NOW],
     ]
     for step in steps:

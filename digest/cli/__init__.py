@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "preview": "digest.cli.edition",
     "serve": "digest.cli.serve",
     "worker": "digest.cli.worker",
+    "edition": "digest.cli.edition",
     "send": "digest.cli.send",
     "sources": "digest.cli.sources",
     "articles": "digest.cli.sources",

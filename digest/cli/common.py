@@ -84,3 +84,22 @@ def parse_now(value: str | None, tz: ZoneInfo) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return parsed.astimezone(UTC)
+
+
+def actor(name: str | None) -> str:
+    """Who is acting, for an edition's history: --as NAME, else the operating-system user."""
+    if name is not None:
+        if not name.strip():
+            raise UsageError("--as needs a name")
+        return name.strip()[:200]
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        return f"uid {os.getuid()}"
+
+
+AS_OPTION = typer.Option(
+    None, "--as", metavar="NAME", help="Who is acting, for the history (default: your login)."
+)

@@ -1,4 +1,4 @@
-"""`digest build` and `digest preview`."""
+"""`digest build`, `digest preview` and `digest edition ...` (list, show, edit, approve)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from digest.cli.common import console, err_console, parse_now, state
+from digest.cli import editions
+from digest.cli.common import AS_OPTION, actor, console, err_console, parse_now, state
 from digest.edition.build import BuildReport, build_edition
 from digest.edition.options import branding
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
+from digest.errors import EmptyWeekError
 from digest.render.email import render_edition
 
 
 def register(app: typer.Typer) -> None:
     app.command("build")(build)
     app.command("preview")(preview)
+    app.add_typer(editions.app, name="edition")
 
 
 def build(
@@ -32,13 +35,20 @@ def build(
         "[newsletter] window_days (default 7) days before it.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    who: str | None = AS_OPTION,
 ) -> None:
-    """Gather every source, rank the week's articles and save them as a draft edition."""
+    """Gather every source, rank the week's articles and save them as a draft edition.
+
+    Building a week that has a draft rebuilds it, keeping the staff's edits. A thin week
+    (fewer than min_items) is recorded as skipped and exits 5."""
     st = state(ctx)
     moment = parse_now(now, st.settings.publication.tz)
-    report = build_edition(st.sessions, st.settings, moment)
-    for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    try:
+        report = build_edition(st.sessions, st.settings, moment, actor=actor(who))
+    except EmptyWeekError as exc:
+        _warn(exc.warnings)
+        raise
+    _warn(report.warnings + report.stale_edits)
     if as_json:
         console.print_json(json.dumps(_as_json(report)))
         return
@@ -50,6 +60,16 @@ def build(
         f"{report.in_window} of the week ({report.candidates} gathered from "
         f"{sum(r.ok for r in report.sources)}/{len(report.sources)} sources)."
     )
+    e = report.edition.id
+    console.print(
+        f"Next: `digest edition show {e}`, edit it, then `digest edition approve {e}`.",
+        highlight=False,
+    )
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
 def _table(report: BuildReport, tz: object) -> Table:
@@ -94,6 +114,7 @@ def _as_json(report: BuildReport) -> dict[str, object]:
         "candidates": report.candidates,
         "in_window": report.in_window,
         "warnings": report.warnings,
+        "stale_edits": report.stale_edits,
     }
 
 

@@ -23,7 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.backends import get_backend
-from digest.cli.common import State, console, err_console, parse_now, state
+from digest.cli.common import AS_OPTION, State, actor, console, err_console, parse_now, state
+from digest.edition.lifecycle import override
 from digest.errors import UsageError
 from digest.send import engine as sending
 from digest.send.engine import SendReport
@@ -66,9 +67,24 @@ def send(
         metavar="A@X,B@Y",
         help="Send a test copy to these addresses only; the ledger is not touched.",
     ),
-    now: str | None = typer.Option(None, "--now", metavar="ISO-8601", hidden=True),
+    now: str | None = typer.Option(
+        None,
+        "--now",
+        metavar="ISO-8601",
+        help="Judge the send window at this moment (default: now; without an offset, in the "
+        "publication's timezone).",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Send after the send window closed; needs --reason."
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why --force (kept in the edition's history)."
+    ),
+    who: str | None = AS_OPTION,
 ) -> None:
-    """Deliver an edition to every confirmed subscriber of its sections, exactly once each."""
+    """Deliver an approved edition to every confirmed subscriber of its sections, exactly once
+    each. Only within its send window: from its cut-off until [newsletter] send_window_hours
+    after it."""
     if ctx.invoked_subcommand is not None:
         return
     st = state(ctx)
@@ -78,8 +94,9 @@ def send(
     if test_to is not None:
         _test_send(st, edition_id, test_to, moment)
         return
+    gate = override(force, reason)
     if dry:
-        _print(sending.dry_run(st.sessions, st.settings, edition_id, moment))
+        _print(sending.dry_run(st.sessions, st.settings, edition_id, moment, gate))
         return
     with _Bar() as bar:
         report = sending.send_edition(
@@ -92,6 +109,8 @@ def send(
             workers=workers,
             config=st.config,
             progress=bar,
+            actor=actor(who),
+            force=gate,
         )
     if report.failed_workers:
         codes = report.failed_workers
@@ -182,7 +201,8 @@ def _print(report: SendReport) -> None:
     if report.variants:
         console.print(table)
     if report.dry_run:
-        console.print(f"{report.planned:,} recipients would get this edition; nothing was sent.")
+        left = "are left to get" if report.resumed else "would get"
+        console.print(f"{report.planned:,} recipients {left} this edition; nothing was sent.")
         return
     if report.resumed:
         console.print(

@@ -1,17 +1,24 @@
-"""Building an edition: gather → store candidates → rank the week → persist. The one place an
-edition is written; it either happens completely or not at all.
+"""Building an edition: gather -> store candidates -> choose the week's articles -> persist.
+
+The one place an edition's content is written. A build for a cut-off that has a draft rebuilds
+that draft in place: re-gathered, re-ranked, and the staff's edits (digest.edition.edits)
+applied again, with a note for each edit that no longer applies. Edits re-run `compose` without
+gathering. A thin week is recorded as skipped, so the next build reaches back for its articles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from digest.config import Settings
+from digest.edition import lifecycle
 from digest.edition.articles import (
     StoreStats,
     apply_picks,
@@ -21,13 +28,23 @@ from digest.edition.articles import (
     window_candidates,
     with_validators,
 )
-from digest.edition.options import edition_window, gather_options, rank_rules, source_specs
+from digest.edition.lifecycle import SYSTEM
+from digest.edition.options import gather_options, rank_rules, source_specs, week_window
 from digest.errors import EditionStateError, EmptyWeekError, GatherError
 from digest.gather import Fetcher, SourceReport, gather
-from digest.rank import Ranked, rank
+from digest.gather.candidate import Candidate
+from digest.rank import Ranked, RankRules, rank, score
 from digest.render.email import date_label
 from digest.store.db import transaction
-from digest.store.models import DRAFT, Edition, EditionItem
+from digest.store.models import (
+    CANCELLED,
+    DRAFT,
+    LOCKED_STATUSES,
+    SKIPPED,
+    Edition,
+    EditionEdit,
+    EditionItem,
+)
 
 
 @dataclass
@@ -40,6 +57,23 @@ class BuildReport:
     replaced_draft: bool = False
     warnings: list[str] = field(default_factory=list)
     stored: StoreStats = field(default_factory=StoreStats)
+    # Staff edits that no longer apply after the rebuild, one line each.
+    stale_edits: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    cutoff: datetime
+
+
+@dataclass
+class Composed:
+    """An edition's articles as the ranking and the staff's edits make them."""
+
+    chosen: list[Ranked]
+    in_window: int
+    stale_edits: list[str]
 
 
 def build_edition(
@@ -47,116 +81,320 @@ def build_edition(
     settings: Settings,
     now: datetime,
     fetcher: Fetcher | None = None,
+    *,
+    actor: str = SYSTEM,
 ) -> BuildReport:
+    """Gather, then (re)build the draft for the week ending `now`. Refused (EditionStateError)
+    when the week overlaps an approved, sending or sent edition, or when another build of the
+    same week finished while this one gathered. A thin week raises EmptyWeekError after the
+    edition is recorded as skipped; the error carries the source warnings."""
     specs = source_specs(settings)
     if not specs:
         raise GatherError("no [[sources]] configured: nothing to build an edition from")
-    start, end = edition_window(settings, now)
     with factory() as session:
         specs = with_validators(session, specs)
         known = known_urls(session)
-        start = max(start, previous_cutoff(session, end) or start)
+        window = week_of(session, settings, now)
+        seen = _version_at(session, now)
     gathered = gather(
-        specs, now=now, fetcher=fetcher, options=gather_options(settings, start, known)
+        specs, now=now, fetcher=fetcher, options=gather_options(settings, window.start, known)
     )
+    warnings = source_warnings(gathered.reports)
     if not any(r.ok for r in gathered.reports):
         reasons = "; ".join(f"{r.url}: {r.error}" for r in gathered.reports)
         raise GatherError(f"no source could be read ({reasons})")
-    with transaction(factory) as session:
-        record_sources(session, gathered.reports, specs, now)
-        stored = store_candidates(session, gathered.candidates, now)
-        apply_picks(session, gathered.picks, complete=gathered.picks_complete, now=now)
-        session.flush()
-        published = published_article_ids(session)
-        week = [
-            c
-            for c in window_candidates(session, start, end, settings.gather.title_similarity)
-            if int(c.extra["article_id"]) not in published
-        ]
-        ranked = rank(week, now, rank_rules(settings))
-        if len(ranked) < settings.newsletter.min_items:
-            tz = settings.publication.tz
-            raise EmptyWeekError(
-                f"only {len(ranked)} article(s) between {start.astimezone(tz):%Y-%m-%d %H:%M} "
-                f"and {end.astimezone(tz):%Y-%m-%d %H:%M} {settings.publication.timezone} "
-                f"(min_items is {settings.newsletter.min_items}); no edition was built"
-            )
-        edition, replaced = _fresh_edition(session, settings, start, end, now)
-        _add_items(session, edition, ranked)
+    try:
+        with transaction(factory) as session:
+            record_sources(session, gathered.reports, specs, now)
+            stored = store_candidates(session, gathered.candidates, now)
+            apply_picks(session, gathered.picks, complete=gathered.picks_complete, now=now)
+            session.flush()
+            window = week_of(session, settings, now)
+            edition, replaced = _edition_for(session, settings, window, now, seen, actor)
+            composed = compose(session, edition, settings)
+            write_items(session, edition, composed.chosen)
+            thin = _thin_reason(composed, window, settings)
+            if thin:
+                lifecycle.move(session, edition, SKIPPED, actor, now, action="skipped", reason=thin)
+                edition.status_reason = thin
+    except (IntegrityError, StaleDataError):
+        raise EditionStateError(
+            f"another build of the week ending {now.isoformat()} finished first; this one "
+            "changed nothing (see `digest edition list`)"
+        ) from None
+    if thin:
+        raise EmptyWeekError(f"{thin}; edition {edition.id} is recorded as skipped", warnings)
     return BuildReport(
         edition=edition,
-        ranked=ranked,
+        ranked=composed.chosen,
         sources=gathered.reports,
         candidates=len(gathered.candidates),
-        in_window=len(week),
+        in_window=composed.in_window,
         replaced_draft=replaced,
-        warnings=source_warnings(gathered.reports),
+        warnings=warnings,
         stored=stored,
+        stale_edits=composed.stale_edits,
     )
 
 
-def previous_cutoff(session: Session, end: datetime) -> datetime | None:
-    """The cut-off of the newest edition already approved or sent before `end`.
-
-    A week starts no earlier than that: an edition carries what is new since the last one, so a
-    second run of the weekly job (cron firing twice, a retry) finds nothing and sends nothing.
-    """
-    return session.scalar(
-        select(func.max(Edition.cutoff)).where(Edition.status != DRAFT, Edition.cutoff < end)
+def week_of(session: Session, settings: Settings, cutoff: datetime) -> Window:
+    """The week an edition with this cut-off carries: since the last approved or sent
+    edition's cut-off when that is at most 2 x window_days back (nothing falls between two
+    editions, and a skipped week's articles wait for the next one), else since window_days
+    back (2 x window_days when the week before was skipped). Refused when it overlaps an
+    approved, sending or sent edition: that week's readers would get it twice."""
+    tz, days = settings.publication.tz, settings.newsletter.window_days
+    plain, _ = week_window(cutoff, tz, days)
+    reach, _ = week_window(cutoff, tz, 2 * days)
+    last = session.scalar(
+        select(func.max(Edition.cutoff)).where(
+            Edition.status.in_(LOCKED_STATUSES), Edition.cutoff < cutoff
+        )
     )
+    if last is not None and last >= reach:
+        start = last
+    elif _skipped_between(session, plain, cutoff):
+        start = reach
+    else:
+        start = plain
+    other = lifecycle.overlapping(session, start, cutoff, None)
+    if other is not None and other.cutoff != cutoff:
+        tzname = settings.publication.timezone
+        raise EditionStateError(
+            f"the week ending {cutoff.astimezone(tz):%Y-%m-%d %H:%M} {tzname} overlaps edition "
+            f"{other.id} ({other.window_start.astimezone(tz):%Y-%m-%d %H:%M} to "
+            f"{other.cutoff.astimezone(tz):%Y-%m-%d %H:%M}), which is {other.status}: no edition "
+            "was built"
+        )
+    return Window(start, cutoff)
 
 
-def published_article_ids(session: Session) -> set[int]:
-    """Articles that went out (or are going out) in an edition: never repeated in another."""
-    query = (
-        select(EditionItem.article_id)
-        .join(Edition, Edition.id == EditionItem.edition_id)
-        .where(Edition.status != DRAFT)
+def _skipped_between(session: Session, start: datetime, cutoff: datetime) -> bool:
+    query = select(Edition.id).where(
+        Edition.status == SKIPPED, Edition.cutoff >= start, Edition.cutoff < cutoff
     )
-    return set(session.scalars(query))
+    return session.scalar(query.limit(1)) is not None
 
 
-def source_warnings(reports: Sequence[SourceReport]) -> list[str]:
-    """One line per failed source (URL and reason), then what was odd about the others."""
-    failed = [f"source failed: {r.url}: {r.error}" for r in reports if not r.ok]
-    odd = [f"{r.label}: {w}" for r in reports if r.ok for w in r.warnings]
-    return failed + odd
+def _version_at(session: Session, cutoff: datetime) -> tuple[int, int] | None:
+    row = session.execute(
+        select(Edition.id, Edition.version).where(Edition.cutoff == cutoff)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
-def _fresh_edition(
-    session: Session, settings: Settings, start: datetime, end: datetime, now: datetime
+def _edition_for(
+    session: Session,
+    settings: Settings,
+    window: Window,
+    now: datetime,
+    seen: tuple[int, int] | None,
+    actor: str,
 ) -> tuple[Edition, bool]:
-    existing = session.scalar(select(Edition).where(Edition.cutoff == end))
-    if existing is not None and existing.status != DRAFT:
+    """The draft of this cut-off (rebuilt in place, edits kept) or a new one."""
+    existing = session.scalar(select(Edition).where(Edition.cutoff == window.cutoff))
+    if (existing is None) != (seen is None) or (
+        existing is not None and seen != (existing.id, existing.version)
+    ):
+        raise StaleDataError("the edition of this cut-off changed while gathering")
+    if existing is None:
+        edition = Edition(
+            status=DRAFT, window_start=window.start, cutoff=window.cutoff, created_at=now
+        )
+        _defaults(edition, settings)
+        edition.built_at = now
+        session.add(edition)
+        session.flush()
+        lifecycle.record(session, edition, "built", actor, now, from_status="")
+        return edition, False
+    if existing.status not in (DRAFT, SKIPPED, CANCELLED):
         raise EditionStateError(
             f"edition {existing.id} for this week is already {existing.status}; "
             "it cannot be rebuilt"
         )
-    replaced = existing is not None
-    if existing is not None:
-        session.delete(existing)
-        session.flush()
-    edition = Edition(
-        status=DRAFT,
-        window_start=start,
-        cutoff=end,
-        created_at=now,
-        intro=settings.newsletter.intro,
-        subject=settings.newsletter.subject.format(
-            title=settings.newsletter.title,
-            date=date_label(end.astimezone(settings.publication.tz)),
-        ),
+    if existing.status != DRAFT:
+        lifecycle.move(session, existing, DRAFT, actor, now, action="rebuilt")
+        existing.status_reason = None
+    else:
+        lifecycle.record(session, existing, "rebuilt", actor, now)
+    existing.window_start = window.start
+    existing.built_at = now
+    return existing, True
+
+
+def _defaults(edition: Edition, settings: Settings) -> None:
+    nl = settings.newsletter
+    edition.subject = nl.subject.format(
+        title=nl.title, date=date_label(edition.cutoff.astimezone(settings.publication.tz))
     )
-    session.add(edition)
-    return edition, replaced
+    edition.preheader = ""
+    edition.intro = nl.intro
 
 
-def _add_items(session: Session, edition: Edition, ranked: Sequence[Ranked]) -> None:
-    for position, r in enumerate(ranked, start=1):
+def _thin_reason(composed: Composed, window: Window, settings: Settings) -> str | None:
+    found, minimum = len(composed.chosen), settings.newsletter.min_items
+    if found >= minimum:
+        return None
+    tz = settings.publication.tz
+    return (
+        f"only {found} article(s) between {window.start.astimezone(tz):%Y-%m-%d %H:%M} and "
+        f"{window.cutoff.astimezone(tz):%Y-%m-%d %H:%M} {settings.publication.timezone} "
+        f"(min_items is {minimum})"
+    )
+
+
+def compose(session: Session, edition: Edition, settings: Settings) -> Composed:
+    """The week's candidates (minus articles another edition took, minus drops), ranked, then
+    the staff's pins, moves and texts applied in the order they were made."""
+    taken = published_article_ids(session, edition.id)
+    week = [
+        c
+        for c in window_candidates(
+            session, edition.window_start, edition.cutoff, settings.gather.title_similarity
+        )
+        if _id(c) not in taken
+    ]
+    by_id = {_id(c): c for c in week}
+    pins, drops = _pins_and_drops(edition.edits)
+    rules = rank_rules(settings)
+    chosen = rank([c for c in week if _id(c) not in drops], edition.cutoff, rules)
+    stale: list[str] = []
+    chosen = _apply_pins(chosen, pins, by_id, edition, rules, stale)
+    chosen = _apply_moves(chosen, edition.edits, stale)
+    _apply_texts(edition, settings)
+    return Composed(chosen=chosen, in_window=len(week), stale_edits=stale)
+
+
+def _id(candidate: Candidate) -> int:
+    return int(candidate.extra["article_id"])
+
+
+def _pins_and_drops(edits: Sequence[EditionEdit]) -> tuple[dict[int, EditionEdit], set[int]]:
+    """The last pin or drop of each article wins (a pin after a drop takes it back)."""
+    last: dict[int, EditionEdit] = {}
+    for e in edits:
+        if e.kind in ("pin", "drop") and e.article_id is not None:
+            last[e.article_id] = e
+    pins = {a: e for a, e in last.items() if e.kind == "pin"}
+    return pins, {a for a, e in last.items() if e.kind == "drop"}
+
+
+def _apply_pins(
+    chosen: list[Ranked],
+    pins: dict[int, EditionEdit],
+    by_id: dict[int, Candidate],
+    edition: Edition,
+    rules: RankRules,
+    stale: list[str],
+) -> list[Ranked]:
+    out = [
+        Ranked(r.candidate, r.score, (*r.reasons, f"pinned by {pins[_id(r.candidate)].actor}"))
+        if _id(r.candidate) in pins
+        else r
+        for r in chosen
+    ]
+    present = {_id(r.candidate) for r in out}
+    for article_id, edit in pins.items():
+        if article_id in present:
+            continue
+        candidate = by_id.get(article_id)
+        if candidate is None:
+            stale.append(
+                f"pin of article {article_id} no longer applies: it is not among this week's "
+                "articles (outside the window, or carried by another edition)"
+            )
+            continue
+        r = score(candidate, edition.cutoff, rules)
+        out.append(Ranked(candidate, r.score, (*r.reasons, f"pinned by {edit.actor}")))
+    while len(out) > rules.max_items:
+        unpinned = [r for r in out if _id(r.candidate) not in pins]
+        if not unpinned:
+            break
+        out.remove(min(unpinned, key=lambda r: r.score))
+    return _grouped(out)
+
+
+def _apply_moves(
+    chosen: list[Ranked], edits: Sequence[EditionEdit], stale: list[str]
+) -> list[Ranked]:
+    out = list(chosen)
+    for e in edits:
+        if e.kind != "move":
+            continue
+        at = next((i for i, r in enumerate(out) if _id(r.candidate) == e.article_id), None)
+        if at is None:
+            stale.append(
+                f"move of article {e.article_id} no longer applies: it is not in the edition"
+            )
+            continue
+        item = out.pop(at)
+        if "section" in e.value:
+            section = str(e.value["section"])
+            moved = Ranked(
+                _with_section(item.candidate, section),
+                item.score,
+                (*item.reasons, f"moved to section {section} by {e.actor}"),
+            )
+            last = max(
+                (i for i, r in enumerate(out) if r.candidate.section == section), default=None
+            )
+            out.insert(len(out) if last is None else last + 1, moved)
+        else:
+            position = max(1, min(int(e.value["position"]), len(out) + 1))
+            out.insert(
+                position - 1,
+                Ranked(
+                    item.candidate,
+                    item.score,
+                    (*item.reasons, f"moved to position {position} by {e.actor}"),
+                ),
+            )
+        out = _grouped(out)
+    return out
+
+
+def _with_section(candidate: Candidate, section: str) -> Candidate:
+    return replace(candidate, section=section)
+
+
+def _grouped(items: list[Ranked]) -> list[Ranked]:
+    """Items stay with their section; sections come in the order of their first item (the
+    email shows each section once, so this is the order a reader sees)."""
+    order = list(dict.fromkeys(r.candidate.section or "" for r in items))
+    return sorted(items, key=lambda r: order.index(r.candidate.section or ""))
+
+
+def _apply_texts(edition: Edition, settings: Settings) -> None:
+    subject, preheader, intro = edition.subject, edition.preheader, edition.intro
+    nl = settings.newsletter
+    defaults = {
+        "subject": nl.subject.format(
+            title=nl.title, date=date_label(edition.cutoff.astimezone(settings.publication.tz))
+        ),
+        "preheader": "",
+        "intro": nl.intro,
+    }
+    texts = dict(defaults)
+    for e in edition.edits:
+        if e.kind in texts:
+            texts[e.kind] = str(e.value["text"])
+    if (subject, preheader, intro) != (texts["subject"], texts["preheader"], texts["intro"]):
+        edition.subject, edition.preheader, edition.intro = (
+            texts["subject"],
+            texts["preheader"],
+            texts["intro"],
+        )
+
+
+def write_items(session: Session, edition: Edition, chosen: Sequence[Ranked]) -> None:
+    """Replace the edition's items (deleted first: one article appears once per edition)."""
+    edition.items.clear()
+    session.flush()
+    for position, r in enumerate(chosen, start=1):
         c = r.candidate
         edition.items.append(
             EditionItem(
-                article_id=int(c.extra["article_id"]),
+                article_id=_id(c),
                 position=position,
                 section=c.section or "",
                 title=c.title,
@@ -167,6 +405,26 @@ def _add_items(session: Session, edition: Edition, ranked: Sequence[Ranked]) -> 
                 published_at=c.published_at,
                 score=r.score,
                 reasons=list(r.reasons),
+                pinned=any(reason.startswith("pinned by ") for reason in r.reasons),
             )
         )
     session.flush()
+
+
+def published_article_ids(session: Session, own_id: int | None = None) -> set[int]:
+    """Articles an approved, sending or sent edition carries: never repeated in another."""
+    query = (
+        select(EditionItem.article_id)
+        .join(Edition, Edition.id == EditionItem.edition_id)
+        .where(Edition.status.in_(LOCKED_STATUSES))
+    )
+    if own_id is not None:
+        query = query.where(Edition.id != own_id)
+    return set(session.scalars(query))
+
+
+def source_warnings(reports: Sequence[SourceReport]) -> list[str]:
+    """One line per failed source (URL and reason), then what was odd about the others."""
+    failed = [f"source failed: {r.url}: {r.error}" for r in reports if not r.ok]
+    odd = [f"{r.label}: {w}" for r in reports if r.ok for w in r.warnings]
+    return failed + odd

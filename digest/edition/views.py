@@ -11,6 +11,7 @@ def edition_view(edition: Edition) -> EditionView:
         id=edition.id,
         subject=edition.subject,
         intro=edition.intro,
+        preheader=edition.preheader,
         cutoff=edition.cutoff,
         items=tuple(
             ItemView(

@@ -149,3 +149,15 @@ def statuses(session: Session, edition_id: int) -> dict[int, str]:
     """Every row's effective state by delivery id (tests; small sends)."""
     query = effective_rows().where(D.c.edition_id == edition_id)
     return {row.id: row.status for row in session.execute(query)}
+
+
+def pending_variants(session: Session, edition_id: int) -> dict[str, int]:
+    """Recipients a resumed send may still reach (planned, deferred, or claimed by a worker that
+    may be gone), per variant: what `send --dry-run` answers for a send under way."""
+    rows = effective_rows().where(D.c.edition_id == edition_id).subquery()
+    query = (
+        select(rows.c.variant, func.count())
+        .where(rows.c.status.in_((PLANNED, DEFERRED, CLAIMED)))
+        .group_by(rows.c.variant)
+    )
+    return {str(variant): int(n) for variant, n in session.execute(query)}

@@ -43,6 +43,8 @@ class EditionView:
     intro: str
     cutoff: datetime
     items: tuple[ItemView, ...]
+    # Staff's own inbox preview line; empty: the intro, else the first three headlines.
+    preheader: str = ""
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -138,7 +140,7 @@ def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -
                 "byline": _byline(item, tz),
             }
         )
-    preheader = view.intro or " · ".join(i.title for i in items[:3])
+    preheader = view.preheader or view.intro or " · ".join(i.title for i in items[:3])
     return {
         "subject": view.subject,
         "intro": view.intro,

@@ -29,10 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.backends import get_backend
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.config import Settings
+from digest.edition import lifecycle
+from digest.edition.lifecycle import SYSTEM
 from digest.edition.options import branding
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
-from digest.errors import EditionStateError, UsageError
+from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
 from digest.render.email import render_edition
@@ -43,8 +45,6 @@ from digest.send.worker import Runtime, Worker, WorkerReport
 from digest.store.db import transaction
 from digest.store.models import (
     ACCEPTED,
-    APPROVED,
-    DRAFT,
     FAILED,
     PLANNED,
     SEND_CANCELLED,
@@ -137,11 +137,27 @@ class SendReport:
 
 
 def dry_run(
-    factory: sessionmaker[Session], settings: Settings, edition_id: int | None, now: datetime
+    factory: sessionmaker[Session],
+    settings: Settings,
+    edition_id: int | None,
+    now: datetime,
+    force: lifecycle.Override | None = None,
 ) -> SendReport:
-    """Who would get what, each variant rendered to prove it renders; nothing is written."""
+    """What a real send would do now: refused as it would be (a draft, a sent edition, a closed
+    window), else who would get which variant (each rendered to prove it renders). For a send
+    under way, who is left. Nothing is written."""
     with factory() as session:
         edition = get_edition(session, edition_id)
+        if edition.status == SENDING:
+            left = tally.pending_variants(session, edition.id)
+            return SendReport(
+                edition_id=edition.id,
+                planned=sum(left.values()),
+                variants=left,
+                dry_run=True,
+                resumed=True,
+            )
+        lifecycle.check_sendable(edition, settings, now, force)
         variants: Counter[str] = Counter(
             moves.variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
         )
@@ -159,23 +175,44 @@ def begin(
     now: datetime,
     *,
     batch_size: int = BATCH_SIZE,
+    settings: Settings | None = None,
+    actor: str = SYSTEM,
+    force: lifecycle.Override | None = None,
 ) -> SendReport:
     """Start a send: the edition becomes `sending` and its audience is frozen, atomically, in
     batches of `batch_size` (the workers' size: `worker.batch_size`; a claim for fewer splits
-    the rest off, which costs a write per row moved)."""
+    the rest off, which costs a write per row moved). Only an approved edition, unchanged since
+    approval, within its send window (judged when `settings` is given, as `send_edition` always
+    does); an empty audience starts nothing and leaves the edition approved."""
     with transaction(factory) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
-        if edition.status == SENT:
-            raise EditionStateError(f"edition {edition.id} was already sent at {edition.sent_at}")
-        if edition.status not in (DRAFT, APPROVED):
-            raise EditionStateError(
-                f"edition {edition.id} is already being sent (started {edition.send_started_at}); "
-                f"after a crash continue it with `digest send --resume {edition.id}`"
-            )
+        late = (
+            lifecycle.check_sendable(edition, settings, now, force)
+            if settings is not None
+            else lifecycle.check_approved(edition)
+        )
+        before = edition.status
         edition.status = SENDING
         edition.send_started_at = now
         planned = plan(session, edition.id, edition.sections, now, batch_size)
+        if planned.recipients == 0:
+            raise EmptyAudienceError(
+                f"edition {edition.id} has no recipients: no confirmed subscriber takes any of "
+                f"its sections ({', '.join(edition.sections)}); nothing was sent and it stays "
+                "approved"
+            )
+        lifecycle.record(
+            session,
+            edition,
+            "send started",
+            actor,
+            now,
+            from_status=before,
+            reason=force.reason if force else None,
+            forced=late,
+            detail=f"{planned.recipients} recipients" + (", after the send window" if late else ""),
+        )
         registry.start(session, edition.id, planned.recipients, planned.batches, now)
         count = planned.recipients
         return SendReport(edition_id=edition.id, planned=count, todo=count)
@@ -263,6 +300,9 @@ def finish(
         if edition.status == SENDING:
             edition.status = SENT
             edition.sent_at = now
+            lifecycle.record(
+                session, edition, "sent", SYSTEM, now, from_status=SENDING, detail=_summary(counts)
+            )
         registry.set_state(session, edition_id, SEND_FINISHED, now)
         return counts, True
 
@@ -280,6 +320,8 @@ def send_edition(
     config: str | None = None,
     progress: Progress | None = None,
     runtime: Runtime | None = None,
+    actor: str = SYSTEM,
+    force: lifecycle.Override | None = None,
 ) -> SendReport:
     """`digest send`: start (or resume) a send, deliver it, and mark it sent once nothing is
     left. With one worker (`workers`, default [delivery] workers) it runs in this process; with
@@ -297,7 +339,13 @@ def send_edition(
         report = resume(factory, settings, edition_id, now, resend_uncertain=resend_uncertain)
     else:
         report = begin(
-            factory, edition_id, now, batch_size=one_worker.batch_size(settings, backend)
+            factory,
+            edition_id,
+            now,
+            batch_size=one_worker.batch_size(settings, backend),
+            settings=settings,
+            actor=actor,
+            force=force,
         )
     progress = progress or _Quiet()
     progress.total(report.todo)
@@ -314,6 +362,10 @@ def send_edition(
         report.failed_workers = _run_processes(factory, report.edition_id, count, config, progress)
     report.counts, report.finished = finish(factory, report.edition_id, runtime.clock())
     return report
+
+
+def _summary(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
 
 
 def _refuse_many_workers_on_sqlite(factory: sessionmaker[Session], count: int) -> None:

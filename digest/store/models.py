@@ -24,12 +24,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from subscribers.models import Base
 
-# Edition.status values, in the order an edition moves through them.
+# Edition.status values, in the order an edition moves through them (digest.edition.lifecycle
+# holds the transitions); cancelled and skipped end an edition that will not be sent.
 DRAFT = "draft"
 APPROVED = "approved"
 SENDING = "sending"
 SENT = "sent"
-EDITION_STATUSES = (DRAFT, APPROVED, SENDING, SENT)
+CANCELLED = "cancelled"
+SKIPPED = "skipped"
+EDITION_STATUSES = (DRAFT, APPROVED, SENDING, SENT, CANCELLED, SKIPPED)
+# The statuses that own their week: its articles are taken, no other edition may overlap it.
+LOCKED_STATUSES = (APPROVED, SENDING, SENT)
 
 # Delivery.status values: the ledger (see send.py for the rules that move rows between them).
 PLANNED = "planned"
@@ -96,17 +101,35 @@ class Edition(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default=DRAFT, index=True)
     window_start: Mapped[datetime]
-    cutoff: Mapped[datetime] = mapped_column(index=True)
+    # A week is identified by its cut-off: one edition per cut-off (two racing builds: one wins).
+    cutoff: Mapped[datetime] = mapped_column(index=True, unique=True)
     subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(Text, default="")
     intro: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    built_at: Mapped[datetime | None]
     approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    # sha256 of the content as approved: the send renders exactly this or refuses.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    # Why it was skipped or cancelled (the history keeps every reason; this is the last one).
+    status_reason: Mapped[str | None] = mapped_column(Text)
     send_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Optimistic lock: a build or an edit that read an older version loses, and says so.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     items: Mapped[list[EditionItem]] = relationship(
         back_populates="edition", cascade="all, delete-orphan", order_by="EditionItem.position"
     )
+    edits: Mapped[list[EditionEdit]] = relationship(
+        back_populates="edition", cascade="all, delete-orphan", order_by="EditionEdit.id"
+    )
+    history: Mapped[list[EditionEvent]] = relationship(
+        back_populates="edition", cascade="all, delete-orphan", order_by="EditionEvent.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
 
     @property
     def sections(self) -> list[str]:
@@ -138,6 +161,49 @@ class EditionItem(Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
 
     edition: Mapped[Edition] = relationship(back_populates="items")
+
+
+class EditionEdit(Base):
+    """A staff edit of a draft, kept apart from the ranking so that a rebuild re-applies it.
+
+    kind: pin, drop or move (with `article_id`; a move's `value` is {"position": n} or
+    {"section": s}), or subject, preheader or intro (`value` is {"text": ...})."""
+
+    __tablename__ = "edition_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+
+    edition: Mapped[Edition] = relationship(back_populates="edits")
+
+
+class EditionEvent(Base):
+    """The history: every build, edit and status change of an edition, with who, when and why."""
+
+    __tablename__ = "edition_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # --force was given: this event passed a gate that would have refused it.
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    edition: Mapped[Edition] = relationship(back_populates="history")
 
 
 class Delivery(Base):

@@ -45,7 +45,7 @@ def test_malformed_now_exits_2(cli) -> None:
 def test_empty_week_exits_5(cli) -> None:
     code, _, err = cli("build", "--now", "2020-01-01T09:00")
     assert code == 5
-    assert "no edition was built" in err
+    assert "edition 1 is recorded as skipped" in err
 
 
 def test_unknown_edition_exits_3(cli) -> None:
@@ -66,7 +66,8 @@ def test_build_json_lists_items_with_reasons(cli) -> None:
 def test_dry_run_sends_nothing(cli, tmp_path: Path) -> None:
     cli("subscribers", "import", str(ROOT / "examples" / "subscribers.csv"))
     cli("build", "--now", "2026-11-20T09:00")
-    code, out, _ = cli("send", "--dry-run")
+    cli("edition", "approve", "1")
+    code, out, _ = cli("send", "--dry-run", "--now", "2026-11-20T10:00")
     assert code == 0
     assert "15 recipients would get this edition" in out
     assert not (tmp_path / "outbox").exists()

@@ -42,8 +42,8 @@ def cli(cli: CliRun, db: object) -> CliRun:
     return cli
 
 
-def test_send_then_status(cli, tmp_path: Path) -> None:
-    code, out, _ = cli("send")
+def test_send_then_status(cli, tmp_path: Path, now: datetime) -> None:
+    code, out, _ = cli("send", "--now", now.isoformat())
     assert code == 0 and "5 recipients planned: 5 accepted." in out
     assert len(list((tmp_path / "outbox" / "edition-1").glob("*.eml"))) == 5
     code, out, _ = cli("send", "status", "1")
@@ -65,7 +65,7 @@ def test_cancel_then_resume(cli, db, now: datetime, tmp_path: Path) -> None:
 def test_cancel_of_an_edition_not_being_sent_is_one_line(cli) -> None:
     code, _, err = cli("send", "cancel", "1")
     assert code == 6
-    assert err.strip() == "error: edition 1 is draft: nothing to cancel"
+    assert err.strip() == "error: edition 1 is approved: nothing to cancel"
 
 
 def test_report_failed_lists_who_did_not_get_it_and_why(cli, db, now: datetime) -> None:
@@ -92,21 +92,21 @@ def test_report_failed_lists_who_did_not_get_it_and_why(cli, db, now: datetime) 
     ]
 
 
-def test_report_to_a_file_has_everyone(cli, tmp_path: Path) -> None:
-    cli("send")
+def test_report_to_a_file_has_everyone(cli, tmp_path: Path, now: datetime) -> None:
+    cli("send", "--now", now.isoformat())
     out_file = tmp_path / "report.csv"
     code, _, err = cli("send", "report", "1", "--out", str(out_file))
     assert code == 0 and "5 rows written" in err
     assert len(out_file.read_text().splitlines()) == 6
 
 
-def test_test_to_sends_outside_the_ledger(cli, tmp_path: Path) -> None:
+def test_test_to_sends_outside_the_ledger(cli, tmp_path: Path, now: datetime) -> None:
     code, out, _ = cli("send", "--test-to", "a@x.example, b@y.example")
     assert code == 0
     assert "a@x.example: accepted" in out and "the ledger was not touched" in out
     assert len(list((tmp_path / "outbox" / "edition-1-tests").glob("*.eml"))) == 2
     assert not (tmp_path / "outbox" / "edition-1").exists()
-    code, out, _ = cli("send", "--dry-run")
+    code, out, _ = cli("send", "--dry-run", "--now", now.isoformat())
     assert "5 recipients would get this edition" in out
 
 

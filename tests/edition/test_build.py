@@ -87,13 +87,20 @@ def test_a_sent_edition_cannot_be_rebuilt(
         build_edition(factory, settings, now)
 
 
-def test_empty_week_writes_nothing(factory: sessionmaker[Session], settings: Settings) -> None:
+def test_a_thin_week_is_recorded_as_skipped(
+    factory: sessionmaker[Session], settings: Settings
+) -> None:
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    with pytest.raises(EmptyWeekError, match="no edition was built"):
+    with pytest.raises(EmptyWeekError, match="edition 1 is recorded as skipped"):
         build_edition(factory, settings, long_ago)
     with factory() as session:
-        assert count(session, Edition) == 0
-        assert count(session, Article) == 0
+        edition = session.get(Edition, 1)
+        assert edition is not None and edition.status == "skipped"
+        assert edition.status_reason is not None and "min_items is 5" in edition.status_reason
+        assert [(e.action, e.to_status) for e in edition.history] == [
+            ("built", "draft"),
+            ("skipped", "skipped"),
+        ]
 
 
 def test_empty_week_names_the_window_in_local_time(
@@ -157,7 +164,7 @@ def test_a_second_run_after_sending_finds_nothing_new(
     first = build_edition(factory, settings, now)
     with factory.begin() as session:
         session.get(Edition, first.edition.id).status = SENT  # type: ignore[union-attr]
-    with pytest.raises(EmptyWeekError, match="no edition was built"):
+    with pytest.raises(EmptyWeekError, match="only 0 article"):
         build_edition(factory, settings, now + timedelta(seconds=30))
 
 

@@ -378,6 +378,7 @@ def test_workers_on_another_host_time_out(
     edition_id: int,
     now: datetime,
 ) -> None:
+    add_subscribers(ledger_db.factory, 1, now)  # an empty audience starts no send
     _plan(ledger_db, edition_id, now)
     with transaction(ledger_db.factory) as session:
         wid = registry.register_worker(session, edition_id, now)
@@ -431,6 +432,7 @@ def test_begin_twice_is_refused(ledger_db: LedgerDb, edition_id: int, now: datet
 
     from digest.errors import EditionStateError
 
+    add_subscribers(ledger_db.factory, 1, now)  # an empty audience starts no send
     _plan(ledger_db, edition_id, now)
     with pytest.raises(EditionStateError, match=r"already being sent.*--resume"):
         _plan(ledger_db, edition_id, now)

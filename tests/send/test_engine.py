@@ -28,7 +28,6 @@ from digest.send import claims, compose
 from digest.send.engine import (
     begin,
     dry_run,
-    finish,
     resume,
     run,
     send_edition,
@@ -243,7 +242,7 @@ def test_backoff_is_reproducible_with_a_seed(factory, settings, edition, now) ->
     waits = []
     for _ in range(2):
         with transaction(factory) as session:
-            session.execute(update(Edition).values(status="draft"))
+            session.execute(update(Edition).values(status="approved"))
             session.execute(Delivery.__table__.delete())
             session.execute(SendBatch.__table__.delete())
             session.execute(EditionSend.__table__.delete())
@@ -465,7 +464,7 @@ def test_a_test_send_touches_neither_ledger_nor_edition(factory, settings, editi
     assert [s.status for s in statuses] == ["accepted"]
     with factory() as session:
         assert session.scalar(select(Delivery.id)) is None
-        assert session.get(Edition, edition).status == "draft"  # type: ignore[union-attr]
+        assert session.get(Edition, edition).status == "approved"  # type: ignore[union-attr]
 
 
 def test_dry_run_counts_variants_and_writes_nothing(factory, settings, edition, now) -> None:
@@ -569,7 +568,7 @@ def test_more_than_one_worker_on_sqlite_is_refused_before_anything_starts(
         "(set [database] url to a postgresql+psycopg:// URL, or use --workers 1)"
     )
     with factory() as session:
-        assert session.get(Edition, edition).status == "draft"  # type: ignore[union-attr]
+        assert session.get(Edition, edition).status == "approved"  # type: ignore[union-attr]
         assert session.scalar(select(Delivery.id)) is None
 
 
@@ -580,7 +579,7 @@ def test_without_a_secret_key_the_edition_is_not_marked_as_being_sent(
     with pytest.raises(ConfigError, match="DIGEST_SECRET_KEY is not set"):
         _send(factory, with_values(settings, secret_key=None), MemoryBackend(), now)
     with factory() as session:
-        assert session.get(Edition, edition).status == "draft"  # type: ignore[union-attr]
+        assert session.get(Edition, edition).status == "approved"  # type: ignore[union-attr]
 
 
 def test_the_default_backend_is_the_configured_one(factory, settings, edition, now) -> None:
@@ -592,11 +591,12 @@ def test_the_default_backend_is_the_configured_one(factory, settings, edition, n
 
 def test_running_editions_are_those_being_sent_and_not_cancelled(factory, now) -> None:
     draft, running, cancelled, finished = (make_edition(factory, now) for _ in range(4))
+    add_subscribers(factory, 1, now)
     for eid in (running, cancelled, finished):
         begin(factory, eid, now)
     with transaction(factory) as session:
         cancel(session, cancelled, now)
-    finish(factory, finished, now)  # nobody to send to: finished at once
+        session.execute(update(Edition).where(Edition.id == finished).values(status="sent"))
     with factory() as session:
         assert registry.running_editions(session) == [running]
         assert registry.running_editions(session, running) == [running]

@@ -107,16 +107,16 @@ def test_a_send_interrupted_by_the_upgrade_resumes(tmp_path, settings) -> None:
     from digest.ledger import tally
     from digest.send.engine import send_edition
     from digest.store.db import alembic_config, make_engine, session_factory
-    from tests.send_helpers import add_subscribers, make_edition, with_values
+    from tests.send_helpers import add_subscribers, with_values
 
     path = tmp_path / "old.db"
     engine = make_engine(f"sqlite:///{path}")
     command.upgrade(alembic_config(engine), "0005_merge")
     factory = session_factory(engine)
     now = datetime(2026, 11, 20, 14, tzinfo=UTC)
-    make_edition(factory, now)
-    add_subscribers(factory, 6, now)
     stamp = now.replace(tzinfo=None).isoformat(" ")
+    _old_edition(engine, stamp)
+    add_subscribers(factory, 6, now)
     old = ["accepted", "accepted", "claimed", "submitted", "planned", "planned"]
     with engine.begin() as conn:
         conn.execute(
@@ -157,3 +157,38 @@ def test_a_send_interrupted_by_the_upgrade_resumes(tmp_path, settings) -> None:
     with factory() as session:
         assert tally.counts(session, 1) == Counter({"accepted": 6})
     engine.dispose()
+
+
+def _old_edition(engine: Engine, stamp: str) -> None:
+    """An edition with one article per section, written with 0005's columns (the models'
+    columns of today are not there yet)."""
+    from sqlalchemy import text
+
+    from tests.send_helpers import SECTIONS
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO editions (id, status, window_start, cutoff, subject, intro,"
+                " created_at) VALUES (1, 'draft', :t, :t, 'The Weekly Round-up', '', :t)"
+            ),
+            {"t": stamp},
+        )
+        for n, section in enumerate(SECTIONS, 1):
+            url = f"https://news.example/old-{n}"
+            conn.execute(
+                text(
+                    "INSERT INTO articles (id, url, title, summary, section, published_at,"
+                    " first_seen_at, updated_at, content_hash, is_pick) VALUES"
+                    " (:n, :url, :title, '', :section, :t, :t, :t, 'x', 0)"
+                ),
+                {"n": n, "url": url, "title": f"{section} story", "section": section, "t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO edition_items (edition_id, article_id, position, section, title,"
+                    " url, summary, score, reasons, pinned) VALUES"
+                    " (1, :n, :n, :section, :title, :url, '', 1.0, '[]', 0)"
+                ),
+                {"n": n, "url": url, "title": f"{section} story", "section": section},
+            )

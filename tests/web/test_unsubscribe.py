@@ -226,6 +226,7 @@ def test_the_links_in_a_sent_edition_work(
     for step in (
         ["subscribers", "import", str(EXAMPLES / "subscribers.csv")],
         ["build", "--now", "2026-11-20T09:00"],
+        ["edition", "approve", "1"],
         ["send", "--now", "2026-11-20T09:00"],
     ):
         monkeypatch.setattr(sys, "argv", ["digest", *step])
