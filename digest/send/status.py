@@ -17,8 +17,10 @@ from digest.errors import EditionStateError, NotFoundError
 from digest.ledger import registry, tally
 from digest.ledger.tally import LedgerRow
 from digest.store.models import (
+    APPROVED,
     CLAIMED,
     DEFERRED,
+    DRAFT,
     PLANNED,
     SEND_CANCELLED,
     SEND_FINISHED,
@@ -97,7 +99,14 @@ def cancel(session: Session, edition_id: int, now: datetime) -> int:
     edition = get_edition(session, edition_id)
     sent = registry.send_state(session, edition.id)
     if edition.status != SENDING or sent is None:
-        raise EditionStateError(f"edition {edition.id} is {edition.status}: nothing to cancel")
+        hint = (
+            f" (to call the edition off: `digest edition cancel {edition.id}`)"
+            if edition.status in (DRAFT, APPROVED)
+            else ""
+        )
+        raise EditionStateError(
+            f"edition {edition.id} is {edition.status}, not being sent: no send to cancel{hint}"
+        )
     if sent.state == SEND_FINISHED:
         raise EditionStateError(f"edition {edition.id} has finished sending: nothing to cancel")
     if sent.state != SEND_CANCELLED:

@@ -65,7 +65,10 @@ def test_cancel_then_resume(cli, db, now: datetime, tmp_path: Path) -> None:
 def test_cancel_of_an_edition_not_being_sent_is_one_line(cli) -> None:
     code, _, err = cli("send", "cancel", "1")
     assert code == 6
-    assert err.strip() == "error: edition 1 is approved: nothing to cancel"
+    assert err.strip() == (
+        "error: edition 1 is approved, not being sent: no send to cancel (to call the edition "
+        "off: `digest edition cancel 1`)"
+    )
 
 
 def test_report_failed_lists_who_did_not_get_it_and_why(cli, db, now: datetime) -> None:
