@@ -377,7 +377,8 @@ def _apply_texts(edition: Edition, settings: Settings) -> None:
     texts = dict(defaults)
     for e in edition.edits:
         if e.kind in texts:
-            texts[e.kind] = str(e.value["text"])
+            # An empty text is "back to the default", not an empty subject or intro.
+            texts[e.kind] = str(e.value["text"]) or defaults[e.kind]
     if (subject, preheader, intro) != (texts["subject"], texts["preheader"], texts["intro"]):
         edition.subject, edition.preheader, edition.intro = (
             texts["subject"],
