@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from digest.config import Settings
 from digest.edition import lifecycle
-from digest.edition.articles import week_filter
+from digest.edition.articles import find_article, week_filter
 from digest.edition.build import compose, published_article_ids, write_items
 from digest.errors import EditionStateError, NotFoundError, UsageError
-from digest.gather.identity import canonical_url
+from digest.gather.candidate import Candidate
 from digest.store.db import transaction
 from digest.store.models import APPROVED, DRAFT, Article, Edition, EditionEdit
 
@@ -67,7 +67,7 @@ def _editing(factory: sessionmaker[Session], edition_id: int) -> Iterator[tuple[
 
 def resolve_article(session: Session, ref: str) -> Article:
     """ARTICLE on the command line: an article id, or its URL (any form that canonicalises to
-    the stored one)."""
+    the stored one, its http:// or https:// copy alike, as a build matches articles)."""
     ref = ref.strip()
     if ref.isdigit():
         article = session.get(Article, int(ref))
@@ -76,13 +76,10 @@ def resolve_article(session: Session, ref: str) -> Article:
         return article
     if not ref.lower().startswith(("http://", "https://")):
         raise UsageError(f"{ref!r} is neither an article id nor an http(s) URL")
-    try:
-        canonical = canonical_url(ref)
-    except ValueError:
-        canonical = ref
-    article = session.scalar(
-        select(Article).where(or_(Article.url == canonical, Article.url == ref))
-    )
+    # The build's own identity of an article: its canonical URL, http and https alike.
+    article = find_article(session, Candidate(url=ref, title=""))
+    if article is None:
+        article = session.scalar(select(Article).where(Article.url == ref))
     if article is None:
         raise NotFoundError(f"no stored article has the URL {ref} (see `digest articles`)")
     return article
