@@ -15,7 +15,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from digest.config import Settings
 from digest.edition import lifecycle
@@ -117,7 +116,7 @@ def build_edition(
             if thin:
                 lifecycle.move(session, edition, SKIPPED, actor, now, action="skipped", reason=thin)
                 edition.status_reason = thin
-    except (IntegrityError, StaleDataError):
+    except IntegrityError:
         raise EditionStateError(
             f"another build of the week ending {now.isoformat()} finished first; this one "
             "changed nothing (see `digest edition list`)"
@@ -196,7 +195,10 @@ def _edition_for(
     if (existing is None) != (seen is None) or (
         existing is not None and seen != (existing.id, existing.version)
     ):
-        raise StaleDataError("the edition of this cut-off changed while gathering")
+        raise lifecycle.EditionChanged(
+            f"another build or an edit of the week ending {window.cutoff.isoformat()} finished "
+            "while this build gathered; this one changed nothing (see `digest edition list`)"
+        )
     if existing is None:
         edition = Edition(
             status=DRAFT, window_start=window.start, cutoff=window.cutoff, created_at=now
@@ -219,6 +221,9 @@ def _edition_for(
         lifecycle.record(session, existing, "rebuilt", actor, now)
     existing.window_start = window.start
     existing.built_at = now
+    # A new version even when the row's values stay the same (a rebuild at the same `now`): a
+    # build of this week that read the old one while gathering is refused, not mixed in.
+    lifecycle.bump(session, existing, existing.version, "this build")
     return existing, True
 
 
