@@ -16,8 +16,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
-from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from digest.config import Settings
 from digest.edition import lifecycle
@@ -55,14 +53,11 @@ def load(session: Session, edition_id: int) -> Edition:
 
 @contextmanager
 def _editing(factory: sessionmaker[Session], edition_id: int) -> Iterator[tuple[Session, Edition]]:
-    try:
-        with transaction(factory) as session:
-            yield session, load(session, edition_id)
-    except StaleDataError:
-        raise EditionStateError(
-            f"edition {edition_id} was changed by someone else meanwhile; nothing was changed: "
-            "look again (`digest edition show`) and retry"
-        ) from None
+    with transaction(factory) as session:
+        edition = load(session, edition_id)
+        seen = edition.version
+        yield session, edition
+        lifecycle.bump(session, edition, seen, "this edit")
 
 
 def resolve_article(session: Session, ref: str) -> Article:
@@ -140,14 +135,8 @@ def _item_edit(
             f" {value}" if value else ""
         )
         stale = _record_and_recompose(session, edition, settings, edit, summary, now)
-        _touch(edition)
         position = next((i.position for i in edition.items if i.article_id == article.id), None)
         return EditResult(edition.id, edition.status, warnings + stale, position)
-
-
-def _touch(edition: Edition) -> None:
-    """Bump the version: a concurrent edit that read the old one fails instead of mixing."""
-    flag_modified(edition, "subject")
 
 
 def pin(
@@ -255,7 +244,6 @@ def set_text(
         edit = EditionEdit(kind=kind, article_id=None, value={"text": text}, at=now, actor=actor)
         shown = text if len(text) <= 60 else text[:59] + "…"
         stale = _record_and_recompose(session, edition, settings, edit, f"{kind}: {shown!r}", now)
-        _touch(edition)
         return EditResult(edition.id, edition.status, warnings + stale)
 
 
@@ -282,5 +270,4 @@ def change_status(
             lifecycle.skip(session, edition, actor, now, reason or "")
         else:
             raise UsageError(f"unknown action {action!r}")
-        _touch(edition)
         return EditResult(edition.id, edition.status)

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
@@ -65,6 +65,27 @@ def override(force: bool, reason: str | None) -> Override | None:
     if force:
         return Override(reason or "")
     return None
+
+
+class EditionChanged(EditionStateError):
+    """Someone else changed the edition between our read and our write; ours changed nothing."""
+
+
+def bump(session: Session, edition: Edition, seen: int, what: str = "this change") -> None:
+    """Compare-and-swap the edition's version from `seen`, the one read before deciding: a
+    concurrent build or edit that read the same version then finds 0 rows and is refused
+    (PostgreSQL's row lock makes it wait for ours, then re-read; SQLite has one writer)."""
+    done = session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id, Edition.version == seen)
+        .values(version=seen + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise EditionChanged(
+            f"edition {edition.id} was changed by someone else meanwhile (a build or an edit); "
+            f"{what} changed nothing: look again (`digest edition show {edition.id}`) and retry"
+        )
 
 
 def record(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.backends import get_backend
@@ -54,6 +55,7 @@ from digest.store.models import (
     SENT,
     SKIPPED,
     SUBMITTED,
+    Edition,
 )
 from subscribers.lifecycle import recipients_for
 
@@ -296,10 +298,16 @@ def finish(
         open_rows = sum(counts[s] for s in moves.UNFINISHED)
         if open_rows or state is None or state.state == SEND_CANCELLED:
             return counts, False
-        edition = get_edition(session, edition_id)
-        if edition.status == SENDING:
-            edition.status = SENT
-            edition.sent_at = now
+        # Several workers may finish at once: the one whose UPDATE moves the row records it.
+        moved = session.execute(
+            update(Edition)
+            .where(Edition.id == edition_id, Edition.status == SENDING)
+            .values(status=SENT, sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            edition = get_edition(session, edition_id)
+            session.refresh(edition)
             lifecycle.record(
                 session, edition, "sent", SYSTEM, now, from_status=SENDING, detail=_summary(counts)
             )

@@ -116,7 +116,8 @@ class Edition(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     send_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    # Optimistic lock: a build or an edit that read an older version loses, and says so.
+    # Optimistic lock (digest.edition.lifecycle.bump): a build or an edit that read an older
+    # version loses, and says so. Only builds and edits bump it; the send engine does not.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     items: Mapped[list[EditionItem]] = relationship(
@@ -128,8 +129,6 @@ class Edition(Base):
     history: Mapped[list[EditionEvent]] = relationship(
         back_populates="edition", cascade="all, delete-orphan", order_by="EditionEvent.id"
     )
-
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it once)
 
     @property
     def sections(self) -> list[str]:
