@@ -118,7 +118,7 @@ def build_edition(
                 edition.status_reason = thin
     except IntegrityError:
         raise EditionStateError(
-            f"another build of the week ending {now.isoformat()} finished first; this one "
+            f"another build of the week ending {_local(now, settings)} finished first; this one "
             "changed nothing (see `digest edition list`)"
         ) from None
     if thin:
@@ -196,8 +196,9 @@ def _edition_for(
         existing is not None and seen != (existing.id, existing.version)
     ):
         raise lifecycle.EditionChanged(
-            f"another build or an edit of the week ending {window.cutoff.isoformat()} finished "
-            "while this build gathered; this one changed nothing (see `digest edition list`)"
+            f"another build or an edit of the week ending {_local(window.cutoff, settings)} "
+            "finished while this build gathered; this one changed nothing (see `digest edition "
+            "list`)"
         )
     if existing is None:
         edition = Edition(
@@ -225,6 +226,12 @@ def _edition_for(
     # build of this week that read the old one while gathering is refused, not mixed in.
     lifecycle.bump(session, existing, existing.version, "this build")
     return existing, True
+
+
+def _local(moment: datetime, settings: Settings) -> str:
+    """A moment as the people who read the error think of it: the publication's local time."""
+    tz = settings.publication.tz
+    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} {settings.publication.timezone}"
 
 
 def _defaults(edition: Edition, settings: Settings) -> None:

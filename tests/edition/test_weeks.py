@@ -202,8 +202,8 @@ def race(
 
 def _race_message() -> str:
     return (
-        f"another build or an edit of the week ending {NOV_20.isoformat()} finished while this "
-        "build gathered; this one changed nothing (see `digest edition list`)"
+        "another build or an edit of the week ending 2026-11-20 09:00 America/New_York finished "
+        "while this build gathered; this one changed nothing (see `digest edition list`)"
     )
 
 
