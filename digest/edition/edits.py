@@ -67,7 +67,7 @@ def resolve_article(session: Session, ref: str) -> Article:
     if ref.isdigit():
         article = session.get(Article, int(ref))
         if article is None:
-            raise NotFoundError(f"no article with id {ref} (see `digest articles`)")
+            raise NotFoundError(f"no article with id {ref} (see `digest articles list`)")
         return article
     if not ref.lower().startswith(("http://", "https://")):
         raise UsageError(f"{ref!r} is neither an article id nor an http(s) URL")
@@ -76,7 +76,7 @@ def resolve_article(session: Session, ref: str) -> Article:
     if article is None:
         article = session.scalar(select(Article).where(Article.url == ref))
     if article is None:
-        raise NotFoundError(f"no stored article has the URL {ref} (see `digest articles`)")
+        raise NotFoundError(f"no stored article has the URL {ref} (see `digest articles list`)")
     return article
 
 
@@ -127,9 +127,9 @@ def _item_edit(
     check: Callable[[Session, Edition, Article], None],
 ) -> EditResult:
     with _editing(factory, edition_id) as (session, edition):
+        warnings = _editable(session, edition, actor, now)  # a sent edition: say that first
         article = resolve_article(session, ref)
         check(session, edition, article)
-        warnings = _editable(session, edition, actor, now)
         edit = EditionEdit(kind=kind, article_id=article.id, value=value, at=now, actor=actor)
         summary = f"{kind} article {article.id} ({article.title[:80]})" + (
             f" {value}" if value else ""
