@@ -28,7 +28,7 @@ from digest.edition.articles import (
 )
 from digest.edition.lifecycle import SYSTEM
 from digest.edition.options import gather_options, source_specs, week_window
-from digest.edition.ranking import article_id, rank_week
+from digest.edition.ranking import WeekRanking, article_id, rank_week
 from digest.errors import EditionStateError, EmptyWeekError, GatherError
 from digest.gather import Fetcher, SourceReport, gather
 from digest.gather.candidate import Candidate
@@ -166,6 +166,16 @@ def week_of(session: Session, settings: Settings, cutoff: datetime) -> Window:
             "was built"
         )
     return Window(start, cutoff)
+
+
+def rank_cutoff(session: Session, settings: Settings, cutoff: datetime) -> WeekRanking:
+    """What a build for this cut-off would rank, from the stored articles (nothing gathered,
+    nothing written): its week, and the staff's edits of the edition it would rebuild."""
+    window = week_of(session, settings, cutoff)
+    existing = session.scalar(select(Edition).where(Edition.cutoff == cutoff))
+    edits = list(existing.edits) if existing is not None else []
+    own_id = existing.id if existing is not None else None
+    return rank_week(session, settings, window.start, window.cutoff, edits, own_id)
 
 
 def _skipped_between(session: Session, start: datetime, cutoff: datetime) -> bool:
