@@ -287,8 +287,7 @@ def _apply_moves(
         item = out.pop(at)
         if "section" in e.value:
             section = str(e.value["section"])
-            moved = replace(
-                item,
+            moved = item._replace(
                 candidate=_with_section(item.candidate, section),
                 reasons=(*item.reasons, f"moved to section {section} by {e.actor}"),
             )
@@ -300,8 +299,8 @@ def _apply_moves(
             position = max(1, min(int(e.value["position"]), len(out) + 1))
             out.insert(
                 position - 1,
-                replace(
-                    item, reasons=(*item.reasons, f"moved to position {position} by {e.actor}")
+                item._replace(
+                    reasons=(*item.reasons, f"moved to position {position} by {e.actor}")
                 ),
             )
         out = _grouped(out)
