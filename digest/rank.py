@@ -28,7 +28,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from digest.gather.candidate import Candidate
@@ -148,7 +148,9 @@ class _Scorer:
             total = 0.0
             reasons = [f"no publication date: recency 0.00 x section weight {shown}"]
         else:
-            age_h = max(0.0, (self.now - when).total_seconds() / 3600)
+            age_h = (self.now - when) / _HOUR
+            if age_h < 0:  # dated after the cut-off: as new as can be
+                age_h = 0.0
             recency = math.exp(age_h * self.per_hour)
             total = recency * weight
             reasons = [
@@ -166,6 +168,9 @@ class _Scorer:
                 total += bonus
                 reasons.append(reason)
         return round(total, 4), tuple(reasons)
+
+
+_HOUR = timedelta(hours=1)
 
 
 def _num(value: float) -> str:
