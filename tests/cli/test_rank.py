@@ -42,3 +42,20 @@ def test_rank_bad_now_exits_2_with_one_line(cli) -> None:
     assert err.strip() == (
         "error: --now 'next friday' is not ISO-8601 (e.g. 2026-11-20T09:00 or 2026-11-20T14:00Z)"
     )
+
+
+def test_a_bad_popularity_row_exits_2_naming_file_and_line(cli, monkeypatch, tmp_path) -> None:
+    views = tmp_path / "views.csv"
+    views.write_text("url,score\nhttps://a.example/1,12\nhttps://a.example/2,many\n")
+    monkeypatch.setenv("DIGEST_RANK__POPULARITY_FILE", str(views))
+    code, _, err = cli("rank", "--now", "2026-11-20T09:00")
+    assert code == 2
+    assert err.strip() == f"error: {views}:3: score 'many' is not a number"
+
+
+def test_a_missing_popularity_file_exits_2(cli, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("DIGEST_RANK__POPULARITY_FILE", str(tmp_path / "gone.csv"))
+    assert cli("build", "--now", "2026-11-20T09:00")[0] == 2
+    code, _, err = cli("rank", "--now", "2026-11-20T09:00")
+    assert code == 2
+    assert err.strip() == f"error: [rank] popularity_file: {tmp_path / 'gone.csv'}: no such file"
