@@ -29,9 +29,10 @@ def rank_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, best first."),
 ) -> None:
-    """Explain the ranking: every candidate of the week, best first, with its score, whether
-    it is chosen and why (the same reasons an edition's items carry). Reads the stored articles
-    (it gathers nothing: `digest build` does) and writes nothing."""
+    """Explain the ranking: every candidate of the week, its score, chosen or not, and why.
+
+    Best first, with the reasons an edition's items carry. Reads the stored articles (it
+    gathers nothing: `digest build` does) and writes nothing."""
     st = state(ctx)
     tz = st.settings.publication.tz
     moment = parse_now(now, tz)
