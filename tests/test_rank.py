@@ -338,3 +338,23 @@ def test_a_lower_scored_newcomer_removes_no_one_except_by_quota(
         return
     reasons = outcome(after_result, newcomer.title)[1]
     assert any(r.startswith("chosen for the section minimum") for r in reasons)
+
+
+@given(weeks())
+def test_per_section_minimum_holds_when_there_is_room(
+    week: tuple[list[Candidate], RankRules],
+) -> None:
+    """Room for every section's minimum beside the pins: each section gets its minimum (or all
+    it has), whatever the scores."""
+    candidates, rules = week
+    # Headlines made unique (word sets differ), so none is left out as a near-duplicate.
+    candidates = [c.with_(title=f"story{i} {c.title}") for i, c in enumerate(candidates)]
+    rules = replace(rules, per_section_min=1, max_per_author=None, title_similarity=1.0)
+    pins = pinned_urls(candidates, rules)
+    if rules.max_items < len(pins) + len(SECTIONS):
+        rules = replace(rules, max_items=len(pins) + len(SECTIONS))
+    result = rank(candidates, NOW, rules)
+    for section in SECTIONS:
+        eligible = [c for c in candidates if c.section == section and c.url not in rules.drops]
+        chosen = [r for r in result.chosen if r.candidate.section == section]
+        assert len(chosen) >= min(1, len(eligible))
