@@ -231,6 +231,63 @@ class GatherSettings(_Section):
         return value
 
 
+class RankSettings(_Section):
+    """The ranking's signals and limits (digest.rank); [newsletter] keeps max_items, min_items
+    and per_section."""
+
+    half_life_hours: float = Field(
+        72.0, gt=0, le=24 * 60, description="Hours after which an article's recency halves."
+    )
+    section_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Table of section = weight; recency is multiplied by it (default 1.0).",
+    )
+    pick_bonus: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Added to an editor's pick's score (picks are pinned: always in unless "
+        "dropped; the bonus decides their order and the lead).",
+    )
+    popularity_file: str | None = Field(
+        None,
+        description="CSV file of `url,score` rows (page views, shares: any number >= 0; an "
+        "optional `url,score` header); scores are normalised over the week to 0..1. A missing "
+        "file or a bad row stops the build (exit 2) naming the file and line.",
+    )
+    popularity_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the popularity signal (0..1 per week)."
+    )
+    clicks_weight: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="Weight of the clicks our past editions recorded for an article's URL "
+        "(link_clicks, normalised over the week to 0..1).",
+    )
+    image_bonus: float = Field(0.0, ge=0, le=10, description="Added when an article has an image.")
+    excerpt_bonus: float = Field(
+        0.0, ge=0, le=10, description="Added when an article has an excerpt."
+    )
+    per_section_min: int = Field(
+        1,
+        ge=0,
+        description="Each section's best articles taken first, up to this many (0: none), so "
+        "one busy section cannot fill the edition.",
+    )
+    max_per_author: int | None = Field(
+        None, ge=1, description="Most articles by one author in an edition (none: no limit)."
+    )
+
+    @field_validator("section_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, weight in value.items() if not 0 <= weight <= 100]
+        if bad:
+            raise ValueError(f"weights must be between 0 and 100 (see {', '.join(bad)})")
+        return value
+
+
 class DatabaseSettings(_Section):
     url: str = Field(
         "sqlite:///digest.db",
@@ -479,6 +536,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     subscribers: SubscribersSettings = SubscribersSettings()
     gather: GatherSettings = GatherSettings()
+    rank: RankSettings = RankSettings()
     secret_key: SecretStr | None = Field(
         None, description="Signs subscriber links; several keys comma-separated, newest first."
     )
@@ -619,6 +677,17 @@ def _toml_key(loc: tuple[int | str, ...]) -> str:
 
 def _check_cross_references(settings: Settings, path: Path) -> None:
     known = set(settings.newsletter.sections)
+    for section in settings.rank.section_weights:
+        if section not in known:
+            raise ConfigError(
+                f"{path}: [rank] section_weights: {section!r} is not one of [newsletter] "
+                f"sections {sorted(known)}"
+            )
+    if settings.rank.per_section_min > settings.newsletter.per_section:
+        raise ConfigError(
+            f"{path}: [rank] per_section_min ({settings.rank.per_section_min}) is more than "
+            f"[newsletter] per_section ({settings.newsletter.per_section})"
+        )
     for index, source in enumerate(settings.sources, start=1):
         if source.section is not None and source.section not in known:
             raise ConfigError(

@@ -130,3 +130,30 @@ def test_config_path_prefers_option_then_environment() -> None:
 def test_fetchable_source_urls_are_accepted(tmp_path: Path, url: str) -> None:
     path = write(tmp_path, MINIMAL.replace('url = "feeds/europe.xml"', f'url = "{url}"'))
     assert load_settings(path).sources[0].url == url
+
+
+def test_rank_table_loads_with_its_weights(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[rank]\nhalf_life_hours = 48\nsection_weights = { "Asia" = 1.5 }\n'
+    settings = load_settings(write(tmp_path, text))
+    assert settings.rank.half_life_hours == 48
+    assert settings.rank.section_weights == {"Asia": 1.5}
+    assert settings.rank.per_section_min == 1 and settings.rank.max_per_author is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'section_weights = { "Sport" = 2.0 }',
+            "[rank] section_weights: 'Sport' is not one of [newsletter] sections",
+        ),
+        ('section_weights = { "Asia" = -1 }', "[rank] section_weights: Value error, weights"),
+        ("per_section_min = 9", "[rank] per_section_min (9) is more than [newsletter] per_section"),
+        ("half_life_hours = 0", "[rank] half_life_hours: Input should be greater than 0"),
+    ],
+)
+def test_a_bad_rank_setting_is_one_line(tmp_path: Path, table: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, MINIMAL + f"\n[rank]\n{table}\n"))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)

@@ -1,4 +1,4 @@
-"""`digest edition ...`: list and show editions; pin, drop, move, retitle; approve, unapprove,
+"""`digest edition ...`: list and show editions; pin, lead, drop, move, retitle; approve, unapprove,
 cancel, skip. Each command parses its arguments and calls one function of digest.edition.edits
 (the console calls the same ones)."""
 
@@ -146,6 +146,20 @@ def pin_command(
     st = state(ctx)
     result = edits.pin(st.sessions, st.settings, edition_id, article, actor(who), _now())
     _done(result, f"article pinned at position {result.position}")
+
+
+@app.command("lead")
+def lead_command(
+    ctx: typer.Context,
+    edition_id: int = EDITION,
+    article: str = ARTICLE,
+    who: str | None = AS_OPTION,
+) -> None:
+    """Pin an article and make it the lead story, read first (without this, the lead is the
+    highest score)."""
+    st = state(ctx)
+    result = edits.pin(st.sessions, st.settings, edition_id, article, actor(who), _now(), lead=True)
+    _done(result, f"article pinned as the lead, at position {result.position}")
 
 
 @app.command("drop")

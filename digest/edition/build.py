@@ -24,15 +24,15 @@ from digest.edition.articles import (
     known_urls,
     record_sources,
     store_candidates,
-    window_candidates,
     with_validators,
 )
 from digest.edition.lifecycle import SYSTEM
-from digest.edition.options import gather_options, rank_rules, source_specs, week_window
+from digest.edition.options import gather_options, source_specs, week_window
+from digest.edition.ranking import WeekRanking, article_id, rank_week
 from digest.errors import EditionStateError, EmptyWeekError, GatherError
 from digest.gather import Fetcher, SourceReport, gather
 from digest.gather.candidate import Candidate
-from digest.rank import Ranked, RankRules, rank, score
+from digest.rank import Ranked
 from digest.render.email import date_label
 from digest.store.db import transaction
 from digest.store.models import (
@@ -168,6 +168,16 @@ def week_of(session: Session, settings: Settings, cutoff: datetime) -> Window:
     return Window(start, cutoff)
 
 
+def rank_cutoff(session: Session, settings: Settings, cutoff: datetime) -> WeekRanking:
+    """What a build for this cut-off would rank, from the stored articles (nothing gathered,
+    nothing written): its week, and the staff's edits of the edition it would rebuild."""
+    window = week_of(session, settings, cutoff)
+    existing = session.scalar(select(Edition).where(Edition.cutoff == cutoff))
+    edits = list(existing.edits) if existing is not None else []
+    own_id = existing.id if existing is not None else None
+    return rank_week(session, settings, window.start, window.cutoff, edits, own_id)
+
+
 def _skipped_between(session: Session, start: datetime, cutoff: datetime) -> bool:
     query = select(Edition.id).where(
         Edition.status == SKIPPED, Edition.cutoff >= start, Edition.cutoff < cutoff
@@ -256,74 +266,16 @@ def _thin_reason(composed: Composed, window: Window, settings: Settings) -> str 
 
 
 def compose(session: Session, edition: Edition, settings: Settings) -> Composed:
-    """The week's candidates (minus articles another edition took, minus drops), ranked, then
-    the staff's pins, moves and texts applied in the order they were made."""
-    taken = published_article_ids(session, edition.id)
-    week = [
-        c
-        for c in window_candidates(
-            session, edition.window_start, edition.cutoff, settings.gather.title_similarity
-        )
-        if _id(c) not in taken
-    ]
-    by_id = {_id(c): c for c in week}
-    pins, drops = _pins_and_drops(edition.edits)
-    rules = rank_rules(settings)
-    chosen = rank([c for c in week if _id(c) not in drops], edition.cutoff, rules)
-    stale: list[str] = []
-    chosen = _apply_pins(chosen, pins, by_id, edition, rules, stale)
-    chosen = _apply_moves(chosen, edition.edits, stale)
+    """The week's candidates ranked with the staff's pins, drops and lead inside the ranking
+    (digest.edition.ranking: articles another edition took stay out), then the staff's moves
+    and texts applied in the order they were made."""
+    week = rank_week(
+        session, settings, edition.window_start, edition.cutoff, edition.edits, edition.id
+    )
+    stale = list(week.stale)
+    chosen = _apply_moves(list(week.result.chosen), edition.edits, stale)
     _apply_texts(edition, settings)
-    return Composed(chosen=chosen, in_window=len(week), stale_edits=stale)
-
-
-def _id(candidate: Candidate) -> int:
-    return int(candidate.extra["article_id"])
-
-
-def _pins_and_drops(edits: Sequence[EditionEdit]) -> tuple[dict[int, EditionEdit], set[int]]:
-    """The last pin or drop of each article wins (a pin after a drop takes it back)."""
-    last: dict[int, EditionEdit] = {}
-    for e in edits:
-        if e.kind in ("pin", "drop") and e.article_id is not None:
-            last[e.article_id] = e
-    pins = {a: e for a, e in last.items() if e.kind == "pin"}
-    return pins, {a for a, e in last.items() if e.kind == "drop"}
-
-
-def _apply_pins(
-    chosen: list[Ranked],
-    pins: dict[int, EditionEdit],
-    by_id: dict[int, Candidate],
-    edition: Edition,
-    rules: RankRules,
-    stale: list[str],
-) -> list[Ranked]:
-    out = [
-        Ranked(r.candidate, r.score, (*r.reasons, f"pinned by {pins[_id(r.candidate)].actor}"))
-        if _id(r.candidate) in pins
-        else r
-        for r in chosen
-    ]
-    present = {_id(r.candidate) for r in out}
-    for article_id, edit in pins.items():
-        if article_id in present:
-            continue
-        candidate = by_id.get(article_id)
-        if candidate is None:
-            stale.append(
-                f"pin of article {article_id} no longer applies: it is not among this week's "
-                "articles (outside the window, or carried by another edition)"
-            )
-            continue
-        r = score(candidate, edition.cutoff, rules)
-        out.append(Ranked(candidate, r.score, (*r.reasons, f"pinned by {edit.actor}")))
-    while len(out) > rules.max_items:
-        unpinned = [r for r in out if _id(r.candidate) not in pins]
-        if not unpinned:
-            break
-        out.remove(min(unpinned, key=lambda r: r.score))
-    return _grouped(out)
+    return Composed(chosen=chosen, in_window=week.in_window, stale_edits=stale)
 
 
 def _apply_moves(
@@ -333,7 +285,7 @@ def _apply_moves(
     for e in edits:
         if e.kind != "move":
             continue
-        at = next((i for i, r in enumerate(out) if _id(r.candidate) == e.article_id), None)
+        at = next((i for i, r in enumerate(out) if article_id(r.candidate) == e.article_id), None)
         if at is None:
             stale.append(
                 f"move of article {e.article_id} no longer applies: it is not in the edition"
@@ -342,10 +294,9 @@ def _apply_moves(
         item = out.pop(at)
         if "section" in e.value:
             section = str(e.value["section"])
-            moved = Ranked(
-                _with_section(item.candidate, section),
-                item.score,
-                (*item.reasons, f"moved to section {section} by {e.actor}"),
+            moved = item._replace(
+                candidate=_with_section(item.candidate, section),
+                reasons=(*item.reasons, f"moved to section {section} by {e.actor}"),
             )
             last = max(
                 (i for i, r in enumerate(out) if r.candidate.section == section), default=None
@@ -355,10 +306,8 @@ def _apply_moves(
             position = max(1, min(int(e.value["position"]), len(out) + 1))
             out.insert(
                 position - 1,
-                Ranked(
-                    item.candidate,
-                    item.score,
-                    (*item.reasons, f"moved to position {position} by {e.actor}"),
+                item._replace(
+                    reasons=(*item.reasons, f"moved to position {position} by {e.actor}")
                 ),
             )
         out = _grouped(out)
@@ -407,7 +356,7 @@ def write_items(session: Session, edition: Edition, chosen: Sequence[Ranked]) ->
         c = r.candidate
         edition.items.append(
             EditionItem(
-                article_id=_id(c),
+                article_id=article_id(c),
                 position=position,
                 section=c.section or "",
                 title=c.title,
@@ -418,7 +367,7 @@ def write_items(session: Session, edition: Edition, chosen: Sequence[Ranked]) ->
                 published_at=c.published_at,
                 score=r.score,
                 reasons=list(r.reasons),
-                pinned=any(reason.startswith("pinned by ") for reason in r.reasons),
+                pinned=r.pinned,
             )
         )
     session.flush()

@@ -146,9 +146,12 @@ def pin(
     ref: str,
     actor: str,
     now: datetime,
+    *,
+    lead: bool = False,
 ) -> EditResult:
-    """Keep an article in, whatever the ranking says. It must be of this week and not carried by
-    another approved or sent edition."""
+    """Keep an article in, whatever the ranking says; with `lead`, also make it the lead story
+    (the latest lead pin wins; without one the lead is the highest score). It must be of this
+    week and not carried by another approved or sent edition."""
 
     def check(session: Session, edition: Edition, article: Article) -> None:
         in_week = session.scalar(
@@ -169,7 +172,8 @@ def pin(
                 f"article {article.id} is already in an approved or sent edition: not pinned"
             )
 
-    return _item_edit(factory, settings, edition_id, ref, actor, now, "pin", {}, check)
+    value: dict[str, Any] = {"lead": True} if lead else {}
+    return _item_edit(factory, settings, edition_id, ref, actor, now, "pin", value, check)
 
 
 def drop(

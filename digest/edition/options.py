@@ -87,9 +87,22 @@ def gather_options(
 
 
 def rank_rules(settings: Settings) -> RankRules:
-    nl = settings.newsletter
+    """The configured signals and limits; the week's inputs are added by compose()."""
+    nl, rk = settings.newsletter, settings.rank
     return RankRules(
-        max_items=nl.max_items, per_section=nl.per_section, sections=tuple(nl.sections)
+        max_items=nl.max_items,
+        per_section=nl.per_section,
+        per_section_min=rk.per_section_min,
+        max_per_author=rk.max_per_author,
+        half_life_hours=rk.half_life_hours,
+        pick_bonus=rk.pick_bonus,
+        section_weights=dict(rk.section_weights),
+        popularity_weight=rk.popularity_weight,
+        clicks_weight=rk.clicks_weight,
+        image_bonus=rk.image_bonus,
+        excerpt_bonus=rk.excerpt_bonus,
+        title_similarity=settings.gather.title_similarity,
+        sections=tuple(nl.sections),
     )
 
 

@@ -4,9 +4,10 @@
   parameters (utm_*, fbclid, gclid, ...) and a trailing slash, and sorts the query.
 - A GUID identifies an article only within its feed unless it is itself a URI (http:, tag:,
   urn:): two feeds that both number their items "1", "2", ... must not merge.
-- Headlines match when their word sets (accents, case and punctuation folded, stop words
-  dropped) overlap by at least `similarity` (Jaccard). Headlines with fewer than three words never
-  match on wording alone ("Editorial", "Letters"), nor do copies published more than a week apart.
+- Headlines match when their word sets (typography, accents, case, punctuation and possessive
+  's folded, stop words dropped: digest.gather.titles) overlap by at least `similarity`
+  (Jaccard). Headlines with fewer than three words never match on wording alone ("Editorial",
+  "Letters"), nor do copies published more than a week apart.
 - Merging keeps the richest fields of each copy (the longer excerpt, any image, any author, the
   earliest date) and remembers the other copies' URLs as aliases.
 """
@@ -15,13 +16,15 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from digest.gather.candidate import Candidate
+from digest.gather.titles import STOP_WORDS, similarity, title_words
+
+__all__ = ["STOP_WORDS", "similarity", "title_words"]  # shared with rank via gather.titles
 
 TRACKING_PARAMS = frozenset(
     {
@@ -34,43 +37,6 @@ TRACKING_PARAMS = frozenset(
 )  # fmt: skip
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "were",
-        "will",
-        "with",
-        "after",
-        "over",
-        "new",
-        "how",
-        "why",
-        "what",
-    ]
-)
 MIN_TITLE_WORDS = 3
 MAX_APART = timedelta(days=7)
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
@@ -80,7 +46,6 @@ _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 # canonical_url's full procedure only trims a trailing slash (tested against it).
 _SIMPLE_URL = re.compile(r"(https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*)(/[A-Za-z0-9._~/-]*)?")
 _GLOBAL_GUID = re.compile(r"^(https?|tag|urn):", re.I)
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 @lru_cache(maxsize=65536)
@@ -132,20 +97,6 @@ def guid_key(candidate: Candidate) -> str | None:
     if _GLOBAL_GUID.match(guid):
         return guid
     return f"{candidate.source_url or ''}#{guid}"
-
-
-def title_words(title: str) -> frozenset[str]:
-    """Accents, case, punctuation and stop words removed: the words that make a headline."""
-    if title.isascii():  # NFKD and the ASCII filter change nothing
-        folded = title.lower()
-    else:
-        folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return frozenset(w for w in _WORD.findall(folded) if w not in STOP_WORDS)
-
-
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
 
 
 def richness(candidate: Candidate) -> int:

@@ -206,3 +206,54 @@ def test_deduplication_is_order_stable() -> None:
         for i in range(50)
     ]
     assert [c.url for c in deduplicate(items)] == [c.url for c in items]
+
+
+# Each row: one headline as different desks typeset it. Every variant must merge with the first.
+TYPOGRAPHIC_VARIANTS = [
+    (
+        "Turkey's New Naval Strategy, Explained",
+        "TURKEY\u2019S NEW NAVAL STRATEGY \u2014 EXPLAINED",
+        "Turkey\u2019s new naval strategy \u2013 explained",
+        "turkey's naval strategy: explained",
+    ),
+    (
+        "\u201cNo Deal\u201d: Brussels and London Part Ways",
+        '"No deal": Brussels and London part ways',
+        "\u2018NO DEAL\u2019 \u2014 BRUSSELS AND LONDON PART WAYS",
+    ),
+    (
+        "S\u00e3o Paulo\u2019s Mayor Resigns Amid Probe",
+        "Sao Paulo's mayor resigns amid probe",
+        "S\u00c3O PAULO\u2019S MAYOR RESIGNS\u2014AMID PROBE",
+    ),
+    (
+        "The Allies' Dilemma Over Kyiv Aid",
+        "The Allies\u2019 dilemma over Kyiv aid",
+        "THE ALLIES DILEMMA OVER KYIV AID",
+    ),
+]
+
+
+def test_typographic_variants_of_a_headline_merge() -> None:
+    for row_no, row in enumerate(TYPOGRAPHIC_VARIANTS):
+        copies = [
+            Candidate(url=f"https://desk{i}.example/{row_no}", title=title, published_at=T0)
+            for i, title in enumerate(row)
+        ]
+        merged = deduplicate(copies, similarity=0.8)
+        assert len(merged) == 1, f"{row[0]!r} stayed {len(merged)} articles"
+        assert set(merged[0].aliases) == {c.url for c in copies[1:]}
+
+
+def test_possessive_and_dashes_do_not_make_words() -> None:
+    from digest.gather.titles import title_words
+
+    assert title_words("Turkey's New Naval Strategy, Explained") == title_words(
+        "TURKEY\u2019S NEW NAVAL STRATEGY\u2014EXPLAINED"
+    )
+    assert title_words("Don\u2019t Panic: the States\u2019 Plan") == {
+        "dont",
+        "panic",
+        "states",
+        "plan",
+    }
