@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -290,14 +290,18 @@ def send_window(edition: Edition, settings: Settings) -> tuple[datetime, datetim
     return edition.cutoff, edition.cutoff + timedelta(hours=hours)
 
 
+def _utc(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "at an unknown time"
+
+
 def check_approved(edition: Edition) -> bool:
     """The status half of `check_sendable`, for callers that judge no send window."""
     e = edition.id
     if edition.status == SENT:
-        raise EditionStateError(f"edition {e} was already sent (finished {edition.sent_at})")
+        raise EditionStateError(f"edition {e} was already sent (finished {_utc(edition.sent_at)})")
     if edition.status == SENDING:
         raise EditionStateError(
-            f"edition {e} is already being sent (started {edition.send_started_at}); after a "
+            f"edition {e} is already being sent (started {_utc(edition.send_started_at)}); after a "
             f"crash continue it with `digest send --resume {e}`"
         )
     if edition.status == DRAFT:
