@@ -160,3 +160,16 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "1 added" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("backend", ["smtp", "sendgrid"])
+def test_an_http_base_url_with_a_real_send_backend_exits_2_with_one_line(
+    cli, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", backend)
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "http://news.meridianreview.example")
+    code, _, err = cli("build")
+    assert code == 2
+    assert f"[web] base_url: must start with https:// with the {backend} backend" in err
+    assert "RFC 8058" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
