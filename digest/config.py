@@ -15,6 +15,7 @@ import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -441,7 +442,9 @@ class DeliverySettings(_Section):
 class WebSettings(_Section):
     base_url: str = Field(
         "http://127.0.0.1:8000",
-        description="Public URL of the web app; unsubscribe and preference links start with it.",
+        description="Public URL of the web app; unsubscribe and preference links start with it. "
+        "With the smtp or sendgrid backend it must be https:// (RFC 8058 one-click), except on "
+        "127.0.0.1, localhost or ::1.",
     )
     host: str = Field("127.0.0.1", description="Interface `digest serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `digest serve` listens on.")
@@ -593,6 +596,26 @@ class Settings(BaseSettings):
         return str(self.resolve_path(source.url))
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Backends that send real mail: their List-Unsubscribe one-click URL must be https (RFC 8058 §3.1).
+_REAL_SEND_BACKENDS = frozenset({"smtp", "sendgrid"})
+
+
+def https_base_url_problem(settings: Settings) -> str | None:
+    """Why [web] base_url cannot be used with the configured backend, or None: the smtp and
+    sendgrid backends need https (a loopback host may use http, for local testing)."""
+    backend = settings.delivery.backend
+    url = settings.web.base_url
+    if backend not in _REAL_SEND_BACKENDS or url.startswith("https://"):
+        return None
+    if (urlsplit(url).hostname or "").lower() in _LOOPBACK_HOSTS:
+        return None
+    return (
+        f"[web] base_url: must start with https:// with the {backend} backend, got {url!r} "
+        "(RFC 8058 one-click unsubscribe needs https; http is only for 127.0.0.1, localhost or ::1)"
+    )
+
+
 def _require_http(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"must start with http:// or https://, got {value!r}")
@@ -676,6 +699,9 @@ def _toml_key(loc: tuple[int | str, ...]) -> str:
 
 
 def _check_cross_references(settings: Settings, path: Path) -> None:
+    problem = https_base_url_problem(settings)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     known = set(settings.newsletter.sections)
     for section in settings.rank.section_weights:
         if section not in known:

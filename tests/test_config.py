@@ -157,3 +157,38 @@ def test_a_bad_rank_setting_is_one_line(tmp_path: Path, table: str, message: str
         load_settings(write(tmp_path, MINIMAL + f"\n[rank]\n{table}\n"))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["smtp", "sendgrid"])
+def test_a_real_send_backend_needs_an_https_base_url(tmp_path: Path, backend: str) -> None:
+    text = (
+        MINIMAL
+        + f'\n[delivery]\nbackend = "{backend}"\n\n[web]\nbase_url = "http://news.example"\n'
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message == (
+        f"{path}: [web] base_url: must start with https:// with the {backend} backend, got "
+        "'http://news.example' (RFC 8058 one-click unsubscribe needs https; http is only for "
+        "127.0.0.1, localhost or ::1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend", "base_url"),
+    [
+        ("smtp", "https://news.example"),
+        ("sendgrid", "https://news.example/digest"),
+        ("smtp", "http://127.0.0.1:8000"),
+        ("sendgrid", "http://localhost:8000"),
+        ("smtp", "http://[::1]:8000"),
+        ("outbox", "http://news.example"),  # writes files: nothing a mailbox provider reads
+    ],
+)
+def test_https_or_a_loopback_host_or_the_outbox_is_accepted(
+    tmp_path: Path, backend: str, base_url: str
+) -> None:
+    text = MINIMAL + f'\n[delivery]\nbackend = "{backend}"\n\n[web]\nbase_url = "{base_url}"\n'
+    assert load_settings(write(tmp_path, text)).web.base_url == base_url

@@ -133,6 +133,14 @@ def test_preview_wrote_html_and_text(demo: dict[str, Path]) -> None:
     assert "Unsubscribe:" in (demo["preview"] / "edition-1.txt").read_text()
 
 
+def test_preview_links_are_samples_not_placeholders(demo: dict[str, Path]) -> None:
+    for name in ("edition-1.html", "edition-1.txt"):
+        body = (demo["preview"] / name).read_text()
+        assert "%%" not in body, name
+        assert "http://127.0.0.1:8000/u/preview" in body, name
+        assert "http://127.0.0.1:8000/manage/preview" in body, name
+
+
 def test_sending_again_is_refused(demo: dict[str, Path]) -> None:
     env = digest_env(
         {

@@ -15,7 +15,7 @@ from digest.backends.base import (
     RecipientStatus,
     TransientError,
 )
-from digest.config import Settings
+from digest.config import Settings, https_base_url_problem
 from digest.errors import ConfigError
 
 __all__ = [
@@ -34,6 +34,9 @@ __all__ = [
 def get_backend(settings: Settings, clock: Callable[[], datetime] | None = None) -> EmailBackend:
     """The backend [delivery] backend names; a missing secret or key file is a ConfigError."""
     name = settings.delivery.backend
+    problem = https_base_url_problem(settings)
+    if problem:
+        raise ConfigError(problem)
     try:
         if name == "outbox":
             from digest.backends.outbox import OutboxBackend

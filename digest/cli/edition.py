@@ -17,6 +17,7 @@ from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
 from digest.errors import EmptyWeekError
 from digest.render.email import render_edition
+from digest.render.placeholders import fill_preview
 
 
 def register(app: typer.Typer) -> None:
@@ -133,13 +134,16 @@ def preview(
         edition = get_edition(session, edition_id)
         view = edition_view(edition)
     rendered = render_edition(view, branding(st.settings))
+    # Sample links where a send puts each subscriber's own (never a real token).
+    base_url = st.settings.web.base_url
+    html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"edition-{view.id}.html"
     text_path = out / f"edition-{view.id}.txt"
-    html_path.write_text(rendered.html, encoding="utf-8")
-    text_path.write_text(rendered.text, encoding="utf-8")
+    html_path.write_text(html, encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
     for warning in rendered.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"Subject: {escape(rendered.subject)}")
-    console.print(f"HTML ({len(rendered.html.encode()) / 1024:.1f} KB): {html_path}")
-    console.print(f"Text ({len(rendered.text.encode()) / 1024:.1f} KB): {text_path}")
+    console.print(f"HTML ({len(html.encode()) / 1024:.1f} KB): {html_path}")
+    console.print(f"Text ({len(text.encode()) / 1024:.1f} KB): {text_path}")

@@ -194,3 +194,17 @@ def test_an_unreadable_dkim_key_is_a_configuration_error(settings, tmp_path: Pat
     )
     with pytest.raises(ConfigError, match=r"dkim_key_path: cannot read .*none\.pem"):
         get_backend(s)
+
+
+@pytest.mark.parametrize("backend", ["smtp", "sendgrid"])
+def test_get_backend_refuses_an_http_base_url_off_loopback(settings, backend: str) -> None:
+    web = settings.web.model_copy(update={"base_url": "http://news.example"})
+    s = with_values(
+        with_delivery(settings, backend=backend),
+        web=web,
+        sendgrid_api_key=SecretStr("SG.key"),
+    )
+    with pytest.raises(ConfigError, match=r"^\[web\] base_url: must start with https:// with"):
+        get_backend(s)
+    # the outbox writes files: http stays allowed there
+    assert get_backend(with_delivery(s, backend="outbox")).name == "outbox"

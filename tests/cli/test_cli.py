@@ -160,3 +160,32 @@ def test_a_command_imports_only_what_it_needs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "1 added" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("backend", ["smtp", "sendgrid"])
+def test_an_http_base_url_with_a_real_send_backend_exits_2_with_one_line(
+    cli, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__BACKEND", backend)
+    monkeypatch.setenv("DIGEST_WEB__BASE_URL", "http://news.meridianreview.example")
+    code, _, err = cli("build")
+    assert code == 2
+    assert f"[web] base_url: must start with https:// with the {backend} backend" in err
+    assert "RFC 8058" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_preview_fills_every_placeholder_with_a_sample_link(cli, tmp_path: Path) -> None:
+    from digest.render.placeholders import PLACEHOLDERS, preview_values
+
+    assert set(preview_values("https://n.example")) == set(PLACEHOLDERS)
+    assert cli("build", "--now", "2026-11-20T09:00")[0] == 0
+    code = cli("preview", "--out", str(tmp_path / "p"))[0]
+    assert code == 0
+    html = (tmp_path / "p" / "edition-1.html").read_text()
+    text = (tmp_path / "p" / "edition-1.txt").read_text()
+    for body in (html, text):
+        assert "%%" not in body
+        assert "http://127.0.0.1:8000/u/preview" in body
+        assert "http://127.0.0.1:8000/manage/preview" in body
+    assert 'href="http://127.0.0.1:8000/u/preview"' in html

@@ -137,3 +137,31 @@ def test_personalise_fills_every_placeholder() -> None:
     body = f"a {UNSUBSCRIBE_URL} b {MANAGE_URL} c {UNSUBSCRIBE_URL}"
     out = personalise(body, {UNSUBSCRIBE_URL: "U", MANAGE_URL: "M"})
     assert out == "a U b M c U"
+
+
+IOS_METAS = (
+    '<meta name="x-apple-disable-message-reformatting"',
+    '<meta name="format-detection" content="telephone=no,date=no,address=no,email=no,url=no"',
+)
+
+
+def _head(html: str) -> str:
+    match = re.search(r"<head>(.*?)</head>", html, re.S)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def test_head_stops_ios_reformatting_and_auto_links() -> None:
+    head = _head(render_edition(view(*ITEMS), BRAND).html)
+    for meta in IOS_METAS:
+        assert head.count(meta) == 1, meta
+
+
+def test_confirmation_email_head_has_the_same_metas(settings) -> None:
+    from digest.people.notify import render_notice
+    from subscribers.optin import CONFIRMATION, Notice
+
+    notice = Notice(CONFIRMATION, "reader@example.com", "pid", "tok", 1)
+    head = _head(render_notice(settings, notice).html)
+    for meta in IOS_METAS:
+        assert head.count(meta) == 1, meta
