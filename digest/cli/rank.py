@@ -43,6 +43,13 @@ def rank_command(
     if as_json:
         console.print_json(json.dumps([_row(r) for r in outcomes]))
         return
+    if not outcomes:
+        console.print(
+            f"No stored articles in the week ending {moment.astimezone(tz):%Y-%m-%d %H:%M} "
+            f"{st.settings.publication.timezone}: `digest build` gathers them.",
+            highlight=False,
+        )
+        return
     table = Table(title=f"The week ending {moment.astimezone(tz):%Y-%m-%d %H:%M}")
     for column in ("Rank", "In", "Article", "Section", "Title", "Score", "Why"):
         table.add_column(column, overflow="fold")

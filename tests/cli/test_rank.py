@@ -59,3 +59,9 @@ def test_a_missing_popularity_file_exits_2(cli, monkeypatch, tmp_path) -> None:
     code, _, err = cli("rank", "--now", "2026-11-20T09:00")
     assert code == 2
     assert err.strip() == f"error: [rank] popularity_file: {tmp_path / 'gone.csv'}: no such file"
+
+
+def test_a_week_with_no_stored_articles_says_so(cli) -> None:
+    code, out, _ = cli("rank", "--now", "2020-01-01T09:00")
+    assert code == 0
+    assert "No stored articles in the week ending 2020-01-01 09:00 America/New_York" in out
