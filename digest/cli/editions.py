@@ -24,6 +24,7 @@ app = typer.Typer(
 EDITION = typer.Argument(..., metavar="ID", help="The edition's id (see `digest edition list`).")
 ARTICLE = typer.Argument(..., metavar="ARTICLE", help="The article's id or its URL.")
 JSON = typer.Option(False, "--json", help="Print JSON.")
+REASON = typer.Option(None, "--reason", metavar="TEXT", help="Why (kept in the history).")
 
 
 def _now() -> datetime:
@@ -234,9 +235,7 @@ def approve_command(
     force: bool = typer.Option(
         False, "--force", help="Approve a thin week (fewer than min_items); needs --reason."
     ),
-    reason: str | None = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why (kept in the history)."
-    ),
+    reason: str | None = REASON,
     who: str | None = AS_OPTION,
 ) -> None:
     """Approve a draft for sending: its content is frozen (an edit returns it to draft)."""
@@ -258,9 +257,7 @@ def approve_command(
 def unapprove_command(
     ctx: typer.Context,
     edition_id: int = EDITION,
-    reason: str | None = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why (kept in the history)."
-    ),
+    reason: str | None = REASON,
     who: str | None = AS_OPTION,
 ) -> None:
     """Return an approved edition to draft."""
@@ -275,9 +272,7 @@ def unapprove_command(
 def cancel_command(
     ctx: typer.Context,
     edition_id: int = EDITION,
-    reason: str | None = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why (kept in the history)."
-    ),
+    reason: str | None = REASON,
     who: str | None = AS_OPTION,
 ) -> None:
     """This edition will not be sent (a rebuild of its week makes a new draft)."""

@@ -244,13 +244,27 @@ def _local(moment: datetime, settings: Settings) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} {settings.publication.timezone}"
 
 
-def _defaults(edition: Edition, settings: Settings) -> None:
+def _default_texts(edition: Edition, settings: Settings) -> dict[str, str]:
+    """Subject, preheader and intro as the configuration makes them for this cut-off."""
     nl = settings.newsletter
-    edition.subject = nl.subject.format(
-        title=nl.title, date=date_label(edition.cutoff.astimezone(settings.publication.tz))
+    local_cutoff = edition.cutoff.astimezone(settings.publication.tz)
+    return {
+        "subject": nl.subject.format(title=nl.title, date=date_label(local_cutoff)),
+        "preheader": "",
+        "intro": nl.intro,
+    }
+
+
+def _defaults(edition: Edition, settings: Settings) -> None:
+    _set_texts(edition, _default_texts(edition, settings))
+
+
+def _set_texts(edition: Edition, texts: dict[str, str]) -> None:
+    edition.subject, edition.preheader, edition.intro = (
+        texts["subject"],
+        texts["preheader"],
+        texts["intro"],
     )
-    edition.preheader = ""
-    edition.intro = nl.intro
 
 
 def _thin_reason(composed: Composed, window: Window, settings: Settings) -> str | None:
@@ -326,26 +340,13 @@ def _grouped(items: list[Ranked]) -> list[Ranked]:
 
 
 def _apply_texts(edition: Edition, settings: Settings) -> None:
-    subject, preheader, intro = edition.subject, edition.preheader, edition.intro
-    nl = settings.newsletter
-    defaults = {
-        "subject": nl.subject.format(
-            title=nl.title, date=date_label(edition.cutoff.astimezone(settings.publication.tz))
-        ),
-        "preheader": "",
-        "intro": nl.intro,
-    }
+    defaults = _default_texts(edition, settings)
     texts = dict(defaults)
     for e in edition.edits:
         if e.kind in texts:
             # An empty text is "back to the default", not an empty subject or intro.
             texts[e.kind] = str(e.value["text"]) or defaults[e.kind]
-    if (subject, preheader, intro) != (texts["subject"], texts["preheader"], texts["intro"]):
-        edition.subject, edition.preheader, edition.intro = (
-            texts["subject"],
-            texts["preheader"],
-            texts["intro"],
-        )
+    _set_texts(edition, texts)
 
 
 def write_items(session: Session, edition: Edition, chosen: Sequence[Ranked]) -> None:

@@ -139,6 +139,18 @@ def _item_edit(
         return EditResult(edition.id, edition.status, warnings + stale, position)
 
 
+def _in_edition(otherwise: str) -> Callable[[Session, Edition, Article], None]:
+    """The check of an edit that needs the article in the edition (drop, move)."""
+
+    def check(session: Session, edition: Edition, article: Article) -> None:
+        if article.id not in {i.article_id for i in edition.items}:
+            raise EditionStateError(
+                f"article {article.id} is not in edition {edition.id}: {otherwise}"
+            )
+
+    return check
+
+
 def pin(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -186,12 +198,7 @@ def drop(
 ) -> EditResult:
     """Keep an article out; the next best takes its place."""
 
-    def check(session: Session, edition: Edition, article: Article) -> None:
-        if article.id not in {i.article_id for i in edition.items}:
-            raise EditionStateError(
-                f"article {article.id} is not in edition {edition.id}: nothing to drop"
-            )
-
+    check = _in_edition("nothing to drop")
     return _item_edit(factory, settings, edition_id, ref, actor, now, "drop", {}, check)
 
 
@@ -217,12 +224,7 @@ def move(
         raise UsageError(f"--section {section!r} is not one of the newsletter's sections ({known})")
     value: dict[str, Any] = {"position": position} if position is not None else {"section": section}
 
-    def check(session: Session, edition: Edition, article: Article) -> None:
-        if article.id not in {i.article_id for i in edition.items}:
-            raise EditionStateError(
-                f"article {article.id} is not in edition {edition.id}: pin it first"
-            )
-
+    check = _in_edition("pin it first")
     return _item_edit(factory, settings, edition_id, ref, actor, now, "move", value, check)
 
 
