@@ -15,7 +15,7 @@ from digest.edition.build import BuildReport, build_edition
 from digest.edition.options import branding
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
-from digest.errors import EmptyWeekError
+from digest.errors import EmptyWeekError, UsageError
 from digest.render.email import render_edition
 from digest.render.placeholders import fill_preview
 
@@ -137,11 +137,14 @@ def preview(
     # Sample links where a send puts each subscriber's own (never a real token).
     base_url = st.settings.web.base_url
     html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
-    out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"edition-{view.id}.html"
     text_path = out / f"edition-{view.id}.txt"
-    html_path.write_text(html, encoding="utf-8")
-    text_path.write_text(text, encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(html, encoding="utf-8")
+        text_path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the preview there: {exc.strerror}") from None
     for warning in rendered.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"Subject: {escape(rendered.subject)}")
