@@ -76,3 +76,9 @@ class SubscriberStateError(DigestError):
     """The subscriber's state does not allow this (adding back a suppressed address, say)."""
 
     exit_code = 9
+
+
+class PortInUseError(DigestError):
+    """The port `digest serve` was to listen on is taken (another server runs there)."""
+
+    exit_code = 10

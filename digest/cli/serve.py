@@ -2,6 +2,7 @@
 
 Access logs keep the path but never a link's token (a token is the only credential of the
 unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
+digest's own log lines (where each confirmation email went) are shown beside uvicorn's.
 """
 
 from __future__ import annotations
@@ -46,26 +47,46 @@ def serve(
     """Run the subscriber web app: subscribe form, confirmation, preferences, unsubscribe."""
     import uvicorn
 
-    from digest.web.app import create_app  # here: other commands need not import the web stack
+    # Here: other commands need not import the web stack.
+    from digest.web.app import create_app
+    from digest.web.listen import listen, served_settings
 
-    settings = state(ctx).settings
+    configured = state(ctx).settings
+    bind_host, bind_port = host or configured.web.host, port or configured.web.port
+    sock = listen(bind_host, bind_port)  # a port in use is one line and exit 10, before anything
+    settings = served_settings(configured, bind_port)
     web = settings.web
     application = create_app(settings)
-    bind_host, bind_port = host or web.host, port or web.port
     console.print(
         f"Serving {settings.newsletter.title} on http://{bind_host}:{bind_port} "
-        f"(public address {web.base_url})",
+        f"(public address {web.base_url}; Ctrl-C stops it)",
         highlight=False,
+        soft_wrap=True,
     )
-    uvicorn.run(
-        application,
-        host=bind_host,
-        port=bind_port,
-        proxy_headers=bool(web.trusted_proxies),
-        forwarded_allow_ips=",".join(web.trusted_proxies) or None,
-        server_header=False,
-        log_config=log_config(),
+    if settings.delivery.backend == "outbox":
+        console.print(
+            f"Confirmation emails are written to {settings.outbox_path / 'transactional'}/ "
+            "(the outbox backend: nothing is mailed).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            host=bind_host,
+            port=bind_port,
+            proxy_headers=bool(web.trusted_proxies),
+            forwarded_allow_ips=",".join(web.trusted_proxies) or None,
+            server_header=False,
+            log_config=log_config(),
+        )
     )
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn has shut down cleanly; Ctrl-C is how one stops it
+        pass
+    finally:
+        sock.close()
 
 
 def log_config() -> dict[str, Any]:
@@ -75,4 +96,7 @@ def log_config() -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
     config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    # digest's own lines (a confirmation email handed to the backend, one that failed) go
+    # where uvicorn's go, in the same format.
+    config["loggers"]["digest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
