@@ -1,31 +1,32 @@
-"""`digest subscribers ...`: import, export, add, remove, show, erase, resend, purge-pending."""
+"""`digest subscribers ...`: import, export, list, add, remove, show, erase, resend,
+purge-pending."""
 
 from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
-from digest.cli.common import console, err_console, state
+from digest.cli.common import console, err_console, output_file_option, state
 from digest.errors import UsageError
-from digest.people.audience import as_digest_errors, policy
-from digest.store.db import transaction
-from subscribers.consent import Evidence
-from subscribers.models import STATUSES
+from digest.human import moment, parse_iso, plural
+from subscribers.states import STATUSES
 
-# Each command imports the rest itself: an import of 100,000 rows need not wait for the mailer,
-# its templates or the privacy module to load.
+# Each command imports the rest itself: `--help` loads none of it, and an import of 100,000
+# rows need not wait for the mailer, its templates or the privacy module to load.
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from subscribers.consent import Evidence
     from subscribers.lifecycle import Notice
+    from subscribers.listing import Listing
 
 app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 
@@ -39,8 +40,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# Consent events an operator causes from the command line.
-OPERATOR = Evidence(source="digest CLI (operator)")
+def _operator() -> Evidence:
+    """The evidence of consent events an operator causes from the command line."""
+    from subscribers.consent import Evidence
+
+    return Evidence(source="digest CLI (operator)")
 
 
 @app.command("import")
@@ -64,8 +68,15 @@ def import_command(
     ),
 ) -> None:
     """Add subscribers from a CSV file (all rows, or none if any row is bad)."""
+    from digest.people.audience import as_digest_errors
+    from digest.store.db import transaction
     from subscribers.importer import InvalidFile, Options, import_file
 
+    if source is not None and not confirmed:
+        raise UsageError(
+            "--source goes with --confirmed (the evidence that every row opted in); without "
+            "--confirmed each row's own source and consented_at columns are the evidence"
+        )
     st = state(ctx)
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
@@ -82,8 +93,8 @@ def import_command(
     except InvalidFile as exc:
         for error in exc.errors:
             _problem(f"{file}:{error.line}: {escape(error.reason)}")
-        hint = "" if skip_invalid else " (fix them, or pass --skip-invalid)"
-        _problem(f"[bold red]error:[/] {exc}{hint}")
+        hint = "" if skip_invalid or exc.no_valid_row else " (fix them, or pass --skip-invalid)"
+        _problem(f"[bold red]error:[/] {escape(str(exc))}{hint}")
         raise typer.Exit(1) from None
     for error in result.errors:
         _problem(f"[yellow]skipped[/] {file}:{error.line}: {escape(error.reason)}")
@@ -93,9 +104,9 @@ def import_command(
             "(suppression list)"
         )
     console.print(
-        f"Imported {file}: {result.added} added, {result.updated} updated, "
-        f"{result.unchanged} unchanged, {len(result.suppressed)} suppressed, "
-        f"{len(result.errors)} invalid.",
+        f"Imported {file}: {result.added:,} added, {result.updated:,} updated, "
+        f"{result.unchanged:,} unchanged, {len(result.suppressed):,} suppressed, "
+        f"{len(result.errors):,} invalid.",
         highlight=False,
     )
 
@@ -109,23 +120,31 @@ def _problem(text: str) -> None:
 def export_command(
     ctx: typer.Context,
     fmt: Format = typer.Option(Format.csv, "--format", help="csv (importable) or json."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", metavar="FILE", help="Write here instead of standard output."
+    output: Path | None = output_file_option(
+        "--output", "-o", help="Write to this file instead of standard output."
     ),
     status: str | None = typer.Option(
         None, "--status", metavar="STATUS", help=f"Only this status ({', '.join(STATUSES)})."
     ),
 ) -> None:
     """Write every subscriber as CSV (the import's columns first) or JSON (with consent history)."""
+    from digest.outputs import open_file
+
     st = state(ctx)
+    _check_status(status)
+    keys = st.settings.secret_keys() if fmt is Format.json else []
+    if output is None:
+        with st.sessions() as session:
+            _write(session, sys.stdout, fmt, keys, status)
+        return
+    with open_file(output, "--output") as out, st.sessions() as session:
+        count = _write(session, out, fmt, keys, status)
+    console.print(f"Wrote {plural(count, 'subscriber')} to {output}.", highlight=False)
+
+
+def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
-    keys = st.settings.secret_keys() if fmt is Format.json else []
-    target = output.open("w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
-    with target as out, st.sessions() as session:
-        count = _write(session, out, fmt, keys, status)
-    if output:
-        console.print(f"Wrote {count} subscriber(s) to {output}.", highlight=False)
 
 
 def _write(session: Session, out: TextIO, fmt: Format, keys: list[str], status: str | None) -> int:
@@ -134,6 +153,107 @@ def _write(session: Session, out: TextIO, fmt: Format, keys: list[str], status: 
     if fmt is Format.csv:
         return export.write_csv(session, out, status)
     return export.write_json(session, out, keys, status)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    status: str | None = typer.Option(
+        None, "--status", metavar="STATUS", help=f"Only this status ({', '.join(STATUSES)})."
+    ),
+    section: str | None = typer.Option(
+        None, "--section", metavar="SECTION", help="Only those who get this section."
+    ),
+    search: str | None = typer.Option(
+        None, "--search", metavar="TEXT", help="Only addresses or names containing TEXT."
+    ),
+    limit: int = typer.Option(
+        100, "--limit", min=0, metavar="N", help="Show at most N subscribers (0: all)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (times in ISO 8601)."),
+) -> None:
+    """Subscribers by address, and how many there are per status and per section."""
+    from subscribers.listing import list_subscribers
+
+    st = state(ctx)
+    _check_status(status)
+    sections = st.settings.newsletter.sections
+    if section is not None and section not in sections:
+        raise UsageError(
+            f"--section {section!r} is not a section of this newsletter "
+            f"(configured: {', '.join(sections)})"
+        )
+    with st.sessions() as session:
+        listing = list_subscribers(
+            session, sections, status=status, section=section, search=search,
+            limit=limit or None,
+        )  # fmt: skip
+    if as_json:
+        console.print_json(json.dumps(_listing_json(listing)))
+        return
+    _print_listing(listing, st.settings.publication.tz)
+
+
+def _print_listing(listing: Listing, tz: tzinfo) -> None:
+    if not listing.total:
+        console.print("No subscribers match.", highlight=False)
+        return
+    table = Table()
+    for column in ("Email", "Name", "Status", "Sections", "Subscribed", "Confirmed"):
+        table.add_column(column, overflow="fold")
+    for p in listing.shown:
+        table.add_row(
+            escape(p.email),
+            escape(p.name or ""),
+            p.status,
+            "all" if p.sections is None else escape(", ".join(p.sections)),
+            moment(p.created_at, tz),
+            moment(p.confirmed_at, tz),
+        )
+    console.print(table)
+    shown = len(listing.shown)
+    more = f" (showing {shown:,}; --limit 0 shows all)" if shown < listing.total else ""
+    console.print(f"{plural(listing.total, 'subscriber')}{more}.", highlight=False)
+    console.print(_counts_table(listing))
+
+
+def _counts_table(listing: Listing) -> Table:
+    """Per section (a subscriber of every section counts in each) and per status."""
+    statuses = [s for s in STATUSES if listing.by_status[s]]
+    table = Table(title="Per section and status")
+    table.add_column("Section")
+    for name in [*statuses, "total"]:
+        table.add_column(name, justify="right")
+    for name, counts in listing.by_section.items():
+        cells = [f"{counts[s]:,}" for s in statuses]
+        table.add_row(escape(name), *cells, f"{sum(counts.values()):,}")
+    cells = [f"{listing.by_status[s]:,}" for s in statuses]
+    table.add_row("[bold]every subscriber[/]", *cells, f"{listing.total:,}")
+    return table
+
+
+def _listing_json(listing: Listing) -> dict[str, object]:
+    def iso(when: datetime | None) -> str | None:
+        return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+    return {
+        "total": listing.total,
+        "shown": len(listing.shown),
+        "by_status": dict(listing.by_status),
+        "by_section": {name: dict(counts) for name, counts in listing.by_section.items()},
+        "subscribers": [
+            {
+                "email": p.email,
+                "name": p.name,
+                "status": p.status,
+                "sections": list(p.sections) if p.sections is not None else None,
+                "created_at": iso(p.created_at),
+                "confirmed_at": iso(p.confirmed_at),
+                "paused_until": iso(p.paused_until),
+            }
+            for p in listing.shown
+        ],
+    }
 
 
 @app.command("add")
@@ -154,56 +274,44 @@ def add_command(
     ),
 ) -> None:
     """Subscribe one address: a confirmation email (double opt-in), or --confirmed."""
+    from digest.people.audience import as_digest_errors, policy
     from digest.people.notify import send_notice
-    from subscribers.consent import operator_evidence
-    from subscribers.lifecycle import add_confirmed, subscribe
+    from digest.store.db import transaction
+    from subscribers.consent import Evidence, operator_evidence
+    from subscribers.lifecycle import add_confirmed, staff_subscribe
 
     st = state(ctx)
     with as_digest_errors():  # --confirmed without --source: refused by the subscribers rule
         proof = operator_evidence(source) if confirmed else None
     keys, now, rules = st.settings.secret_keys(), _now(), policy(st.settings)
     chosen = sections or None
+    notice = None
     with as_digest_errors(), transaction(st.sessions) as session:
         if proof is not None:
-            evidence = proof
             changed = add_confirmed(
-                session,
-                email,
-                evidence=evidence,
-                now=now,
-                keys=keys,
-                policy=rules,
-                name=name,
+                session, email, evidence=proof, now=now, keys=keys, policy=rules, name=name,
                 sections=chosen,
-            )
+            )  # fmt: skip
             message = "is now active" if changed else "was already active; nothing changed"
-            notice = None
         else:
             evidence = Evidence(source=source or "digest subscribers add (operator)")
-            notice = subscribe(
-                session,
-                email,
-                evidence=evidence,
-                now=now,
-                keys=keys,
-                policy=rules,
-                name=name,
+            request = staff_subscribe(
+                session, email, evidence=evidence, now=now, keys=keys, policy=rules, name=name,
                 sections=chosen,
-            )
-            message = _notice_message(notice)
+            )  # fmt: skip
+            notice = request.notice
+            message = _request_message(request.already_active, notice)
     if notice is not None and not send_notice(st.settings, notice):
         raise UsageError("the confirmation email could not be sent (see the log); try again")
     console.print(f"{email.strip().lower()} {message}.", highlight=False)
 
 
-def _notice_message(notice: Notice | None) -> str:
-    from subscribers.lifecycle import CONFIRMATION
-
+def _request_message(already_active: bool, notice: Notice | None) -> str:
+    if already_active:
+        return "is already active; nothing changed and no email was sent"
     if notice is None:
         return "is pending; no email sent (the address had its confirmation emails for now)"
-    if notice.kind == CONFIRMATION:
-        return "is pending: a confirmation email is on its way"
-    return "is already active: they were sent a link to their preferences"
+    return "is pending: a confirmation email is on its way"
 
 
 @app.command("remove")
@@ -215,6 +323,8 @@ def remove_command(
     ),
 ) -> None:
     """Unsubscribe an address (kept as an opt-out, so no import adds it back)."""
+    from digest.people.audience import as_digest_errors, policy
+    from digest.store.db import transaction
     from subscribers.lifecycle import get_by_email, unsubscribe
 
     st = state(ctx)
@@ -222,7 +332,7 @@ def remove_command(
     with as_digest_errors(), transaction(st.sessions) as session:
         sub = get_by_email(session, email)
         changed = unsubscribe(
-            session, sub, evidence=OPERATOR, now=now, keys=keys, policy=rules, section=section
+            session, sub, evidence=_operator(), now=now, keys=keys, policy=rules, section=section
         )
         what = f"from {section}" if section else "from everything"
         address = sub.email
@@ -238,7 +348,8 @@ def show_command(
         False, "--json", help="Everything held about the person (GDPR access request)."
     ),
 ) -> None:
-    """One subscriber: state, sections and consent history."""
+    """One subscriber: state, sections, consent history and what was sent to them."""
+    from digest.people.audience import as_digest_errors
     from digest.people.privacy import export_person
 
     st = state(ctx)
@@ -248,44 +359,67 @@ def show_command(
     if as_json:
         sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         return
-    _print_record(record)
+    _print_record(record, st.settings.publication.tz)
 
 
-def _print_record(record: dict[str, object]) -> None:
-    from rich.table import Table
-
+def _print_record(record: dict[str, Any], tz: tzinfo) -> None:
+    """The record `--json` prints, for a person: times in the publication's timezone."""
     sub = record["subscriber"]
-    assert isinstance(sub, dict)
     sections = sub["sections"]
-    table = Table(show_header=False, title=str(sub["email"]))
-    for key in (
-        "status",
-        "name",
-        "created_at",
-        "confirmed_at",
-        "unsubscribed_at",
-        "paused_until",
-        "public_id",
+    table = Table(show_header=False, title=escape(sub["email"]))
+    table.add_row("Status", sub["status"] + _pending_note(sub))
+    table.add_row("Name", escape(sub["name"] or "-"))
+    table.add_row("Sections", "all" if not sections else escape(", ".join(sections)))
+    for label, key in (
+        ("Subscribed", "created_at"),
+        ("Confirmed", "confirmed_at"),
+        ("Unsubscribed", "unsubscribed_at"),
+        ("Paused until", "paused_until"),
     ):
-        table.add_row(key, str(sub[key] or "-"))
-    table.add_row("sections", "all" if sections is None else ", ".join(map(str, sections)))
+        table.add_row(label, moment(parse_iso(sub[key]), tz))
     suppression = record["suppression"]
-    table.add_row("suppressed", "no" if not suppression else str(suppression))
+    table.add_row("Suppressed", _suppression(suppression, tz))
+    table.add_row("Public id", sub["public_id"])
     console.print(table)
     history = Table(title="Consent history")
-    for column in ("at", "event", "source", "ip", "consent text"):
-        history.add_column(column)
-    events = record["consent_history"]
-    assert isinstance(events, list)
-    for event in events:
+    for column in ("When", "Event", "Source", "IP", "Consent text"):
+        history.add_column(column, overflow="fold")
+    for event in record["consent_history"]:
         history.add_row(
-            event["at"],
+            moment(parse_iso(event["at"]), tz),
             event["event"],
-            event["source"],
+            escape(event["source"] or "-"),
             event["ip"] or "-",
-            event["consent_text_version"] or "-",
+            escape(event["consent_text_version"] or "-"),
         )
     console.print(history)
+    deliveries = record["deliveries"]
+    if not deliveries:
+        console.print("No edition was sent to them.", highlight=False)
+        return
+    sent = Table(title="Editions sent to them")
+    for column in ("Edition", "Sections", "Status", "Updated", "Error"):
+        sent.add_column(column, overflow="fold")
+    for d in deliveries:
+        sent.add_row(
+            str(d["edition_id"]),
+            escape(", ".join(d["sections"]) or "-"),
+            d["status"],
+            moment(parse_iso(d["updated_at"]), tz),
+            escape(d["error"] or ""),
+        )
+    console.print(sent)
+
+
+def _pending_note(sub: dict[str, Any]) -> str:
+    return " (waiting for them to confirm)" if sub.get("confirmation_pending") else ""
+
+
+def _suppression(entry: dict[str, Any] | None, tz: tzinfo) -> str:
+    """ "unsubscribed since 2026-11-20 09:00 EST": never re-added by an import."""
+    if not entry:
+        return "no"
+    return f"yes: {entry['reason']} since {moment(parse_iso(entry['since']), tz)}"
 
 
 @app.command("erase")
@@ -296,7 +430,9 @@ def erase_command(
 ) -> None:
     """Delete everything about a person (GDPR Art. 17), keeping only a keyed hash so that no
     import adds them back."""
+    from digest.people.audience import as_digest_errors
     from digest.people.privacy import erase_person
+    from digest.store.db import transaction
 
     st = state(ctx)
     keys = st.settings.secret_keys()
@@ -319,7 +455,9 @@ def resend_command(
     ),
 ) -> None:
     """Send the confirmation email again (same per-address limits as the web form)."""
+    from digest.people.audience import as_digest_errors, policy
     from digest.people.notify import send_notice
+    from digest.store.db import transaction
     from subscribers.lifecycle import pending_emails, resend_confirmation
 
     st = state(ctx)
@@ -335,8 +473,8 @@ def resend_command(
                 notices.append(notice)
     sent = sum(send_notice(st.settings, n) for n in notices)
     console.print(
-        f"{sent} confirmation email(s) sent; {len(targets) - sent} not (unknown, not pending, "
-        "limited or refused).",
+        f"{plural(sent, 'confirmation email')} sent; {len(targets) - sent:,} not (unknown, not "
+        "pending, limited or refused).",
         highlight=False,
     )
 
@@ -344,6 +482,8 @@ def resend_command(
 @app.command("purge-pending")
 def purge_command(ctx: typer.Context) -> None:
     """Delete subscribe requests nobody confirmed within [subscribers] pending_expiry_days."""
+    from digest.people.audience import policy
+    from digest.store.db import transaction
     from subscribers.lifecycle import purge_pending
 
     st = state(ctx)
@@ -351,4 +491,7 @@ def purge_command(ctx: typer.Context) -> None:
     with transaction(st.sessions) as session:
         removed = purge_pending(session, now=_now(), policy=rules)
     days = st.settings.subscribers.pending_expiry_days
-    console.print(f"Deleted {removed} request(s) left unconfirmed for {days} days.")
+    console.print(
+        f"Deleted {plural(removed, 'request')} left unconfirmed for {plural(days, 'day')}.",
+        highlight=False,
+    )
