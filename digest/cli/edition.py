@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from digest.cli import editions
-from digest.cli.common import AS_OPTION, actor, console, err_console, parse_now, state
-from digest.edition.build import BuildReport, build_edition
-from digest.edition.options import branding
-from digest.edition.queries import get_edition
-from digest.edition.views import edition_view
-from digest.errors import EmptyWeekError, UsageError
-from digest.render.email import render_edition
-from digest.render.placeholders import fill_preview
+from digest.cli.common import (
+    AS_OPTION,
+    actor,
+    console,
+    err_console,
+    output_dir_option,
+    parse_now,
+    state,
+)
+from digest.human import day, plural
+
+# What the commands run is imported inside them, so that `--help` loads none of it (README
+# "Development": start-up time).
+if TYPE_CHECKING:
+    from digest.edition.build import BuildReport
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +51,9 @@ def build(
 
     Building a week that has a draft rebuilds it, keeping the staff's edits. A thin week
     (fewer than min_items) is recorded as skipped and exits 5."""
+    from digest.edition.build import build_edition
+    from digest.errors import EmptyWeekError
+
     st = state(ctx)
     moment = parse_now(now, st.settings.publication.tz)
     try:
@@ -55,11 +67,11 @@ def build(
         return
     console.print(_table(report, st.settings.publication.tz))
     verb = "Rebuilt draft" if report.replaced_draft else "Built draft"
+    sections = len({r.candidate.section for r in report.ranked})
     console.print(
-        f"{verb} edition [bold]{report.edition.id}[/]: {len(report.ranked)} articles in "
-        f"{len({r.candidate.section for r in report.ranked})} sections, chosen from "
-        f"{report.in_window} of the week ({report.candidates} gathered from "
-        f"{sum(r.ok for r in report.sources)}/{len(report.sources)} sources)."
+        f"{verb} edition [bold]{report.edition.id}[/]: {plural(len(report.ranked), 'article')} "
+        f"in {plural(sections, 'section')}, chosen from {report.in_window:,} of the week "
+        f"({_gathered(report)})."
     )
     e = report.edition.id
     console.print(
@@ -68,18 +80,32 @@ def build(
     )
 
 
+def _gathered(report: BuildReport) -> str:
+    """What this run's gathering brought: a source that answered 304 (or a local file that did
+    not change) is unchanged, not a source that gave nothing."""
+    from digest.gather.values import NOT_MODIFIED
+
+    total = len(report.sources)
+    unchanged = sum(r.ok and r.status == NOT_MODIFIED for r in report.sources)
+    read = sum(r.ok and r.status != NOT_MODIFIED for r in report.sources)
+    if unchanged and not report.candidates:
+        return f"nothing new: {unchanged}/{total} sources unchanged since they were last read"
+    text = f"{report.candidates:,} gathered from {read}/{total} sources"
+    return text + (f", {unchanged} unchanged since they were last read" if unchanged else "")
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
-def _table(report: BuildReport, tz: object) -> Table:
+def _table(report: BuildReport, tz: tzinfo) -> Table:
     table = Table(title=escape(report.edition.subject), show_lines=False)
     for column in ("#", "Section", "Title", "Published", "Score"):
         table.add_column(column, overflow="fold")
     for pos, r in enumerate(report.ranked, start=1):
         c = r.candidate
-        when = c.published_at.astimezone(tz).strftime("%a %d %b %H:%M") if c.published_at else "-"  # type: ignore[arg-type]
+        when = day(c.published_at, tz)
         table.add_row(str(pos), escape(c.section or "-"), escape(c.title), when, f"{r.score:.2f}")
     return table
 
@@ -124,11 +150,18 @@ def preview(
     edition_id: int | None = typer.Option(
         None, "--edition", metavar="ID", help="Edition to render (default: the newest)."
     ),
-    out: Path = typer.Option(
-        Path("preview"), "--out", metavar="DIR", help="Directory for the HTML and text files."
+    out: Path = output_dir_option(
+        Path("preview"), "--out", help="Directory for the HTML and text files (made if missing)."
     ),
 ) -> None:
     """Render an edition to HTML and plain text files, for a look before sending."""
+    from digest.edition.options import branding
+    from digest.edition.queries import get_edition
+    from digest.edition.views import edition_view
+    from digest.outputs import write_files
+    from digest.render.email import render_edition
+    from digest.render.placeholders import fill_preview
+
     st = state(ctx)
     with st.sessions() as session:
         edition = get_edition(session, edition_id)
@@ -137,14 +170,8 @@ def preview(
     # Sample links where a send puts each subscriber's own (never a real token).
     base_url = st.settings.web.base_url
     html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
-    html_path = out / f"edition-{view.id}.html"
-    text_path = out / f"edition-{view.id}.txt"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(html, encoding="utf-8")
-        text_path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write the preview there: {exc.strerror}") from None
+    files = {f"edition-{view.id}.html": html, f"edition-{view.id}.txt": text}
+    html_path, text_path = write_files(out, files, "--out")
     for warning in rendered.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"Subject: {escape(rendered.subject)}")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import console, parse_now, state
-from digest.edition.build import rank_cutoff
-from digest.edition.ranking import article_id
-from digest.rank import Ranked
+from digest.human import plural
+
+# The ranking and the database are imported by the command: `--help` needs neither.
+if TYPE_CHECKING:
+    from digest.rank import Ranked
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +36,9 @@ def rank_command(
 
     Best first, with the reasons an edition's items carry. Reads the stored articles (it
     gathers nothing: `digest build` does) and writes nothing."""
+    from digest.edition.build import rank_cutoff
+    from digest.edition.ranking import article_id
+
     st = state(ctx)
     tz = st.settings.publication.tz
     moment = parse_now(now, tz)
@@ -66,11 +72,14 @@ def rank_command(
         )
     console.print(table)
     console.print(
-        f"{len(week.result.chosen)} of {len(outcomes)} candidates chosen.", highlight=False
+        f"{len(week.result.chosen)} of {plural(len(outcomes), 'candidate')} chosen.",
+        highlight=False,
     )
 
 
 def _row(r: Ranked) -> dict[str, object]:
+    from digest.edition.ranking import article_id
+
     c = r.candidate
     when: datetime | None = c.published_at
     return {
