@@ -121,7 +121,7 @@ def list_command(
 ) -> None:
     """List the candidate articles of a week: dates, flags, picks, sections and sources."""
     from digest.edition.articles import list_articles
-    from digest.edition.options import named_window
+    from digest.edition.windows import named_window
 
     st = state(ctx)
     settings = st.settings
