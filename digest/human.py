@@ -23,6 +23,11 @@ def day(when: datetime | None, tz: tzinfo, *, missing: str = "-") -> str:
     return when.astimezone(tz).strftime("%a %d %b %H:%M")
 
 
+def date(when: datetime | None, tz: tzinfo, *, missing: str = "-") -> str:
+    """2026-11-20: the day, in `tz` (a column of sign-up dates)."""
+    return missing if when is None else f"{when.astimezone(tz):%Y-%m-%d}"
+
+
 def span(start: datetime, end: datetime, tz: tzinfo) -> str:
     """2026-11-13 09:00 → 2026-11-20 09:00 EST (the zone once, at the end)."""
     first, last = start.astimezone(tz), end.astimezone(tz)

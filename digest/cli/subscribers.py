@@ -16,7 +16,7 @@ from rich.table import Table
 
 from digest.cli.common import console, err_console, output_file_option, state
 from digest.errors import UsageError
-from digest.human import moment, parse_iso, plural
+from digest.human import date, moment, parse_iso, plural
 from subscribers.states import STATUSES
 
 # Each command imports the rest itself: `--help` loads none of it, and an import of 100,000
@@ -199,16 +199,19 @@ def _print_listing(listing: Listing, tz: tzinfo) -> None:
         console.print("No subscribers match.", highlight=False)
         return
     table = Table()
-    for column in ("Email", "Name", "Status", "Sections", "Subscribed", "Confirmed"):
-        table.add_column(column, overflow="fold")
+    table.add_column("Email", no_wrap=True)  # an address is copied whole, never folded
+    for column in ("Name", "Status", "Sections"):
+        table.add_column(column)
+    for column in ("Subscribed", "Confirmed"):
+        table.add_column(column, no_wrap=True)
     for p in listing.shown:
         table.add_row(
             escape(p.email),
             escape(p.name or ""),
             p.status,
             "all" if p.sections is None else escape(", ".join(p.sections)),
-            moment(p.created_at, tz),
-            moment(p.confirmed_at, tz),
+            date(p.created_at, tz),
+            date(p.confirmed_at, tz),
         )
     console.print(table)
     shown = len(listing.shown)
