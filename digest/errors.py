@@ -78,7 +78,19 @@ class SubscriberStateError(DigestError):
     exit_code = 9
 
 
+class PreflightError(DigestError):
+    """The email failed a preflight check (too big, a broken link, an unreadable header...):
+    approving and sending it are refused until it is fixed or a person overrides with
+    --force --reason. `report` is the whole preflight report."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class PortInUseError(DigestError):
     """The port `digest serve` was to listen on is taken (another server runs there)."""
 
-    exit_code = 10
+    exit_code = 11

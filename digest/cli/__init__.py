@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "init": "digest.cli.init",
     "build": "digest.cli.edition",
     "preview": "digest.cli.edition",
+    "preflight": "digest.cli.edition",
     "rank": "digest.cli.rank",
     "serve": "digest.cli.serve",
     "worker": "digest.cli.worker",

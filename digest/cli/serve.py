@@ -53,7 +53,7 @@ def serve(
 
     configured = state(ctx).settings
     bind_host, bind_port = host or configured.web.host, port or configured.web.port
-    sock = listen(bind_host, bind_port)  # a port in use is one line and exit 10, before anything
+    sock = listen(bind_host, bind_port)  # a port in use is one line and exit 11, before anything
     settings = served_settings(configured, bind_port)
     web = settings.web
     application = create_app(settings)

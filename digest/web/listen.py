@@ -1,7 +1,7 @@
 """Where `digest serve` listens, and the address its links use.
 
 The socket is bound here, before uvicorn starts, so that a port already in use is one line and
-its own exit code (10, README "Exit codes") instead of uvicorn's log and exit 1.
+its own exit code (11, README "Exit codes") instead of uvicorn's log and exit 1.
 """
 
 from __future__ import annotations

@@ -39,9 +39,9 @@ def taken_port() -> Iterator[int]:
         yield int(other.getsockname()[1])
 
 
-def test_a_port_in_use_is_exit_10_and_one_line_naming_it(cli, taken_port: int) -> None:
+def test_a_port_in_use_is_exit_11_and_one_line_naming_it(cli, taken_port: int) -> None:
     code, out, err = cli("serve", "--port", str(taken_port))
-    assert code == 10
+    assert code == 11
     assert err.strip() == (
         f"error: port {taken_port} is already in use on 127.0.0.1 (another `digest serve`?): "
         "stop it, or choose another port with --port or [web] port"
@@ -66,7 +66,7 @@ def test_the_exit_codes_are_distinct() -> None:
         for kind in vars(errors).values()
         if isinstance(kind, type) and issubclass(kind, errors.DigestError)
     }
-    assert codes["PortInUseError"] == 10
+    assert codes["PortInUseError"] == 11
     assert codes["PortInUseError"] not in {c for n, c in codes.items() if n != "PortInUseError"}
 
 

@@ -147,3 +147,12 @@ def test_version(cli) -> None:
 
     code, out, _ = cli("--version")
     assert code == 0 and out == f"digest {__version__}\n"
+
+
+def test_the_cli_names_the_same_edition_texts_as_the_core() -> None:
+    """`digest edition subject|preheader|intro` are registered from the CLI's own tuple (so that
+    --help need not import digest.edition); it must be the core's."""
+    from digest.cli.editions import TEXTS
+    from digest.edition.edits import TEXTS as CORE_TEXTS
+
+    assert TEXTS == CORE_TEXTS
