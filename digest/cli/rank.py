@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from digest import human
 from digest.cli.common import console, parse_now, state
 from digest.human import plural
 
@@ -56,7 +57,7 @@ def rank_command(
             highlight=False,
         )
         return
-    table = Table(title=f"The week ending {moment.astimezone(tz):%Y-%m-%d %H:%M}")
+    table = Table(title=f"The week ending {human.moment(moment, tz)}")
     for column in ("Rank", "In", "Article", "Section", "Title", "Score", "Why"):
         table.add_column(column, overflow="fold")
     for r in outcomes:

@@ -12,6 +12,7 @@ a millisecond (`schema_heads`; a test holds it equal to Alembic's answer).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -96,27 +97,30 @@ def schema_heads() -> frozenset[str]:
     parents: set[str] = set()
     revisions: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
-        values = _assignments(path, ("revision", "down_revision"))
+        values = _assignments(path.read_text(encoding="utf-8"))
         revisions.add(str(values["revision"]))
         down = values.get("down_revision")
         parents.update([down] if isinstance(down, str) else (down or ()))
     return frozenset(revisions - parents)
 
 
-def _assignments(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found: dict[str, Any] = {}
-    target: ast.expr
-    for node in tree.body:
-        if isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in names:
-            found[target.id] = ast.literal_eval(value)
-    return found
+# `revision = "0002_gather"`, `down_revision: str | None = ("0001", "0002")`: Alembic's own
+# template writes them one per line at the top of the file.
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _assignments(source: str) -> dict[str, Any]:
+    try:
+        return {name: ast.literal_eval(value) for name, value in _ASSIGNMENT.findall(source)}
+    except (ValueError, SyntaxError):  # written over several lines: read the module properly
+        found: dict[str, Any] = {}
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                        found[target.id] = ast.literal_eval(node.value)
+        return found
 
 
 def is_up_to_date(engine: Engine) -> bool:

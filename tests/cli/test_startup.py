@@ -156,3 +156,16 @@ def test_the_cli_names_the_same_edition_texts_as_the_core() -> None:
     from digest.edition.edits import TEXTS as CORE_TEXTS
 
     assert TEXTS == CORE_TEXTS
+
+
+def test_revision_ids_are_read_however_they_are_written() -> None:
+    from digest.store.db import _assignments
+
+    assert _assignments('revision = "b"\ndown_revision = "a"\n') == {
+        "revision": "b",
+        "down_revision": "a",
+    }
+    typed = 'revision: str = "b"\ndown_revision: str | Sequence[str] | None = None\n'
+    assert _assignments(typed) == {"revision": "b", "down_revision": None}
+    merge = 'revision = "m"\ndown_revision = (\n    "a",\n    "b",\n)\n'
+    assert _assignments(merge) == {"revision": "m", "down_revision": ("a", "b")}
