@@ -120,7 +120,7 @@ def list_command(
     now: str | None = typer.Option(None, "--now", metavar="ISO-8601", help=NOW_HELP),
 ) -> None:
     """List the candidate articles of a week: dates, flags, picks, sections and sources."""
-    from digest.edition.articles import list_articles
+    from digest.edition.stored import list_articles
     from digest.edition.windows import named_window
 
     st = state(ctx)
