@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings, load_settings
 from digest.store.db import make_engine, session_factory
 from digest.web.app import create_app
+from digest.web.server import options as server_options
 from digest.web.site import Site
 from tests.conftest import DEMO_NOW, ROOT, TEST_SECRET
 
@@ -56,8 +57,12 @@ class LiveServer:
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self, app: Any) -> None:
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    def start(self, app: Any, **options: Any) -> None:
+        """Serve `app`; `options` are uvicorn.Config's (digest.web.server.options: the
+        protocol with the header timeout, as `digest serve` runs it)."""
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", **options
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -161,7 +166,7 @@ def start_web(
     settings = web_settings(tmp_path, db_path, live.url, **overrides)
     clock = clock or Clock()
     app = create_app(settings, clock=clock)
-    live.start(app)
+    live.start(app, **server_options(settings))
     engine = make_engine(settings.database_url)
     web = Web(
         url=live.url,
