@@ -456,8 +456,8 @@ class WebSettings(_Section):
     subscribe_ip_limit: int = Field(
         20,
         ge=1,
-        description="Subscribe and resend requests one IP may make per "
-        "subscribe_ip_window_minutes (per web process); more get HTTP 429.",
+        description="Subscribe and resend requests one client (an IPv4 address, an IPv6 /64) "
+        "may make per subscribe_ip_window_minutes (per web process); more get HTTP 429.",
     )
     subscribe_ip_window_minutes: int = Field(
         60, ge=1, description="The window of subscribe_ip_limit, in minutes."

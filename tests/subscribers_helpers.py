@@ -96,7 +96,8 @@ def web_settings(tmp_path: Path, db_path: Path, base_url: str, **overrides: Any)
         "web": {"base_url": base_url},
         "secret_key": TEST_SECRET,
     }
-    values.update(overrides)
+    web = {"base_url": base_url, **overrides.pop("web", {})}  # base_url unless given
+    values.update(overrides, web=web)
     return load_settings(ROOT / "digest.toml", **values)
 
 

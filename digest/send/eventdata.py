@@ -5,7 +5,7 @@ A signed batch comes from SendGrid, but its events quote whatever a remote mail 
 carry our custom_args back as SendGrid stored them; and a key can leak. So an event whose
 fields do not fit is skipped and counted (`EventResult.invalid`), and the rest of its batch
 is processed: a NaN timestamp, a year-3 million date, a delivery id PostgreSQL's INTEGER
-columns cannot hold or a NUL byte PostgreSQL's text cannot hold is one bad event, not a 500
+columns cannot hold, a NUL byte or a lone surrogate is one bad event, not a 500
 that rolls back the whole batch (and makes SendGrid post it again for a day).
 
 `parse_batch` reads the body with the standard JSON parser, but keeps the numbers a bad event
@@ -68,10 +68,17 @@ def _float(text: str) -> float | _NotANumber:
     return value if math.isfinite(value) else _NotANumber(text)
 
 
-def _no_nul(value: Any) -> Any:
-    """PostgreSQL text cannot hold U+0000; no genuine event field contains one."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("contains a NUL character")
+def _storable(value: Any) -> Any:
+    """Text a database can hold: PostgreSQL text cannot hold U+0000, and a lone surrogate
+    (which a JSON \\ud800 escape makes) is no text any driver can encode. No genuine event
+    field contains either."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("contains a lone surrogate") from None
     return value
 
 
@@ -87,7 +94,7 @@ def _id(value: Any) -> Any:
     raise ValueError(f"an id must be a whole number from 1 to {MAX_ID}")
 
 
-Text = Annotated[str, BeforeValidator(_no_nul)]
+Text = Annotated[str, BeforeValidator(_storable)]
 Id = Annotated[int | None, BeforeValidator(_id)]
 
 
