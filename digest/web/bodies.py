@@ -144,7 +144,8 @@ class _Body:
         if self._deadline is None:
             self._deadline = loop.time() + self.timeout_s
         try:
-            message = await asyncio.wait_for(self._receive(), self._deadline - loop.time())
+            async with asyncio.timeout_at(self._deadline):  # a timer, not a task per read
+                message = await self._receive()
         except TimeoutError:
             raise self._refuse(BodyTimeout(self.timeout_s)) from None
         if message["type"] == "http.request":

@@ -56,15 +56,9 @@ def _public_key(public_key: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(public_key: str, payload: str, signature: str, timestamp: str) -> bool:
-    """SendGrid's check on a whole body (as EventWebhook.verify_signature does it)."""
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update((timestamp + payload).encode("utf-8"))
-    return verify_digest(public_key, digest.finalize(), signature)
-
-
 def verify_digest(public_key: str, digest: bytes, signature: str) -> bool:
-    """The same check on the SHA-256 of timestamp + body, computed as the body streamed."""
+    """SendGrid's check (EventWebhook.verify_signature: ECDSA-SHA256 over timestamp + body),
+    on the SHA-256 of timestamp + body computed as the body streamed."""
     try:
         key = _public_key(public_key)
         key.verify(base64.b64decode(signature), digest, ec.ECDSA(Prehashed(hashes.SHA256())))

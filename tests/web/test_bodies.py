@@ -15,8 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from hypothesis import given
+from hypothesis import strategies as st
+from sendgrid.helpers.eventwebhook import EventWebhook
 
 from digest.web.bodies import API_LIMIT, DEFAULT_LIMIT, WEBHOOK_LIMIT
+from digest.web.webhooks import verify_digest
 from subscribers.lifecycle import find_by_email
 from subscribers.tokens import UNSUBSCRIBE, make_token
 from tests.fakes.sendgrid import FakeSendGrid
@@ -256,3 +261,19 @@ def test_a_prompt_client_is_not_dropped_between_requests(slow_web: Web) -> None:
         for _ in range(3):
             sock.sendall(rawhttp.head("/healthz", [], method="GET"))
             assert rawhttp.read_answer(sock).status == 200
+
+
+SIGNER = FakeSendGrid("SG.k")  # only its key: the server is never started
+
+
+@given(st.text(max_size=300), st.text("0123456789", min_size=1, max_size=12), st.booleans())
+def test_the_streamed_check_agrees_with_sendgrids_helper(
+    payload: str, stamp: str, tamper: bool
+) -> None:
+    signature = SIGNER.sign(payload, stamp)
+    body = payload + ("x" if tamper else "")
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update((stamp + body).encode("utf-8"))
+    ours = verify_digest(SIGNER.public_key, digest.finalize(), signature)
+    assert ours == EventWebhook(SIGNER.public_key).verify_signature(body, signature, stamp)
+    assert ours is not tamper
