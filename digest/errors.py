@@ -78,6 +78,18 @@ class SubscriberStateError(DigestError):
     exit_code = 9
 
 
+class PreflightError(DigestError):
+    """The email failed a preflight check (too big, a broken link, an unreadable header...):
+    approving and sending it are refused until it is fixed or a person overrides with
+    --force --reason. `report` is the whole preflight report."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class AccessError(DigestError):
     """Staff access refused: not signed in (or a wrong, expired or revoked token), or a role
     that does not allow the action. Only the web app raises it; it answers 401 or 403."""

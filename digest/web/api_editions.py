@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from digest.backends import get_backend
 from digest.backends.base import BackendError
 from digest.edition import edits, lifecycle
+from digest.edition.preflight import preflight_edition
 from digest.edition.queries import get_edition
 from digest.errors import DeliveryError, UsageError
 from digest.send import engine, status
@@ -24,7 +25,6 @@ from digest.staff import roles, views
 from digest.staff.roles import Principal
 from digest.web import api_models as m
 from digest.web.apierrors import CONFLICT, NOT_FOUND, RESPONSES, about
-from digest.web.preflight import preflight_report
 from digest.web.site import Site, site_of
 from digest.web.staffauth import role, staff
 from subscribers.addresses import validate_email
@@ -302,8 +302,11 @@ def preflight(
         Query(max_length=1000, description="One variant: its sections, comma-separated."),
     ] = None,
 ) -> dict[str, Any]:
-    """The checks a send must pass, for the whole edition or one variant."""
+    """The checks approving and sending run: the full edition and every variant with
+    subscribers (or only `variant`), each check with its status, message and fix."""
     site = site_of(request)
-    sections = [s.strip() for s in variant.split(",") if s.strip()] if variant else None
     with about("variant"):
-        return preflight_report(site.sessions, site.settings, edition_id, site.clock(), sections)
+        report = preflight_edition(
+            site.sessions, site.settings, edition_id, site.clock(), variant or None
+        )
+    return report.as_json()

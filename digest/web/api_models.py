@@ -7,8 +7,6 @@ digest.edition.edits.TEXT_LIMITS), so a mistake is a 422 naming the field.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from digest.edition.edits import TEXT_LIMITS
@@ -264,11 +262,26 @@ class Me(BaseModel):
     may: list[str]
 
 
-class Preflight(BaseModel):
-    """The preflight report of the edition (or one variant): every check with its status."""
+class PreflightCheck(BaseModel):
+    check: str
+    status: str  # pass, warn or fail
+    message: str
+    fix: str
 
-    model_config = ConfigDict(extra="allow")
 
-    edition_id: int
+class PreflightVariant(BaseModel):
+    sections: list[str]
+    recipients: int | None
+    html_bytes: int
     ok: bool
-    checks: list[dict[str, Any]]
+    checks: list[PreflightCheck]
+
+
+class Preflight(BaseModel):
+    """digest.edition.preflight's report: the full edition and each variant, every check."""
+
+    edition: int
+    ok: bool
+    summary: str
+    variants: list[PreflightVariant]
+    warnings: list[str]

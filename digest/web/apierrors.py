@@ -27,6 +27,7 @@ STATUS: tuple[tuple[type[errors.DigestError], int], ...] = (
     (errors.NotFoundError, 404),
     (errors.UsageError, 422),
     (errors.EditionStateError, 409),
+    (errors.PreflightError, 409),  # the body carries the report
     (errors.EmptyAudienceError, 409),
     (errors.SubscriberStateError, 409),
     (errors.RenderError, 409),
@@ -107,6 +108,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such edition (or subscriber)."}
 }
+
+
+class PreflightRefusal(ErrorBody):
+    report: dict[str, Any] | None = None
+
+
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorBody, "description": "The edition's state does not allow it."}
+    409: {
+        "model": PreflightRefusal,
+        "description": "The edition's state does not allow it, or it failed preflight "
+        "(`report` holds the preflight report).",
+    }
 }

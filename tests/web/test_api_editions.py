@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from digest.send import engine
 from digest.store.models import Edition, EditionEvent
+from tests.send_helpers import SECTIONS
 from tests.staff_helpers import EDITOR_EMAIL, PUBLISHER_EMAIL, StaffWeb
 from tests.subscribers_helpers import read_outbox
 
@@ -164,12 +165,27 @@ def test_a_send_is_cancelled_and_resumed_by_a_publisher(staff_web: StaffWeb) -> 
 
 def test_preflight_of_the_edition_and_of_one_variant(staff_web: StaffWeb) -> None:
     e = staff_web.edition_id
-    whole = staff_web.editor.get(f"/api/editions/{e}/preflight")
-    assert whole.status_code == 200 and whole.json()["edition_id"] == e
+    whole = staff_web.editor.get(f"/api/editions/{e}/preflight").json()
+    assert whole["edition"] == e and whole["ok"]
+    assert sorted(whole["variants"][0]["sections"]) == sorted(SECTIONS)  # the full edition
+    assert all(c["status"] in ("pass", "warn") for v in whole["variants"] for c in v["checks"])
     one = staff_web.editor.get(f"/api/editions/{e}/preflight", params={"variant": "Europe,Asia"})
-    assert one.status_code == 200 and one.json()["variant"] == ["Europe", "Asia"]
+    assert [v["sections"] for v in one.json()["variants"]] == [["Europe", "Asia"]]
     bad = staff_web.editor.get(f"/api/editions/{e}/preflight", params={"variant": "Sport"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "variant"
+    assert "has no section 'Sport'" in bad.json()["error"]["message"]
+
+
+def test_a_failed_preflight_refuses_approval_with_its_report(staff_web: StaffWeb) -> None:
+    e = staff_web.edition_id
+    api = staff_web.publisher
+    assert api.post(f"/api/editions/{e}/subject", json={"text": "S" * 120}).status_code == 200
+    refused = api.post(f"/api/editions/{e}/approve")
+    assert refused.status_code == 409
+    body = refused.json()
+    assert "approving refused" in body["error"]["message"] and not body["report"]["ok"]
+    forced = api.post(f"/api/editions/{e}/approve", json={"force": True, "reason": "long, ok"})
+    assert forced.status_code == 200 and forced.json()["edition"]["status"] == "approved"
 
 
 def test_subscribers_by_search_and_the_numbers(staff_web: StaffWeb) -> None:
