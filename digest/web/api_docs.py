@@ -18,7 +18,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.routing import APIRoute
 
 from digest.render.email import templates_dir
 from digest.web.apierrors import api_error
@@ -55,15 +54,46 @@ def schema(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document of the /api routes, built once per app."""
     found: dict[str, Any] | None = getattr(app.state, "api_schema", None)
     if found is None:
-        routes = [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith("/api")]
-        found = get_openapi(
+        document = get_openapi(
             title=f"{app.state.settings.newsletter.title} (digest API)",
             version="1",
             description=DESCRIPTION,
-            routes=routes,
+            routes=app.routes,
         )
+        found = only_api(document)
         app.state.api_schema = found
     return found
+
+
+def only_api(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the HTML pages' paths, and without the schemas only they used."""
+    paths = {p: ops for p, ops in document.get("paths", {}).items() if p.startswith("/api/")}
+    schemas = document.get("components", {}).get("schemas", {})
+    wanted: set[str] = set()
+    todo = _refs(paths)
+    while todo:
+        name = todo.pop()
+        if name not in wanted and name in schemas:
+            wanted.add(name)
+            todo |= _refs(schemas[name])
+    components = dict(document.get("components", {}))
+    components["schemas"] = {n: s for n, s in schemas.items() if n in wanted}
+    return {**document, "paths": paths, "components": components}
+
+
+def _refs(node: Any) -> set[str]:
+    """The component schemas `node` refers to ("#/components/schemas/Name")."""
+    if isinstance(node, dict):
+        found = set()
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            found |= _refs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node)) if node else set()
+    return set()
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -7,7 +7,7 @@ digest.edition.edits.TEXT_LIMITS), so a mistake is a 422 naming the field.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from digest.edition.edits import TEXT_LIMITS
 
@@ -48,13 +48,8 @@ class MoveBody(ArticleBody):
 
 
 def _text_body(kind: str) -> type[Body]:
-    class TextBody(Body):
-        text: str = Field(
-            max_length=TEXT_LIMITS[kind], description=f'The {kind}; "" restores the default.'
-        )
-
-    TextBody.__name__ = f"{kind.capitalize()}Body"
-    return TextBody
+    text = Field(max_length=TEXT_LIMITS[kind], description=f'The {kind}; "" restores the default.')
+    return create_model(f"{kind.capitalize()}Body", __base__=Body, text=(str, text))
 
 
 SubjectBody = _text_body("subject")

@@ -99,6 +99,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in (
+        (400, "The body is not JSON (or not UTF-8)."),
         (401, "Not signed in: no token, or a wrong, revoked or expired one."),
         (403, "Signed in, but the role does not allow it (or no CSRF token with a session)."),
         (422, "A field is missing or wrong; `error.field` names it."),

@@ -44,7 +44,7 @@ from digest.web import (
     unsubscribe,
     webhooks,
 )
-from digest.web.apierrors import digest_error, validation_error
+from digest.web.apierrors import api_error, digest_error, validation_error
 from digest.web.guards import Refused, answer_refused
 from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet
@@ -125,6 +125,9 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
 async def _error_page(request: Request, exc: Exception) -> Response:
     """People get a page for a mistyped address; API clients keep FastAPI's JSON."""
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith("/api/"):
+        message = "the body is not valid JSON" if exc.status_code == 400 else str(exc.detail)
+        return api_error(exc.status_code, message, headers=dict(exc.headers or {}))
     if "text/html" not in request.headers.get("accept", ""):
         return await http_exception_handler(request, exc)
     heading = "Page not found" if exc.status_code == 404 else "Something is wrong"

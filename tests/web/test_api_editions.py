@@ -208,3 +208,18 @@ def test_unknown_edition_ids_and_out_of_range_ones(staff_web: StaffWeb) -> None:
     assert api.post("/api/editions/999/pin", json={"article": 1}).status_code == 404
     with staff_web.web.session() as session:
         assert session.scalar(select(Edition.status)) == "draft"
+
+
+def test_control_characters_in_a_text_are_dropped_so_the_edition_still_renders(
+    staff_web: StaffWeb,
+) -> None:
+    """Found by schemathesis: an intro with a NUL or a lone surrogate broke MJML for every
+    variant; the texts are stored without them (as everything gathered is)."""
+    e = staff_web.edition_id
+    api = staff_web.editor
+    answer = api.post(
+        f"/api/editions/{e}/intro", json={"text": "One\x00 week\x0b, \u202eseven\ufffe days"}
+    )
+    assert answer.json()["edition"]["intro"] == "One week, seven days"
+    assert api.post(f"/api/editions/{e}/subject", json={"text": "Two\rlines"}).status_code == 422
+    assert api.get(f"/api/editions/{e}/preflight").json()["ok"]
