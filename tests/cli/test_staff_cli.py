@@ -61,7 +61,7 @@ def test_add_list_token_revoke_remove(cli: CliRun, with_password: None) -> None:
 def test_mistakes_are_one_line_and_an_exit_code(
     cli: CliRun, with_password: None, args: tuple[str, ...], code: int, message: str
 ) -> None:
-    got, out, err = cli("staff", *args)
+    got, _, err = cli("staff", *args)
     assert got == code and message in err and err.startswith("error:") and err.count("\n") == 1
 
 
