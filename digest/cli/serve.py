@@ -1,7 +1,8 @@
 """`digest serve [--host] [--port]`: the web app under uvicorn.
 
 Access logs keep the path but never a link's token (a token is the only credential of the
-unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
+unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs"), nor a
+staff API token someone put in a URL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import typer
 from digest.cli.common import console, state
 
 _TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/)[^/?\s]+")
+# A staff API token is only read from the Authorization header, never logged; one pasted into a
+# URL by mistake is cut from the access log too.
+_STAFF_TOKEN = re.compile(r"dgst_[A-Za-z0-9_\-]+")
 
 
 class RedactTokens(logging.Filter):
@@ -29,7 +33,7 @@ class RedactTokens(logging.Filter):
 
 
 def redact(path: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[token]", path)
+    return _STAFF_TOKEN.sub("dgst_[token]", _TOKEN_PATH.sub(r"\1[token]", path))
 
 
 def register(app: typer.Typer) -> None:

@@ -116,3 +116,10 @@ def test_the_webhook_sets_its_own_body_limit(web: Web) -> None:
     big = b"[" + b" " * 100_000 + b"]"
     assert web.client.post("/webhooks/sendgrid", content=big).status_code != 413
     assert web.client.post("/subscribe", content=big).status_code == 413
+
+
+def test_a_staff_token_in_a_url_is_cut_from_the_access_log() -> None:
+    token = "dgst_a9sIOCq9lrIc9OTSPW82f7Uc9ezTDiYrzCn74KXijpM"
+    assert (
+        redact(f"/api/editions?access_token={token}") == "/api/editions?access_token=dgst_[token]"
+    )
