@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,6 @@ from mjml import mjml2html
 
 from digest.errors import RenderError
 from digest.render.inert import clean, finalize, subject_value, url_value
-from digest.render.preflight import preflight
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,6 @@ class RenderedEmail:
     text: str
     preheader: str
     sections: tuple[str, ...]
-    warnings: tuple[str, ...] = field(default=())
 
 
 def templates_dir() -> Path:
@@ -92,8 +90,14 @@ def environment() -> jinja2.Environment:
         # Every printed value made inert: no placeholder, no mangled attribute (render/inert.py).
         finalize=finalize,
     )
-    env.filters["wrap"] = lambda text: "\n".join(textwrap.wrap(str(text), 76)) or ""
+    env.filters["wrap"] = _wrap
     return env
+
+
+@lru_cache(maxsize=4096)
+def _wrap(text: str) -> str:
+    """76-column lines for the text part; cached, as every variant wraps the same excerpts."""
+    return "\n".join(textwrap.wrap(str(text), 76)) or ""
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,6 @@ def render_edition(
         text=sources.text,
         preheader=sources.preheader,
         sections=sources.sections,
-        warnings=tuple(preflight(html)),
     )
 
 
