@@ -134,9 +134,15 @@ def finalize(eval_ctx: EvalContext, value: Any) -> Any:
     return html_value(value) if eval_ctx.autoescape else text_value(value)
 
 
-def html_value(value: Any) -> Markup:
+def html_value(value: Any) -> Any:
     if isinstance(value, Markup):
         return value  # markup the code built on purpose, never a value from outside
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and not value.encode("ascii").translate(None, _PLAIN_HTML)
+    ):
+        return value  # nothing but escaping to do: Jinja2's autoescape does it, once
     return _references(escape(value))
 
 
