@@ -54,6 +54,14 @@ hypothesis_settings.load_profile(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/render/golden/ from what the renderer makes now (then review the diff)",
+    )
+
+
 def need_service(name: str, why: str) -> str:
     """The service's value, or skip (fail under CI=true, where every service must be there)."""
     value = SERVICES.get(name)
@@ -126,6 +134,12 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     return need_service("DIGEST_TEST_CHROMIUM", "Debian's Chromium")
+
+
+@pytest.fixture(scope="session")
+def node_mjml() -> Path:
+    """The official MJML compiler's `mjml` command (tests/mjml_node.py runs it)."""
+    return Path(need_service("DIGEST_TEST_MJML", "Node MJML (npm mjml on Debian's node)"))
 
 
 @pytest.fixture(scope="module")
