@@ -99,6 +99,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change while digest runs: no stat per render
         # Every printed value made inert: no placeholder, no mangled attribute (render/inert.py).
         finalize=finalize,
     )
