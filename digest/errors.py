@@ -90,6 +90,26 @@ class PreflightError(DigestError):
         self.report = report
 
 
+class AccessError(DigestError):
+    """Staff access refused: not signed in (or a wrong, expired or revoked token), or a role
+    that does not allow the action. Only the web app raises it; it answers 401 or 403."""
+
+    exit_code = 2
+    status = 401
+
+
+class NotSignedIn(AccessError):
+    """No valid credential: the web app answers 401."""
+
+    status = 401
+
+
+class Forbidden(AccessError):
+    """A valid staff member whose role does not allow this: the web app answers 403."""
+
+    status = 403
+
+
 class PortInUseError(DigestError):
     """The port `digest serve` was to listen on is taken (another server runs there)."""
 

@@ -6,10 +6,11 @@ Start-up time is part of the interface (README "Development"): `digest --help` a
 - Commands are loaded when they are used: `digest subscribers import` imports the subscriber
   commands and what they need, not the gatherer, the renderer, the send engine or the web stack.
 - A command module (digest/cli/*.py) imports at its top only the standard library, typer, rich,
-  digest.cli.common, digest.errors, digest.human and constants modules that import nothing
-  (subscribers.states); everything else is imported inside the command that uses it, with types
-  for annotations under `if TYPE_CHECKING:`. `digest --help` loads every command module, so its
-  list is always the commands' own help, and costs only what those imports cost.
+  digest.cli.common, digest.cli.safe, digest.errors, digest.human and constants modules that
+  import nothing (subscribers.states); everything else is imported inside the command that
+  uses it, with types for annotations under `if TYPE_CHECKING:`. `digest --help` loads every
+  command module, so its list is always the commands' own help, and costs only what those
+  imports cost.
 - tests/cli/test_startup.py renders every help page and fails when one loads the database, the
   settings, the gatherer, the renderer, the mailer or the web stack; bench/startup.py times them.
 """
@@ -28,6 +29,7 @@ import typer.main
 from rich.markup import escape
 
 from digest.cli.common import State, err_console
+from digest.cli.safe import shown
 from digest.errors import DigestError
 
 # Top-level command -> the module that defines it, in the order `digest --help` lists them
@@ -47,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "articles": "digest.cli.sources",
     "picks": "digest.cli.sources",
     "subscribers": "digest.cli.subscribers",
+    "staff": "digest.cli.staff",
     "db": "digest.cli.db",
 }
 
@@ -185,9 +188,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except DigestError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except _CLICK_ERRORS as exc:
         exc.show()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -13,10 +11,6 @@ from rich.table import Table
 from digest import human
 from digest.cli.common import console, parse_now, state
 from digest.human import plural
-
-# The ranking and the database are imported by the command: `--help` needs neither.
-if TYPE_CHECKING:
-    from digest.rank import Ranked
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +32,7 @@ def rank_command(
     Best first, with the reasons an edition's items carry. Reads the stored articles (it
     gathers nothing: `digest build` does) and writes nothing."""
     from digest.edition.build import rank_cutoff
-    from digest.edition.ranking import article_id
+    from digest.edition.ranking import article_id, candidate_json
 
     st = state(ctx)
     tz = st.settings.publication.tz
@@ -48,7 +42,7 @@ def rank_command(
         session.rollback()
     outcomes = week.result.candidates
     if as_json:
-        console.print_json(json.dumps([_row(r) for r in outcomes]))
+        console.print_json(json.dumps([candidate_json(r) for r in outcomes]))
         return
     if not outcomes:
         console.print(
@@ -76,24 +70,3 @@ def rank_command(
         f"{len(week.result.chosen)} of {plural(len(outcomes), 'candidate')} chosen.",
         highlight=False,
     )
-
-
-def _row(r: Ranked) -> dict[str, object]:
-    from digest.edition.ranking import article_id
-
-    c = r.candidate
-    when: datetime | None = c.published_at
-    return {
-        "id": article_id(c),
-        "rank": r.rank,
-        "url": c.url,
-        "title": c.title,
-        "section": c.section,
-        "author": c.author,
-        "published_at": when.isoformat() if when else None,
-        "score": r.score,
-        "chosen": r.chosen,
-        "pinned": r.pinned,
-        "lead": r.lead,
-        "reasons": list(r.reasons),
-    }

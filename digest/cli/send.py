@@ -23,6 +23,7 @@ from digest.cli.common import (
     parse_now,
     state,
 )
+from digest.cli.safe import shown
 from digest.errors import UsageError
 from digest.human import plural
 
@@ -254,6 +255,7 @@ def _test_send(st: State, edition_id: int | None, test_to: str, moment: datetime
     by_id = {r.delivery_id: r.email for r in batch.recipients}
     for s in sorted(statuses, key=lambda s: s.delivery_id):
         line = f"{by_id[s.delivery_id]}: {s.status}" + (f" ({s.reason})" if s.reason else "")
+        line = shown(line)  # an address and a provider's message: digest/cli/safe.py
         console.print(line, highlight=False)
     console.print(f"Test of edition {batch.edition_id} sent; the ledger was not touched.")
     if any(s.status != "accepted" for s in statuses):
@@ -350,7 +352,7 @@ def status_command(
         highlight=False,
     )
     for url, clicks in s.top_links:
-        console.print(f"  {clicks:>6,}  {url}", highlight=False)
+        console.print(f"  {clicks:>6,}  {shown(url)}", highlight=False)
 
 
 @app.command("cancel")
@@ -393,4 +395,4 @@ def report_command(
         else:
             with open_file(out, "--out") as fh:
                 n = write_report(fh, rows)
-            err_console.print(f"{plural(n, 'row')} written to {out}", highlight=False)
+            err_console.print(f"{plural(n, 'row')} written to {shown(out)}", highlight=False)

@@ -1,22 +1,23 @@
 """`digest serve [--host] [--port]`: the web app under uvicorn.
 
 Access logs keep the path but never a link's token (a token is the only credential of the
-unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
-digest's own log lines (where each confirmation email went) are shown beside uvicorn's.
+unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs"), nor a
+staff API token someone put in a URL. digest's own log lines (where each confirmation email
+went) are shown beside uvicorn's.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import re
 from typing import Any
 
 import typer
 
 from digest.cli.common import console, state
+from digest.web.logs import redact
 
-_TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/)[^/?\s]+")
+__all__ = ["RedactTokens", "redact", "register", "serve"]
 
 
 class RedactTokens(logging.Filter):
@@ -27,10 +28,6 @@ class RedactTokens(logging.Filter):
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
             record.args = (*args[:2], redact(args[2]), *args[3:])
         return True
-
-
-def redact(path: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[token]", path)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +47,7 @@ def serve(
     # Here: other commands need not import the web stack.
     from digest.web.app import create_app
     from digest.web.listen import listen, served_settings
+    from digest.web.server import options
 
     configured = state(ctx).settings
     bind_host, bind_port = host or configured.web.host, port or configured.web.port
@@ -70,17 +68,10 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            application,
-            host=bind_host,
-            port=bind_port,
-            proxy_headers=bool(web.trusted_proxies),
-            forwarded_allow_ips=",".join(web.trusted_proxies) or None,
-            server_header=False,
-            log_config=log_config(),
-        )
+    config = uvicorn.Config(
+        application, host=bind_host, port=bind_port, log_config=log_config(), **options(settings)
     )
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn has shut down cleanly; Ctrl-C is how one stops it

@@ -3,7 +3,6 @@ purge-pending."""
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
@@ -11,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import console, err_console, output_file_option, state
-from digest.errors import UsageError
+from digest.cli.safe import shown
+from digest.errors import SubscriberStateError, UsageError
 from digest.human import date, moment, parse_iso, plural
 from subscribers.states import STATUSES
 
@@ -92,19 +91,19 @@ def import_command(
             )
     except InvalidFile as exc:
         for error in exc.errors:
-            _problem(f"{file}:{error.line}: {escape(error.reason)}")
+            _problem(f"{shown(file)}:{error.line}: {shown(error.reason)}")
         hint = "" if skip_invalid or exc.no_valid_row else " (fix them, or pass --skip-invalid)"
-        _problem(f"[bold red]error:[/] {escape(str(exc))}{hint}")
+        _problem(f"[bold red]error:[/] {shown(exc)}{hint}")
         raise typer.Exit(1) from None
     for error in result.errors:
-        _problem(f"[yellow]skipped[/] {file}:{error.line}: {escape(error.reason)}")
+        _problem(f"[yellow]skipped[/] {shown(file)}:{error.line}: {shown(error.reason)}")
     for line in result.suppressed:
         _problem(
-            f"[yellow]not re-added[/] {file}:{line}: the address opted out or was erased "
+            f"[yellow]not re-added[/] {shown(file)}:{line}: the address opted out or was erased "
             "(suppression list)"
         )
     console.print(
-        f"Imported {file}: {result.added:,} added, {result.updated:,} updated, "
+        f"Imported {shown(file)}: {result.added:,} added, {result.updated:,} updated, "
         f"{result.unchanged:,} unchanged, {len(result.suppressed):,} suppressed, "
         f"{len(result.errors):,} invalid.",
         highlight=False,
@@ -139,7 +138,7 @@ def export_command(
         return
     with open_file(output, "--output") as out, st.sessions() as session:
         count = _write(session, out, fmt, keys, status)
-    console.print(f"Wrote {plural(count, 'subscriber')} to {output}.", highlight=False)
+    console.print(f"Wrote {plural(count, 'subscriber')} to {shown(output)}.", highlight=False)
 
 
 def _check_status(status: str | None) -> None:
@@ -189,7 +188,9 @@ def list_command(
             limit=limit or None,
         )  # fmt: skip
     if as_json:
-        console.print_json(json.dumps(_listing_json(listing)))
+        from subscribers.export import json_text
+
+        sys.stdout.write(json_text(_listing_json(listing), indent=2) + "\n")
         return
     _print_listing(listing, st.settings.publication.tz)
 
@@ -206,16 +207,16 @@ def _print_listing(listing: Listing, tz: tzinfo) -> None:
         table.add_column(column, no_wrap=True)
     for p in listing.shown:
         table.add_row(
-            escape(p.email),
-            escape(p.name or ""),
+            shown(p.email),
+            shown(p.name or ""),
             p.status,
-            "all" if p.sections is None else escape(", ".join(p.sections)),
+            "all" if p.sections is None else shown(", ".join(p.sections)),
             date(p.created_at, tz),
             date(p.confirmed_at, tz),
         )
     console.print(table)
-    shown = len(listing.shown)
-    more = f" (showing {shown:,}; --limit 0 shows all)" if shown < listing.total else ""
+    listed = len(listing.shown)
+    more = f" (showing {listed:,}; --limit 0 shows all)" if listed < listing.total else ""
     console.print(f"{plural(listing.total, 'subscriber')}{more}.", highlight=False)
     console.print(_counts_table(listing))
 
@@ -229,7 +230,7 @@ def _counts_table(listing: Listing) -> Table:
         table.add_column(name, justify="right")
     for name, counts in listing.by_section.items():
         cells = [f"{counts[s]:,}" for s in statuses]
-        table.add_row(escape(name), *cells, f"{sum(counts.values()):,}")
+        table.add_row(shown(name), *cells, f"{sum(counts.values()):,}")
     cells = [f"{listing.by_status[s]:,}" for s in statuses]
     table.add_row("[bold]every subscriber[/]", *cells, f"{listing.total:,}")
     return table
@@ -297,6 +298,7 @@ def add_command(
             )  # fmt: skip
             message = "is now active" if changed else "was already active; nothing changed"
         else:
+            _refuse_undeliverable(session, email, keys)
             evidence = Evidence(source=source or "digest subscribers add (operator)")
             request = staff_subscribe(
                 session, email, evidence=evidence, now=now, keys=keys, policy=rules, name=name,
@@ -306,7 +308,21 @@ def add_command(
             message = _request_message(request.already_active, notice)
     if notice is not None and not send_notice(st.settings, notice):
         raise UsageError("the confirmation email could not be sent (see the log); try again")
-    console.print(f"{email.strip().lower()} {message}.", highlight=False)
+    console.print(f"{shown(email.strip().lower())} {message}.", highlight=False)
+
+
+def _refuse_undeliverable(session: Session, email: str, keys: list[str]) -> None:
+    """The form answers a bounced or complaining address like any other (no enumeration) and
+    sends nothing; an operator is told why (exit 9)."""
+    from subscribers.addresses import validate_email
+    from subscribers.suppression import undeliverable
+
+    reason = undeliverable(session, validate_email(email), keys)
+    if reason is not None:
+        raise SubscriberStateError(
+            f"{validate_email(email)} is on the suppression list ({reason}): no email, not "
+            "even a confirmation, is sent to it"
+        )
 
 
 def _request_message(already_active: bool, notice: Notice | None) -> str:
@@ -340,7 +356,7 @@ def remove_command(
         what = f"from {section}" if section else "from everything"
         address = sub.email
     verb = "unsubscribed" if changed else "was already unsubscribed"
-    console.print(f"{address} {verb} {what}.", highlight=False)
+    console.print(f"{shown(address)} {verb} {shown(what)}.", highlight=False)
 
 
 @app.command("show")
@@ -354,25 +370,33 @@ def show_command(
     """One subscriber: state, sections, consent history and what was sent to them."""
     from digest.people.audience import as_digest_errors
     from digest.people.privacy import export_person
+    from subscribers.export import json_text
 
     st = state(ctx)
     keys = st.settings.secret_keys()
     with as_digest_errors(), st.sessions() as session:
         record = export_person(session, email, keys)
     if as_json:
-        sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(record, indent=2) + "\n")
         return
     _print_record(record, st.settings.publication.tz)
 
 
 def _print_record(record: dict[str, Any], tz: tzinfo) -> None:
-    """The record `--json` prints, for a person: times in the publication's timezone."""
+    """The record `--json` prints, for a person: times in the publication's timezone. Every
+    value from outside passes through `shown`: a name, a source or a user agent is whatever
+    someone typed or sent (digest/cli/safe.py)."""
     sub = record["subscriber"]
     sections = sub["sections"]
-    table = Table(show_header=False, title=escape(sub["email"]))
+    table = Table(show_header=False, title=shown(sub["email"]))
     table.add_row("Status", sub["status"] + _pending_note(sub))
-    table.add_row("Name", escape(sub["name"] or "-"))
-    table.add_row("Sections", "all" if not sections else escape(", ".join(sections)))
+    table.add_row("Name", shown(sub["name"] or "-"))
+    table.add_row("Sections", "all" if not sections else shown(", ".join(sections)))
+    request = sub.get("pending_request")
+    if isinstance(request, dict):
+        asked = request["sections"]
+        wanted = "all" if asked is None else ", ".join(map(str, asked))
+        table.add_row("Asked again", shown(f"name {request['name'] or '-'}; sections {wanted}"))
     for label, key in (
         ("Subscribed", "created_at"),
         ("Confirmed", "confirmed_at"),
@@ -382,7 +406,7 @@ def _print_record(record: dict[str, Any], tz: tzinfo) -> None:
         table.add_row(label, moment(parse_iso(sub[key]), tz))
     suppression = record["suppression"]
     table.add_row("Suppressed", _suppression(suppression, tz))
-    table.add_row("Public id", sub["public_id"])
+    table.add_row("Public id", shown(sub["public_id"]))
     console.print(table)
     history = Table(title="Consent history")
     for column in ("When", "Event", "Source", "IP", "Consent text"):
@@ -390,10 +414,10 @@ def _print_record(record: dict[str, Any], tz: tzinfo) -> None:
     for event in record["consent_history"]:
         history.add_row(
             moment(parse_iso(event["at"]), tz),
-            event["event"],
-            escape(event["source"] or "-"),
-            event["ip"] or "-",
-            escape(event["consent_text_version"] or "-"),
+            shown(event["event"]),
+            shown(event["source"] or "-"),
+            shown(event["ip"] or "-"),
+            shown(event["consent_text_version"] or "-"),
         )
     console.print(history)
     deliveries = record["deliveries"]
@@ -406,10 +430,10 @@ def _print_record(record: dict[str, Any], tz: tzinfo) -> None:
     for d in deliveries:
         sent.add_row(
             str(d["edition_id"]),
-            escape(", ".join(d["sections"]) or "-"),
+            shown(", ".join(d["sections"]) or "-"),
             d["status"],
             moment(parse_iso(d["updated_at"]), tz),
-            escape(d["error"] or ""),
+            shown(d["error"] or ""),
         )
     console.print(sent)
 
@@ -444,7 +468,8 @@ def erase_command(
     with as_digest_errors(), transaction(st.sessions) as session:
         erase_person(session, email, now=_now(), keys=keys)
     console.print(
-        f"Erased {email.strip().lower()}: only a keyed hash is kept on the suppression list.",
+        f"Erased {shown(email.strip().lower())}: only a keyed hash is kept on the suppression "
+        "list.",
         highlight=False,
     )
 

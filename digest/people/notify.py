@@ -49,6 +49,12 @@ def unsubscribe_url(settings: Settings, token: str) -> str:
 
 
 def render_notice(settings: Settings, notice: Notice) -> Mail:
+    subject, mjml, text = notice_sources(settings, notice)
+    return Mail(subject, compile_mjml(mjml), text)
+
+
+def notice_sources(settings: Settings, notice: Notice) -> tuple[str, str, str]:
+    """Subject, MJML and text of the notice, before MJML compiles (the node-MJML test uses it)."""
     title = settings.newsletter.title
     if notice.kind == CONFIRMATION:
         subject = f"Confirm your subscription to {title}"
@@ -75,7 +81,7 @@ def render_notice(settings: Settings, notice: Notice) -> Mail:
         text = env.get_template("email/confirm.txt.j2").render(context)
     except jinja2.TemplateError as exc:
         raise BackendError(f"confirmation template error: {exc}") from None
-    return Mail(subject, compile_mjml(mjml), text)
+    return subject, mjml, text
 
 
 def build_batch(settings: Settings, notice: Notice) -> Batch:

@@ -20,6 +20,7 @@ import jinja2
 from mjml import mjml2html
 
 from digest.errors import RenderError
+from digest.render.inert import clean, finalize, subject_value, url_value
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class EditionView:
     items: tuple[ItemView, ...]
     # Staff's own inbox preview line; empty: the intro, else the first three headlines.
     preheader: str = ""
+    # The edition's page in the public archive: the footer's "View in browser" link. None
+    # when it will have none (no archive, a test send of a draft): never a dead link.
+    archive_url: str | None = None
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -59,6 +63,15 @@ class Branding:
     timezone: str = "UTC"
     logo_url: str | None = None
     language: str = "en"
+
+
+@dataclass(frozen=True)
+class WebCopy:
+    """Render the public web copy (the archive page) instead of an email: the footer carries no
+    per-recipient link and invites the reader to subscribe and to read past editions."""
+
+    subscribe_url: str
+    archive_url: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change while digest runs: no stat per render
+        # Every printed value made inert: no placeholder, no mangled attribute (render/inert.py).
+        finalize=finalize,
     )
     env.filters["wrap"] = _wrap
     return env
@@ -97,26 +113,63 @@ def _wrap(text: str) -> str:
     return "\n".join(textwrap.wrap(str(text), 76)) or ""
 
 
-def render_edition(
-    view: EditionView, branding: Branding, sections: Sequence[str] | None = None
-) -> RenderedEmail:
-    """The email for the subscribers who get `sections` (None: every section)."""
+@dataclass(frozen=True)
+class Sources:
+    """What the templates make of one variant, before MJML compiles: the MJML and the text part.
+    render_edition compiles it; the node-MJML comparison test and bench/render.py use it too."""
+
+    subject: str
+    mjml: str
+    text: str
+    preheader: str
+    sections: tuple[str, ...]
+
+
+def render_sources(
+    view: EditionView,
+    branding: Branding,
+    sections: Sequence[str] | None = None,
+    *,
+    web_copy: WebCopy | None = None,
+) -> Sources:
+    """The templates' output for the subscribers who get `sections` (None: every section); with
+    `web_copy`, the edition's public web page instead (no personal link in it)."""
     items = [i for i in view.items if sections is None or i.section in sections]
     if not items:
         raise RenderError(f"edition {view.id} has no articles in sections {list(sections or [])}")
     context = _context(view, branding, items)
+    context["web_copy"] = web_copy
     try:
         mjml = environment().get_template("email/digest.mjml.j2").render(context)
         text = environment().get_template("email/digest.txt.j2").render(context)
     except jinja2.TemplateError as exc:
         raise RenderError(f"template error: {exc}") from None
-    html = compile_mjml(mjml)
-    return RenderedEmail(
-        subject=view.subject,
-        html=html,
+    return Sources(
+        subject=subject_value(view.subject),
+        mjml=mjml,
         text=_tidy_text(text),
         preheader=str(context["preheader"]),
         sections=tuple(dict.fromkeys(i.section for i in items)),
+    )
+
+
+def render_edition(
+    view: EditionView,
+    branding: Branding,
+    sections: Sequence[str] | None = None,
+    *,
+    web_copy: WebCopy | None = None,
+) -> RenderedEmail:
+    """The email for the subscribers who get `sections` (None: every section); with
+    `web_copy`, the edition's public web page instead (no personal link in it)."""
+    sources = render_sources(view, branding, sections, web_copy=web_copy)
+    html = compile_mjml(sources.mjml)
+    return RenderedEmail(
+        subject=sources.subject,
+        html=html,
+        text=sources.text,
+        preheader=sources.preheader,
+        sections=sources.sections,
     )
 
 
@@ -132,21 +185,23 @@ def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -
     tz = ZoneInfo(branding.timezone)
     grouped: dict[str, list[dict[str, object]]] = {}
     for item in items:
-        group = grouped.setdefault(item.section, [])
+        group = grouped.setdefault(clean(item.section), [])
+        title = clean(item.title)
         group.append(
             {
                 "lead": not group,
-                "title": item.title,
-                "url": item.url,
-                "summary": item.summary,
-                "image_url": item.image_url,
+                "title": title,
+                "url": url_value(item.url),
+                "summary": clean(item.summary),
+                "image_url": url_value(item.image_url) if item.image_url else None,
                 "byline": _byline(item, tz),
             }
         )
-    preheader = view.preheader or view.intro or " · ".join(i.title for i in items[:3])
+    intro = clean(view.intro)
+    preheader = clean(view.preheader) or intro or " · ".join(clean(i.title) for i in items[:3])
     return {
-        "subject": view.subject,
-        "intro": view.intro,
+        "subject": clean(view.subject),
+        "intro": intro,
         "preheader": textwrap.shorten(preheader, 140, placeholder="…"),
         "sections": list(grouped.items()),
         "section_names": list(grouped),
@@ -157,13 +212,15 @@ def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -
         "publication_url": branding.publication_url,
         "postal_address": branding.postal_address,
         "logo_url": branding.logo_url,
+        "archive_url": view.archive_url,
     }
 
 
 def _byline(item: ItemView, tz: ZoneInfo) -> str:
     parts = []
-    if item.author:
-        parts.append(item.author)
+    author = clean(item.author or "")
+    if author:
+        parts.append(author)
     if item.published_at:
         parts.append(date_label(item.published_at.astimezone(tz)))
     return " · ".join(parts)
