@@ -555,9 +555,15 @@ class ScheduleSettings(_Section):
         if value is None:
             return None
         try:
-            parse_crontab(value)
+            parsed = parse_crontab(value)
         except CrontabError as exc:
             raise ValueError(str(exc)) from None
+        if len(parsed.minute) != 1:
+            minute = value.split()[0]
+            raise ValueError(
+                f"an edition at most once an hour: the minute field must name one minute, "
+                f"not {minute!r}"
+            )
         return " ".join(value.split())
 
     @field_validator("notify")

@@ -232,7 +232,9 @@ class _Seen:
     def build_due(self, slot: datetime, now: datetime, lead: timedelta, auto: bool) -> bool:
         if now < slot - lead or not self.open(slot, STEP_BUILD, now):
             return False
-        return now < slot or not auto  # under auto, the send step builds at the slot
+        # From the slot on, a build is only for a slot with no edition under `require`
+        # (under `auto` the send step builds it).
+        return now < slot or (not auto and slot not in self.statuses)
 
     def closing_due(self, slot: datetime, now: datetime) -> bool:
         """A slot whose window closed with something left to record or finish."""
