@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TextIO
 
 FORMATS = ("text", "json")
 # The extra fields a line may carry (logger.info(..., extra={...})), in this order.
 FIELDS = ("job", "slot", "step", "state", "edition", "told")
-_QUIET = ("apscheduler",)  # its own INFO lines ("Running job ...") say nothing ours do not
+# Libraries whose INFO lines say nothing ours do not ("Running job ...", "Context impl ...").
+QUIET = ("apscheduler", "alembic")
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,14 +47,44 @@ class TextFormatter(logging.Formatter):
         return text + (f" [edition {edition}]" if edition is not None else "")
 
 
-def configure(fmt: str, level: int = logging.INFO) -> None:
-    """Send digest's log records to stderr in `fmt` (text or json), from `level` up."""
-    handler = logging.StreamHandler(sys.stderr)
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged (not when configured)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+class _NoSteps(logging.Filter):
+    """`digest run-due` prints each step itself; its text log keeps only the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not hasattr(record, "step")
+
+
+def configure(fmt: str, level: int = logging.INFO, *, steps: bool = True) -> Callable[[], None]:
+    """Log digest's records to stderr in `fmt` (text or json) from `level` up (`steps`:
+    with the schedule's step lines). Returns the undo, for a command run in-process."""
+    handler = _Stderr()
+    handler.setLevel(level)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if not steps:
+        handler.addFilter(_NoSteps())
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    before = {name: logging.getLogger(name).level for name in ("", *QUIET)}
     root.addHandler(handler)
-    root.setLevel(level)
-    for name in _QUIET:
+    if root.level > level:
+        root.setLevel(level)
+    for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        for name, old in before.items():
+            logging.getLogger(name).setLevel(old)
+
+    return undo

@@ -50,9 +50,10 @@ def schedule(
     st = state(ctx)
     settings = st.settings
     start = parse_now(now, settings.publication.tz) if now is not None else None
-    logs.configure(st.log_format)
+    _slots(settings)  # no [schedule] cron: one line, before anything else
     settings.secret_keys()  # a missing key or backend secret fails now, not at the slot
     get_backend(settings)
+    ctx.call_on_close(logs.configure(st.log_format))
     Service(st.sessions, settings, OffsetClock.starting_at(start), config=st.config).run()
 
 
@@ -73,8 +74,11 @@ def run_due(
     st = state(ctx)
     settings = st.settings
     start = parse_now(now, settings.publication.tz) if now is not None else None
-    # Text: this command's own lines say what it did; the log adds only the problems.
-    logs.configure(st.log_format, logging.INFO if st.log_format == "json" else logging.WARNING)
+    slots = _slots(settings)
+    # Text: this command prints each step itself; the log adds only the other problems.
+    text = st.log_format == "text"
+    level = logging.WARNING if text else logging.INFO
+    ctx.call_on_close(logs.configure(st.log_format, level, steps=not text))
     stopping = _stop_on_sigterm()
     report = core(
         st.sessions,
@@ -83,7 +87,7 @@ def run_due(
         stop=lambda: stopping[0],
         config=st.config,
     )
-    _print_report(report, _slots(settings), quiet)
+    _print_report(report, slots, quiet)
     raise typer.Exit(report.exit_code)
 
 
