@@ -121,7 +121,9 @@ def build_edition(
                 lifecycle.move(session, edition, SKIPPED, actor, now, action="skipped", reason=thin)
                 edition.status_reason = thin
     except IntegrityError:
-        raise EditionStateError(
+        # The other build's edition took the cut-off first: the same "changed meanwhile" as
+        # an edit racing a rebuild (the scheduler retries it; a person reads the message).
+        raise lifecycle.EditionChanged(
             f"another build of the week ending {_local(cutoff, settings)} finished first; this one "
             "changed nothing (see `digest edition list`)"
         ) from None

@@ -195,7 +195,7 @@ def plan(run: Run) -> list[tuple[datetime, str]]:
             continue
         if seen.build_due(slot, now, run.lead, run.auto):
             todo.append((slot, STEP_BUILD))
-        if now >= slot and seen.open(slot, STEP_SEND, now):
+        if now >= slot and seen.open(slot, STEP_SEND, now) and not seen.busy(slot, now):
             todo.append((slot, STEP_SEND))
     return todo
 
@@ -228,6 +228,12 @@ class _Seen:
         if row is None or row.state in claims.RETAKEN:
             return True
         return row.state == RUN_RUNNING and row.updated_at < now - claims.STALE
+
+    def busy(self, slot: datetime, now: datetime) -> bool:
+        """The slot's build is under way in another process: the send waits for it (a
+        second build of the same week would only lose the race)."""
+        row = self.runs.get((slot, STEP_BUILD))
+        return row is not None and row.state == RUN_RUNNING and row.updated_at >= now - claims.STALE
 
     def build_due(self, slot: datetime, now: datetime, lead: timedelta, auto: bool) -> bool:
         if now < slot - lead or not self.open(slot, STEP_BUILD, now):
