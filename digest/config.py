@@ -552,7 +552,7 @@ class ScheduleSettings(_Section):
     @field_validator("cron")
     @classmethod
     def _crontab(cls, value: str | None) -> str | None:
-        if value is None:
+        if value is None or not value.strip():  # DIGEST_SCHEDULE__CRON= switches it off
             return None
         try:
             parsed = parse_crontab(value)
