@@ -76,3 +76,15 @@ class SubscriberStateError(DigestError):
     """The subscriber's state does not allow this (adding back a suppressed address, say)."""
 
     exit_code = 9
+
+
+class PreflightError(DigestError):
+    """The email failed a preflight check (too big, a broken link, an unreadable header...):
+    approving and sending it are refused until it is fixed or a person overrides with
+    --force --reason. `report` is the whole preflight report."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

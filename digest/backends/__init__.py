@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -28,7 +30,26 @@ __all__ = [
     "RecipientStatus",
     "TransientError",
     "get_backend",
+    "wire_headers",
 ]
+
+
+def wire_headers(
+    backend: str, batch: Batch, recipient: Recipient, now: datetime
+) -> list[tuple[str, str]]:
+    """The headers of `recipient`'s message as the named backend hands them on, raw (never
+    decoded): preflight reads List-Unsubscribe here, as a receiver would. SendGrid takes them
+    as JSON strings and writes them as given; smtp and the outbox write a MIME message."""
+    one = dataclasses.replace(batch, recipients=[recipient])
+    if backend == "sendgrid":
+        from digest.backends.sendgrid_json import body_text
+
+        message = {"subject": batch.subject, "headers": dict(batch.headers)}
+        sent = json.loads(body_text(one, message))
+        return [*sent["headers"].items(), *sent["personalizations"][0]["headers"].items()]
+    from digest.backends.mime import build_message, raw_headers
+
+    return raw_headers(build_message(one, recipient, now).as_bytes())
 
 
 def get_backend(settings: Settings, clock: Callable[[], datetime] | None = None) -> EmailBackend:

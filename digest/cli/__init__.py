@@ -28,6 +28,7 @@ from digest.errors import DigestError, UsageError
 COMMANDS: dict[str, str] = {
     "build": "digest.cli.edition",
     "preview": "digest.cli.edition",
+    "preflight": "digest.cli.edition",
     "rank": "digest.cli.rank",
     "serve": "digest.cli.serve",
     "worker": "digest.cli.worker",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -13,9 +14,15 @@ from digest.cli import editions
 from digest.cli.common import AS_OPTION, actor, console, err_console, parse_now, state
 from digest.edition.build import BuildReport, build_edition
 from digest.edition.options import branding
+from digest.edition.preflight import (
+    PreflightReport,
+    parse_variant,
+    preflight_edition,
+    preflight_view,
+)
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
-from digest.errors import EmptyWeekError, UsageError
+from digest.errors import EmptyWeekError, PreflightError, UsageError
 from digest.render.email import render_edition
 from digest.render.placeholders import fill_preview
 
@@ -23,6 +30,7 @@ from digest.render.placeholders import fill_preview
 def register(app: typer.Typer) -> None:
     app.command("build")(build)
     app.command("preview")(preview)
+    app.command("preflight")(preflight)
     app.add_typer(editions.app, name="edition")
 
 
@@ -119,34 +127,95 @@ def _as_json(report: BuildReport) -> dict[str, object]:
     }
 
 
+EDITION_OPTION = typer.Option(
+    None, "--edition", metavar="ID", help="The edition (default: the newest)."
+)
+VARIANT_OPTION = typer.Option(
+    None,
+    "--variant",
+    metavar="SECTIONS",
+    help='One variant: the sections its readers get, comma-separated ("Europe,Asia").',
+)
+
+
 def preview(
     ctx: typer.Context,
-    edition_id: int | None = typer.Option(
-        None, "--edition", metavar="ID", help="Edition to render (default: the newest)."
-    ),
+    edition_id: int | None = EDITION_OPTION,
+    variant: str | None = VARIANT_OPTION,
     out: Path = typer.Option(
         Path("preview"), "--out", metavar="DIR", help="Directory for the HTML and text files."
     ),
 ) -> None:
-    """Render an edition to HTML and plain text files, for a look before sending."""
+    """Render an edition (or one variant) to HTML and plain-text files, with sample links, and
+    preflight it: what approving and sending will check."""
     st = state(ctx)
     with st.sessions() as session:
         edition = get_edition(session, edition_id)
         view = edition_view(edition)
-    rendered = render_edition(view, branding(st.settings))
+        version = edition.version
+    sections = parse_variant(view, variant) if variant is not None else view.sections
+    rendered = render_edition(view, branding(st.settings), sections)
     # Sample links where a send puts each subscriber's own (never a real token).
     base_url = st.settings.web.base_url
     html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
-    html_path = out / f"edition-{view.id}.html"
-    text_path = out / f"edition-{view.id}.txt"
+    suffix = "" if variant is None else "-" + "-".join(_slug(s) for s in sections)
+    html_path = out / f"edition-{view.id}{suffix}.html"
+    text_path = out / f"edition-{view.id}{suffix}.txt"
     try:
         out.mkdir(parents=True, exist_ok=True)
         html_path.write_text(html, encoding="utf-8")
         text_path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write the preview there: {exc.strerror}") from None
-    for warning in rendered.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(f"Subject: {escape(rendered.subject)}")
     console.print(f"HTML ({len(html.encode()) / 1024:.1f} KB): {html_path}")
     console.print(f"Text ({len(text.encode()) / 1024:.1f} KB): {text_path}")
+    moment = datetime.now(UTC)
+    report = preflight_view(st.settings, view, [(tuple(sections), None)], moment, version)
+    _print_preflight(report, verbose=False)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
+def preflight(
+    ctx: typer.Context,
+    edition_id: int | None = EDITION_OPTION,
+    variant: str | None = VARIANT_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print every check as JSON."),
+) -> None:
+    """Check an edition's email as receivers will get it: size as sent, links, images, the
+    text part, the unsubscribe headers, subject and preheader; CSS some clients ignore.
+
+    Without --variant: the full edition and every variant that has subscribers, as approving
+    does. Exits 10 when a check failed (approve and send refuse it without --force)."""
+    st = state(ctx)
+    report = preflight_edition(st.sessions, st.settings, edition_id, datetime.now(UTC), variant)
+    if as_json:
+        console.print_json(json.dumps(report.as_json()))
+    else:
+        _print_preflight(report, verbose=True)
+    if not report.ok:
+        raise typer.Exit(PreflightError.exit_code)
+
+
+def _print_preflight(report: PreflightReport, *, verbose: bool) -> None:
+    """Failures always, with their fix; passes and warnings in full only when `verbose`."""
+    if verbose:
+        table = Table(title=f"Preflight of edition {report.edition_id}")
+        for column in ("Variant (sections)", "Readers", "HTML as sent", "Result"):
+            table.add_column(column, overflow="fold")
+        for v in report.variants:
+            result = "[green]pass[/]" if not v.failed else f"[red]{len(v.failed)} failed[/]"
+            readers = "-" if v.recipients is None else str(v.recipients)
+            size = f"{v.html_bytes / 1024:.1f} KB"
+            table.add_row(escape(v.label), readers, size, result)
+        console.print(table)
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    for line in report.failures:
+        err_console.print(f"[red]preflight:[/] {escape(line)}", soft_wrap=True)
+    hint = "" if verbose or not report.warnings else " (`digest preflight` lists the warnings)"
+    colour = "green" if report.ok else "red"
+    console.print(f"[{colour}]{escape(report.summary())}[/]{hint}", highlight=False)

@@ -233,12 +233,16 @@ def approve_command(
     ctx: typer.Context,
     edition_id: int = EDITION,
     force: bool = typer.Option(
-        False, "--force", help="Approve a thin week (fewer than min_items); needs --reason."
+        False,
+        "--force",
+        help="Approve a thin week (fewer than min_items) or one that failed preflight; "
+        "needs --reason.",
     ),
     reason: str | None = REASON,
     who: str | None = AS_OPTION,
 ) -> None:
-    """Approve a draft for sending: its content is frozen (an edit returns it to draft)."""
+    """Approve a draft for sending, after a preflight of the full edition and every variant that
+    has subscribers: its content is frozen (an edit returns it to draft)."""
     st = state(ctx)
     result = edits.change_status(
         st.sessions,
@@ -250,6 +254,8 @@ def approve_command(
         reason=reason,
         force=lifecycle.override(force, reason),
     )
+    if result.preflight is not None:
+        console.print(escape(result.preflight.summary()), highlight=False)
     _done(result, f"approved; `digest send --edition {edition_id}` sends it")
 
 

@@ -21,6 +21,7 @@ from digest.config import Settings
 from digest.edition import lifecycle
 from digest.edition.articles import find_article, week_filter
 from digest.edition.build import compose, published_article_ids, write_items
+from digest.edition.preflight import PreflightReport, preflight_edition
 from digest.errors import EditionStateError, NotFoundError, UsageError
 from digest.gather.candidate import Candidate
 from digest.store.db import transaction
@@ -38,6 +39,8 @@ class EditResult:
     # What the person should know: an approval undone, an edit that did not take effect.
     warnings: list[str] = field(default_factory=list)
     position: int | None = None
+    # Approving: the preflight it passed (or that --force let through).
+    preflight: PreflightReport | None = None
 
 
 def load(session: Session, edition_id: int) -> Edition:
@@ -58,6 +61,13 @@ def _editing(factory: sessionmaker[Session], edition_id: int) -> Iterator[tuple[
         seen = edition.version
         yield session, edition
         lifecycle.bump(session, edition, seen, "this edit")
+
+
+def _approvable(factory: sessionmaker[Session], edition_id: int) -> bool:
+    """Worth a preflight: a draft with articles (approve explains any other refusal)."""
+    with factory() as session:
+        edition = load(session, edition_id)
+        return edition.status == DRAFT and bool(edition.items)
 
 
 def resolve_article(session: Session, ref: str) -> Article:
@@ -264,10 +274,14 @@ def change_status(
     reason: str | None = None,
     force: lifecycle.Override | None = None,
 ) -> EditResult:
-    """approve, unapprove, cancel or skip."""
+    """approve (after a preflight of the full edition and every variant that has
+    subscribers), unapprove, cancel or skip."""
+    checked = None
+    if action == "approve" and _approvable(factory, edition_id):
+        checked = preflight_edition(factory, settings, edition_id, now)
     with _editing(factory, edition_id) as (session, edition):
         if action == "approve":
-            lifecycle.approve(session, edition, settings, actor, now, force)
+            lifecycle.approve(session, edition, settings, actor, now, force, checked)
         elif action == "unapprove":
             lifecycle.unapprove(session, edition, actor, now, reason)
         elif action == "cancel":
@@ -276,4 +290,4 @@ def change_status(
             lifecycle.skip(session, edition, actor, now, reason or "")
         else:
             raise UsageError(f"unknown action {action!r}")
-        return EditResult(edition.id, edition.status)
+        return EditResult(edition.id, edition.status, preflight=checked)

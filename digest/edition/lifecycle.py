@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,6 +36,9 @@ from digest.store.models import (
     EditionEvent,
     EditionItem,
 )
+
+if TYPE_CHECKING:
+    from digest.edition.preflight import PreflightReport
 
 # The actor of what no person started (a cron build, the end of a send).
 SYSTEM = "digest"
@@ -186,9 +190,11 @@ def approve(
     actor: str,
     now: datetime,
     force: Override | None = None,
+    preflight: PreflightReport | None = None,
 ) -> None:
-    """Freeze the content for sending. Refused for a thin week (unless forced), for a week that
-    overlaps one already approved or sent, and for articles another edition already carries."""
+    """Freeze the content for sending. Refused for a thin week or a failed `preflight` (unless
+    forced), for a week that overlaps one already approved or sent, and for articles another
+    edition already carries. `preflight` must be of this version of the edition."""
     if edition.status != DRAFT:
         raise EditionStateError(
             f"edition {edition.id} is {edition.status}, not a draft: "
@@ -217,6 +223,13 @@ def approve(
             f"({minimum}): add some with `digest edition pin`, or approve it anyway with "
             "--force --reason TEXT"
         )
+    checked = False
+    if preflight is not None:
+        if preflight.version != edition.version:
+            raise EditionChanged(
+                f"edition {edition.id} changed while it was being checked: approve it again"
+            )
+        checked = preflight.require(force, "approving")
     move(
         session,
         edition,
@@ -225,9 +238,10 @@ def approve(
         now,
         action="approved",
         reason=force.reason if force else None,
-        forced=force is not None and thin,
+        forced=force is not None and (thin or checked),
         detail=f"{len(edition.items)} articles"
-        + (f", fewer than min_items {minimum}" if thin else ""),
+        + (f", fewer than min_items {minimum}" if thin else "")
+        + (f"; {preflight.note()}" if preflight is not None else ""),
     )
     edition.approved_at = now
     edition.approved_by = actor

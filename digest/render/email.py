@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,6 @@ import jinja2
 from mjml import mjml2html
 
 from digest.errors import RenderError
-from digest.render.preflight import preflight
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,6 @@ class RenderedEmail:
     text: str
     preheader: str
     sections: tuple[str, ...]
-    warnings: tuple[str, ...] = field(default=())
 
 
 def templates_dir() -> Path:
@@ -89,8 +87,14 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["wrap"] = lambda text: "\n".join(textwrap.wrap(str(text), 76)) or ""
+    env.filters["wrap"] = _wrap
     return env
+
+
+@lru_cache(maxsize=4096)
+def _wrap(text: str) -> str:
+    """76-column lines for the text part; cached, as every variant wraps the same excerpts."""
+    return "\n".join(textwrap.wrap(str(text), 76)) or ""
 
 
 def render_edition(
@@ -113,7 +117,6 @@ def render_edition(
         text=_tidy_text(text),
         preheader=str(context["preheader"]),
         sections=tuple(dict.fromkeys(i.section for i in items)),
-        warnings=tuple(preflight(html)),
     )
 
 

@@ -1,33 +1,22 @@
-"""Preflight, as the scheduler asks for it: the one door to the email checks (issue 12).
+"""Preflight, as the scheduler reads it: passed or not, what failed, what to look at.
 
-The scheduler reads three things of a preflight: `ok`, `failures` and `warnings`. Issue 12's
-`digest.edition.preflight.preflight_edition(factory, settings, edition_id, now)` returns them
-(its PreflightReport), and approval and sending run it themselves; until it is merged, this
-function runs the checks the renderer already has, on the whole edition and on every variant
-that would be sent: a variant that does not render, a subject longer than 100 characters and
-an HTML body Gmail would clip are failures; the renderer's other remarks are warnings. When
-issue 12 lands, this function's body becomes one call to `preflight_edition`.
+Approval and sending run issue 12's preflight themselves (digest.edition.preflight) and refuse
+a failed one with PreflightError, so the schedule is gated exactly as staff are; it only runs
+one of its own for the note that goes with a new draft, and reads the report a refusal carries
+for the note that goes with a skip. The notes need three things of a report: `ok`, `failures`
+and `warnings`; `Preflight` holds those, so the notes do not depend on the report's shape.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
-from digest.edition.options import branding
-from digest.edition.queries import get_edition
-from digest.edition.views import edition_view
-from digest.errors import RenderError
-from digest.ledger.moves import variant_key
-from digest.render.email import render_edition
-from digest.render.preflight import CLIP_BUDGET_BYTES
-from subscribers.lifecycle import recipients_for
-
-SUBJECT_LIMIT = 100
+from digest.edition.preflight import PreflightReport, preflight_edition
+from digest.errors import PreflightError
 
 
 @dataclass
@@ -40,31 +29,17 @@ class Preflight:
 def preflight(
     factory: sessionmaker[Session], settings: Settings, edition_id: int, now: datetime
 ) -> Preflight:
-    """Would this edition reach its readers intact if it were sent at `now`?"""
-    with factory() as session:
-        edition = get_edition(session, edition_id)
-        view = edition_view(edition)
-        variants = Counter(
-            variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
-        )
-    failures: list[str] = []
-    warnings: list[str] = []
-    if len(view.subject) > SUBJECT_LIMIT:
-        failures.append(
-            f"the subject is {len(view.subject)} characters; inboxes cut it past "
-            f"{SUBJECT_LIMIT} (`digest edition subject {edition_id} TEXT`)"
-        )
-    for sections in [None, *(key.split("|") for key in sorted(variants))]:
-        name = "the whole edition" if sections is None else "variant " + ", ".join(sections)
-        try:
-            rendered = render_edition(view, branding(settings), sections)
-        except RenderError as exc:
-            failures.append(f"{name}: {exc}")
-            continue
-        clipped = len(rendered.html.encode()) > CLIP_BUDGET_BYTES
-        for remark in rendered.warnings:
-            if clipped and "Gmail clips" in remark:
-                failures.append(f"{name}: {remark}")
-            else:
-                warnings.append(remark)
-    return Preflight(not failures, failures, list(dict.fromkeys(warnings)))
+    """The full edition and every variant that has subscribers at `now`."""
+    return _read(preflight_edition(factory, settings, edition_id, now))
+
+
+def refused(error: PreflightError) -> tuple[str, Preflight | None]:
+    """Why approval or a send was refused, in a line, and the report that refused it."""
+    report = error.report
+    if not isinstance(report, PreflightReport):
+        return f"preflight failed: {error}", None
+    return f"preflight failed: {'; '.join(report.failures)}", _read(report)
+
+
+def _read(report: PreflightReport) -> Preflight:
+    return Preflight(report.ok, list(report.failures), list(report.warnings))

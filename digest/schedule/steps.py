@@ -18,10 +18,10 @@ from sqlalchemy import select
 from digest.edition import edits, lifecycle
 from digest.edition.build import build_edition
 from digest.edition.lifecycle import SYSTEM, EditionChanged
-from digest.errors import DigestError, EditionStateError, EmptyWeekError
+from digest.errors import DigestError, EditionStateError, EmptyWeekError, PreflightError
 from digest.ledger import registry
 from digest.schedule import claims, messages, notices
-from digest.schedule.checks import Preflight, preflight
+from digest.schedule.checks import Preflight, preflight, refused
 from digest.schedule.claims import Claim
 from digest.schedule.due import Run, StepResult
 from digest.schedule.notices import EditionBrief, Notice
@@ -160,10 +160,7 @@ def _send(run: Run, held: Claim) -> StepResult:
         seen = _seen(run, held.slot)
     if seen is None or seen.status != APPROVED:
         return _wait(run, held, seen)
-    check = preflight(run.factory, run.settings, seen.id, run.clock())
-    if not check.ok:
-        return _expire(run, held, seen, f"preflight failed: {'; '.join(check.failures)}", check)
-    return _deliver(run, held, seen)
+    return _deliver(run, held, seen)  # the send runs preflight itself (PreflightError)
 
 
 def _settled(run: Run, held: Claim, seen: Seen | None) -> StepResult | None:
@@ -200,14 +197,15 @@ def _auto_build_failed(run: Run, held: Claim, made: _Made) -> StepResult:
 
 
 def _auto_approve(run: Run, held: Claim, seen: Seen) -> StepResult | None:
-    """Approve as "digest (auto)" if preflight passes, through the function staff use."""
-    check = preflight(run.factory, run.settings, seen.id, run.clock())
-    if not check.ok:
-        return _expire(run, held, seen, f"preflight failed: {'; '.join(check.failures)}", check)
+    """Approve as "digest (auto)" through the function staff use, so the same gates hold:
+    a failed preflight (or a thin week, an overlapping week) refuses it."""
     try:
         edits.change_status(run.factory, run.settings, seen.id, "approve", AUTO_ACTOR, run.clock())
+    except PreflightError as exc:
+        reason, report = refused(exc)
+        return _expire(run, held, seen, reason, report)
     except DigestError as exc:
-        return _expire(run, held, seen, f"not approved: {exc}", check)
+        return _expire(run, held, seen, f"not approved: {exc}", None)
     return None
 
 
@@ -248,6 +246,9 @@ def _deliver(run: Run, held: Claim, seen: Seen, *, resume: bool = False) -> Step
 
 
 def _send_refused(run: Run, held: Claim, seen: Seen, exc: DigestError) -> StepResult:
+    if isinstance(exc, PreflightError):  # refused before anything was frozen: a skip
+        reason, report = refused(exc)
+        return _expire(run, held, seen, reason, report)
     now_seen = _seen(run, held.slot)
     elsewhere = now_seen is not None and now_seen.status in (SENDING, SENT)
     if isinstance(exc, EditionStateError) and elsewhere:

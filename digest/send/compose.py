@@ -1,9 +1,7 @@
-"""Claimed ledger rows → a Batch: the variant's body (rendered once) plus per-recipient links.
-
-Every message carries `List-Unsubscribe: <https://…>[, <mailto:…>]` and
-`List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 2369, RFC 8058 §3.1; docs/standards.md §1),
-with a token for this subscriber alone; the body's %%unsubscribe_url%% / %%manage_url%% are
-filled by the backend (SendGrid substitutions, or `backends.base.personalise`).
+"""Claimed ledger rows → a Batch: the variant's body (rendered once) plus per-recipient links
+(people/links.py: the List-Unsubscribe headers and the values of the body's %%unsubscribe_url%%
+and %%manage_url%%, which the backend fills in: SendGrid substitutions, or
+`backends.base.personalise`).
 """
 
 from __future__ import annotations
@@ -17,10 +15,9 @@ from datetime import datetime
 from digest.backends.base import Batch, Recipient
 from digest.config import Settings
 from digest.edition.options import branding
+from digest.people import links
 from digest.render.email import EditionView, RenderedEmail, render_edition
-from digest.render.placeholders import MANAGE_URL, UNSUBSCRIBE_URL
 from digest.send.claims import Claimed
-from subscribers.tokens import MANAGE, UNSUBSCRIBE, minter
 
 
 def list_id(settings: Settings) -> str:
@@ -78,27 +75,5 @@ class Composer:
         )
 
     def recipients(self, rows: Sequence[Claimed]) -> list[Recipient]:
-        """Each row as a Recipient with its own links, in one loop: a send makes a million of
-        these, so the parts every link shares are made once per batch and the tokens come
-        from their minters a batch at a time (subscribers.tokens: make_token for these purposes)."""
-        base = self.settings.web.base_url
-        keys = tuple(self.keys)
-        unsubscribe, manage = minter(keys, UNSUBSCRIBE), minter(keys, MANAGE)
-        to_unsubscribe, to_manage = f"{base}/u/", f"{base}/manage/"
-        mailto = self.settings.delivery.unsubscribe_mailto
-        after = f">, <mailto:{mailto}?subject=unsubscribe>" if mailto else ">"
-        one_click = "List-Unsubscribe=One-Click"
-        public_ids = [r.public_id for r in rows]
-        unsubscribe_tokens, manage_tokens = unsubscribe.many(public_ids), manage.many(public_ids)
-        recipients = []
-        for (delivery_id, email, _, _), token, manage_token in zip(
-            rows, unsubscribe_tokens, manage_tokens, strict=True
-        ):
-            unsubscribe_url = to_unsubscribe + token
-            substitutions = {UNSUBSCRIBE_URL: unsubscribe_url, MANAGE_URL: to_manage + manage_token}
-            headers = {
-                "List-Unsubscribe": f"<{unsubscribe_url}{after}",
-                "List-Unsubscribe-Post": one_click,
-            }
-            recipients.append(Recipient(delivery_id, email, substitutions, headers))
-        return recipients
+        s = self.settings
+        return links.recipients(rows, s.web.base_url, self.keys, s.delivery.unsubscribe_mailto)

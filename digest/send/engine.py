@@ -32,13 +32,12 @@ from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.config import Settings
 from digest.edition import lifecycle
 from digest.edition.lifecycle import SYSTEM
-from digest.edition.options import branding
-from digest.edition.queries import get_edition
+from digest.edition.preflight import PreflightReport, preflight_view, variants_of
+from digest.edition.queries import get_edition, variant_counts
 from digest.edition.views import edition_view
 from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
-from digest.render.email import render_edition
 from digest.send import worker as one_worker
 from digest.send.compose import Composer
 from digest.send.plan import BATCH_SIZE, plan
@@ -165,8 +164,9 @@ def dry_run(
             moves.variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
         )
         view = edition_view(edition)
-    for key in variants:
-        render_edition(view, branding(settings), key.split("|"))
+        version = edition.version
+    checked = preflight_view(settings, view, variants_of(view, dict(variants)), now, version)
+    checked.require(force, "sending")
     return SendReport(
         edition_id=edition.id, planned=sum(variants.values()), variants=dict(variants), dry_run=True
     )
@@ -195,6 +195,8 @@ def begin(
             if settings is not None
             else lifecycle.check_approved(edition)
         )
+        checked = _preflight(session, edition, settings, now) if settings is not None else None
+        forced = checked.require(force, "sending") if checked is not None else False
         before = edition.status
         _claim_send(session, edition, now)
         planned = plan(session, edition.id, edition.sections, now, batch_size)
@@ -212,8 +214,10 @@ def begin(
             now,
             from_status=before,
             reason=force.reason if force else None,
-            forced=late,
-            detail=f"{planned.recipients} recipients" + (", after the send window" if late else ""),
+            forced=late or forced,
+            detail=f"{planned.recipients} recipients"
+            + (", after the send window" if late else "")
+            + (f"; {checked.note()}" if checked is not None else ""),
         )
         registry.start(session, edition.id, planned.recipients, planned.batches, now)
         count = planned.recipients
@@ -236,6 +240,15 @@ def _claim_send(session: Session, edition: Edition, now: datetime) -> None:
         )
     edition.status = SENDING
     edition.send_started_at = now
+
+
+def _preflight(
+    session: Session, edition: Edition, settings: Settings, now: datetime
+) -> PreflightReport:
+    """Every variant this send will render, checked before anything is frozen."""
+    view = edition_view(edition)
+    counts = variant_counts(session, edition, now)
+    return preflight_view(settings, view, variants_of(view, counts), now, edition.version)
 
 
 def resume(

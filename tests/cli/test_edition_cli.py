@@ -396,3 +396,57 @@ def test_a_build_that_loses_a_race_exits_6_with_one_line(
     _one_line_error(err, "another build or an edit of the week ending", "changed nothing")
     history = _show(cli)["history"]
     assert [(h["actor"], h["action"]) for h in history] == [("the scheduler", "built")]
+
+
+# --- preflight (issue 12) ---------------------------------------------------------------------
+
+
+def test_preflight_lists_every_variant_and_exits_0_when_all_pass(built: CliRun) -> None:
+    code, out, err = built("preflight", "--edition", "1")
+    assert code == 0, err
+    assert "Military Industrial Complex, Middle East, Europe, Asia, Diplomacy" in out
+    assert "11 variants passed (0 failed checks" in out
+    assert "warning: CSS" in err  # the caniemail warnings, each once
+    assert len([line for line in err.splitlines() if "border-spacing" in line]) == 1
+
+
+def test_preflight_json_has_every_check_of_every_variant(built: CliRun) -> None:
+    code, out, _ = built("preflight", "--edition", "1", "--variant", "Europe", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["ok"] is True and [v["sections"] for v in report["variants"]] == [["Europe"]]
+    names = {c["check"] for c in report["variants"][0]["checks"]}
+    assert {"size", "clip", "list-unsubscribe", "one-click", "text", "subject"} <= names
+
+
+def test_a_failing_preflight_exits_10_and_blocks_approval_until_forced(built: CliRun) -> None:
+    code, _, err = built("edition", "subject", "1", "Too long: " + "a fine subject " * 8)
+    assert code == 0, err
+    code, out, err = built("preflight", "--edition", "1")
+    assert code == 10 and "subject: the subject has 129 characters" in err and "FAILED" in out
+    code, _, err = built("edition", "approve", "1", "--as", "ann")
+    assert code == 10 and "approving refused" in err and "Traceback" not in err
+    assert _show(built)["status"] == "draft"
+    code, _, err = built(
+        "edition", "approve", "1", "--as", "ann", "--force", "--reason", "legal wants it"
+    )
+    assert code == 0, err
+    [approved] = [h for h in _show(built)["history"] if h["action"] == "approved"]
+    assert approved["forced"] and approved["reason"] == "legal wants it"
+
+
+def test_preview_of_one_variant_writes_its_own_files_and_the_preflight_summary(
+    built: CliRun, tmp_path: Path
+) -> None:
+    code, out, err = built("preview", "--variant", "Asia", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    assert (tmp_path / "p" / "edition-1-asia.html").is_file()
+    assert "preflight of edition 1: 1 variant passed" in out
+    html = (tmp_path / "p" / "edition-1-asia.html").read_text()
+    assert "Asia" in html and "Diplomacy</h2>" not in html
+
+
+def test_preflight_with_an_unknown_section_is_one_line_exit_2(built: CliRun) -> None:
+    code, _, err = built("preflight", "--variant", "Sport")
+    assert code == 2
+    _one_line_error(err, "no section 'Sport'", "its sections are:")

@@ -186,7 +186,7 @@ def test_a_thin_week_is_approved_only_with_an_override(
     assert event.action == "approved" and event.to_status == APPROVED
     assert event.forced is True
     assert event.reason == "Thanksgiving week: two strong pieces are enough"
-    assert event.detail == "2 articles, fewer than min_items 5"
+    assert event.detail == "2 articles, fewer than min_items 5; preflight passed (1 variant)"
 
 
 def test_an_override_not_needed_is_not_recorded_as_forced(

@@ -335,7 +335,7 @@ def test_a_late_send_is_refused_unless_forced_and_the_override_is_recorded(
         started = next(e for e in edition.history if e.action == "send started")
         assert (started.actor, started.from_status, started.to_status) == ("ann", APPROVED, SENDING)
         assert started.forced and started.reason == "the ESP was down all weekend"
-        assert started.detail == "3 recipients, after the send window"
+        assert started.detail == "3 recipients, after the send window; preflight passed (1 variant)"
         assert edition.history[-1].action == "sent" and edition.status == SENT
 
 

@@ -11,7 +11,6 @@ from digest.backends.base import personalise
 from digest.errors import RenderError
 from digest.render.email import Branding, EditionView, ItemView, compile_mjml, render_edition
 from digest.render.placeholders import MANAGE_URL, UNSUBSCRIBE_URL
-from digest.render.preflight import preflight
 
 BRAND = Branding(
     publication_name="The Meridian Review",
@@ -119,18 +118,6 @@ def test_text_lines_stay_short() -> None:
 def test_broken_mjml_is_a_render_error() -> None:
     with pytest.raises(RenderError, match="MJML compile error"):
         compile_mjml("<mjml><mj-body><mj-section></mjml>")
-
-
-def test_preflight_warns_when_gmail_would_clip() -> None:
-    warnings = preflight("x" * 100_000 + UNSUBSCRIBE_URL + MANAGE_URL)
-    assert any("Gmail clips" in w for w in warnings)
-
-
-def test_demo_sized_edition_passes_preflight() -> None:
-    items = tuple(
-        ItemView(f"Title {i}", f"https://m.example/{i}", "Europe", "w " * 45) for i in range(12)
-    )
-    assert render_edition(view(*items), BRAND).warnings == ()
 
 
 def test_personalise_fills_every_placeholder() -> None:

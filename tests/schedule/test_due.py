@@ -17,8 +17,10 @@ from digest.backends.memory import MemoryBackend
 from digest.config import Settings
 from digest.edition import edits
 from digest.edition.build import build_edition
+from digest.edition.lifecycle import content_hash
 from digest.schedule.due import DueReport, run_due
 from digest.schedule.steps import AUTO_ACTOR
+from digest.store.db import transaction
 from digest.store.models import Edition
 from tests.schedule_helpers import (
     SLOT,
@@ -185,14 +187,38 @@ def test_auto_with_a_failing_preflight_skips_and_tells_staff(
     report = due(factory, s, SLOT)
     step, state, message = only(report)
     assert (step, state) == ("send", "skipped") and report.exit_code == 0
-    assert message.startswith("edition 1 skipped: preflight failed: the subject is 158 characters")
+    assert message.startswith("edition 1 skipped: preflight failed: [")
+    assert "subject: the subject has 158 characters (limit 100)" in message
     edition = edition_at(factory, SLOT)
     assert edition is not None and edition.status == "skipped"
     assert all(actor != AUTO_ACTOR for _, actor in actions(factory))  # never approved
     assert deliveries(factory) == 0 and sent_files(outbox) == 0
     note = notes(outbox)[-1]
     assert note.subject.startswith("[The Weekly Round-up] Edition 1 was not sent: preflight failed")
-    assert "Preflight: FAILED" in note.flat and "failed: the subject is 158 characters" in note.flat
+    assert (
+        "Preflight: FAILED" in note.flat
+        and "subject: the subject has 158 characters (limit 100)" in note.flat
+    )
+
+
+def test_an_approved_edition_that_fails_preflight_at_the_slot_is_skipped(
+    factory: sessionmaker[Session], settings: Settings, audience: None, outbox: Path
+) -> None:
+    """The send runs preflight itself (before anything is frozen): a failure is a skip with
+    its reason, and staff are told, under either approval mode."""
+    edition_id = make_edition(factory, SLOT)
+    with transaction(factory) as session:
+        edition = session.get(Edition, edition_id)
+        assert edition is not None
+        edition.subject = "S" * 120  # approved by hand in the database, past the gate
+        edition.content_hash = content_hash(edition)
+    step, state, message = only(due(factory, with_schedule(settings), SLOT))
+    assert (step, state) == ("send", "skipped")
+    assert "preflight failed: [" in message and "the subject has 120 characters" in message
+    assert deliveries(factory) == 0 and sent_files(outbox) == 0
+    assert notes(outbox)[-1].subject.startswith(
+        "[The Weekly Round-up] Edition 1 was not sent: preflight failed"
+    )
 
 
 # --- failures and thin weeks -----------------------------------------------------------------
