@@ -11,13 +11,16 @@ nothing is left to interpretation. Pure and cheap: the settings validate with it
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 
 FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_MONTHS = {name.lower(): n for n, name in enumerate(calendar.month_abbr) if name}
+# English names whatever the locale (calendar.month_abbr would follow LC_TIME).
+MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: n for n, name in enumerate(MONTH_NAMES, start=1)}
+# The longest each month can be (February: 29, in a leap year).
+_LONGEST = dict(zip(range(1, 13), (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), strict=True))
 # crontab(5): 0 and 7 are Sunday.
 _DAYS = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -120,9 +123,7 @@ def _check_days(tab: Crontab) -> None:
             "cron would run on either, APScheduler only on both: use one of them (put * in "
             "the other)"
         )
-    # The longest each month can be (February: 29, in a leap year).
-    longest = {m: calendar.monthrange(2024, m)[1] for m in range(1, 13)}
-    if not any(d <= longest[m] for m in tab.month for d in tab.day_of_month):
+    if not any(d <= _LONGEST[m] for m in tab.month for d in tab.day_of_month):
         raise CrontabError(f"{tab.expression!r} never happens: no such day in those months")
 
 
