@@ -17,8 +17,10 @@ from typing import TextIO
 FORMATS = ("text", "json")
 # The extra fields a line may carry (logger.info(..., extra={...})), in this order.
 FIELDS = ("job", "slot", "step", "state", "edition", "told")
-# Libraries whose INFO lines say nothing ours do not ("Running job ...", "Context impl ...").
-QUIET = ("apscheduler", "alembic")
+# Libraries whose lines say nothing ours do not: APScheduler's "Running job ..." and, while
+# one job runs long (a big send), "maximum number of running instances reached" for the
+# minute's watch every minute; Alembic's "Context impl ...". Their errors still show.
+QUIET = {"apscheduler": logging.ERROR, "alembic": logging.WARNING}
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,8 +81,8 @@ def configure(fmt: str, level: int = logging.INFO, *, steps: bool = True) -> Cal
     root.addHandler(handler)
     if root.level > level:
         root.setLevel(level)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name, floor in QUIET.items():
+        logging.getLogger(name).setLevel(max(level, floor))
 
     def undo() -> None:
         root.removeHandler(handler)

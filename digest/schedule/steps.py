@@ -9,25 +9,29 @@ staff, and lets the run go on with the next step.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
-from digest.edition import edits, lifecycle
+from digest.edition import edits
 from digest.edition.build import build_edition
 from digest.edition.lifecycle import SYSTEM, EditionChanged
 from digest.errors import DigestError, EditionStateError, EmptyWeekError, PreflightError
-from digest.ledger import registry
-from digest.schedule import claims, messages, notices
+from digest.schedule import claims, messages
 from digest.schedule.checks import Preflight, preflight, refused
 from digest.schedule.claims import Claim
 from digest.schedule.due import Run, StepResult
 from digest.schedule.notices import EditionBrief, Notice
+from digest.schedule.outcome import (
+    Seen,
+    crashed,
+    expire,
+    leave,
+    live_workers,
+    seen_at,
+    skip_edition,
+)
 from digest.send.engine import SendReport, send_edition
 from digest.send.runtime import Runtime
-from digest.store.db import transaction
 from digest.store.models import (
     APPROVED,
     CANCELLED,
@@ -43,24 +47,10 @@ from digest.store.models import (
     SKIPPED,
     STEP_BUILD,
     STEP_SEND,
-    Edition,
 )
-
-log = logging.getLogger("digest.schedule")
 
 # Who approves under `approval = "auto"`, as the edition's history shows it.
 AUTO_ACTOR = f"{SYSTEM} (auto)"
-
-
-@dataclass(frozen=True)
-class Seen:
-    """The slot's edition as a step found it: None when there is none."""
-
-    id: int
-    status: str
-    reason: str | None
-    skipped_by_schedule: bool
-    brief: EditionBrief
 
 
 # --- build ---------------------------------------------------------------------------------
@@ -74,31 +64,31 @@ def build(run: Run, slot: datetime) -> StepResult | None:
     try:
         return _build(run, held)
     except Exception as exc:  # a bug: the claim must not stay `running`
-        return _crashed(run, held, exc)
+        return crashed(run, held, exc)
 
 
 def _build(run: Run, held: Claim) -> StepResult:
-    seen = _seen(run, held.slot)
+    seen = seen_at(run, held.slot)
     if seen is not None and seen.status in (APPROVED, SENDING, SENT):
-        return _leave(run, held, RUN_DONE, f"edition {seen.id} is {seen.status}: not rebuilt", seen)
+        return leave(run, held, RUN_DONE, f"edition {seen.id} is {seen.status}: not rebuilt", seen)
     if seen is not None and seen.status in (SKIPPED, CANCELLED):
         why = f"edition {seen.id} is {seen.status} ({seen.reason or 'no reason given'})"
-        return _leave(run, held, RUN_SKIPPED, f"{why}: not rebuilt", seen)
+        return leave(run, held, RUN_SKIPPED, f"{why}: not rebuilt", seen)
     made = _make(run, held.slot)
     closes = held.slot + run.window
     if made.thin is not None:
         note = messages.thin(made.brief, made.thin, held.slot, run.slots)
-        return _leave(run, held, RUN_SKIPPED, f"thin week: {made.thin}", made.seen, note)
+        return leave(run, held, RUN_SKIPPED, f"thin week: {made.thin}", made.seen, note)
     if made.error is not None:
         note = messages.build_failed(str(made.error), held.slot, closes, run.auto, run.slots)
         code = made.error.exit_code
-        return _leave(run, held, RUN_FAILED, f"build failed: {made.error}", made.seen, note, code)
+        return leave(run, held, RUN_FAILED, f"build failed: {made.error}", made.seen, note, code)
     assert made.seen is not None
     check = preflight(run.factory, run.settings, made.seen.id, run.clock())
     note = messages.built(made.seen.brief, check, held.slot, closes, run.auto, run.slots)
     items = len(made.seen.brief.items)
     message = f"built edition {made.seen.id} ({items} articles); preflight {_verdict(check)}"
-    return _leave(run, held, RUN_DONE, message, made.seen, note)
+    return leave(run, held, RUN_DONE, message, made.seen, note)
 
 
 @dataclass
@@ -119,14 +109,14 @@ def _make(run: Run, slot: datetime) -> _Made:
             build_edition(
                 run.factory, run.settings, run.clock(), run.fetcher, actor=SYSTEM, cutoff=slot
             )
-            return _Made(_seen(run, slot))
+            return _Made(seen_at(run, slot))
         except EditionChanged as exc:
             if attempt == 2:
-                return _Made(_seen(run, slot), error=exc)
+                return _Made(seen_at(run, slot), error=exc)
         except EmptyWeekError as exc:
-            return _Made(_seen(run, slot), thin=str(exc))
+            return _Made(seen_at(run, slot), thin=str(exc))
         except DigestError as exc:
-            return _Made(_seen(run, slot), error=exc)
+            return _Made(seen_at(run, slot), error=exc)
     raise AssertionError("unreachable")
 
 
@@ -142,11 +132,11 @@ def send(run: Run, slot: datetime) -> StepResult | None:
     try:
         return _send(run, held)
     except Exception as exc:
-        return _crashed(run, held, exc)
+        return crashed(run, held, exc)
 
 
 def _send(run: Run, held: Claim) -> StepResult:
-    seen = _seen(run, held.slot)
+    seen = seen_at(run, held.slot)
     settled = _settled(run, held, seen)
     if settled is not None:
         return settled
@@ -157,7 +147,7 @@ def _send(run: Run, held: Claim) -> StepResult:
         refused = _auto_approve(run, held, made.seen)
         if refused is not None:
             return refused
-        seen = _seen(run, held.slot)
+        seen = seen_at(run, held.slot)
     if seen is None or seen.status != APPROVED:
         return _wait(run, held, seen)
     return _deliver(run, held, seen)  # the send runs preflight itself (PreflightError)
@@ -169,12 +159,12 @@ def _settled(run: Run, held: Claim, seen: Seen | None) -> StepResult | None:
     if seen is None:
         return None
     if seen.status == SENT:
-        return _leave(run, held, RUN_DONE, f"edition {seen.id} is sent", seen)
+        return leave(run, held, RUN_DONE, f"edition {seen.id} is sent", seen)
     if seen.status != SENDING:
         return None
-    if held.previous in (RUN_INTERRUPTED, RUN_RUNNING) and not _live_workers(run, seen.id):
+    if held.previous in (RUN_INTERRUPTED, RUN_RUNNING) and not live_workers(run, seen.id):
         return _deliver(run, held, seen, resume=True)
-    return _leave(run, held, RUN_DONE, f"edition {seen.id} is being sent (not by this run)", seen)
+    return leave(run, held, RUN_DONE, f"edition {seen.id} is being sent (not by this run)", seen)
 
 
 def _auto_builds(seen: Seen | None) -> bool:
@@ -186,14 +176,14 @@ def _auto_builds(seen: Seen | None) -> bool:
 def _auto_build_failed(run: Run, held: Claim, made: _Made) -> StepResult:
     if made.thin is not None:
         note = messages.skipped(made.brief, f"thin week: {made.thin}", held.slot, None, run.slots)
-        return _leave(run, held, RUN_SKIPPED, f"thin week: {made.thin}", made.seen, note)
+        return leave(run, held, RUN_SKIPPED, f"thin week: {made.thin}", made.seen, note)
     error = made.error or DigestError("the build made no edition")
     if made.seen is not None and made.seen.status in (DRAFT, APPROVED):
-        _skip_edition(run, made.seen.id, f"build failed: {error}")
+        skip_edition(run, made.seen.id, f"build failed: {error}")
     closes = held.slot + run.window
     note = messages.build_failed(str(error), held.slot, closes, False, run.slots)
-    seen = _seen(run, held.slot)
-    return _leave(run, held, RUN_FAILED, f"build failed: {error}", seen, note, error.exit_code)
+    seen = seen_at(run, held.slot)
+    return leave(run, held, RUN_FAILED, f"build failed: {error}", seen, note, error.exit_code)
 
 
 def _auto_approve(run: Run, held: Claim, seen: Seen) -> StepResult | None:
@@ -203,16 +193,16 @@ def _auto_approve(run: Run, held: Claim, seen: Seen) -> StepResult | None:
         edits.change_status(run.factory, run.settings, seen.id, "approve", AUTO_ACTOR, run.clock())
     except PreflightError as exc:
         reason, report = refused(exc)
-        return _expire(run, held, seen, reason, report)
+        return expire(run, held, seen, reason, report)
     except DigestError as exc:
-        return _expire(run, held, seen, f"not approved: {exc}", None)
+        return expire(run, held, seen, f"not approved: {exc}", None)
     return None
 
 
 def _wait(run: Run, held: Claim, seen: Seen | None) -> StepResult:
     if seen is not None and seen.status in (SKIPPED, CANCELLED) and run.auto:
         why = f"edition {seen.id} is {seen.status} ({seen.reason or 'no reason given'})"
-        return _leave(run, held, RUN_SKIPPED, why, seen)
+        return leave(run, held, RUN_SKIPPED, why, seen)
     closes = held.slot + run.window
     state = "not approved" if seen is not None and seen.status == DRAFT else "no edition"
     if seen is not None and seen.status in (SKIPPED, CANCELLED):
@@ -221,7 +211,7 @@ def _wait(run: Run, held: Claim, seen: Seen | None) -> StepResult:
     note: Notice | None = None
     if not held.notified and held.slot not in run.told and (seen is None or seen.status == DRAFT):
         note = messages.waiting(seen.brief if seen else None, held.slot, closes, run.slots)
-    result = _leave(run, held, RUN_WAITING, message, seen, note, notified=held.notified)
+    result = leave(run, held, RUN_WAITING, message, seen, note, notified=held.notified)
     result.repeat = held.previous == RUN_WAITING and note is None
     return result
 
@@ -248,33 +238,33 @@ def _deliver(run: Run, held: Claim, seen: Seen, *, resume: bool = False) -> Step
 def _send_refused(run: Run, held: Claim, seen: Seen, exc: DigestError) -> StepResult:
     if isinstance(exc, PreflightError):  # refused before anything was frozen: a skip
         reason, report = refused(exc)
-        return _expire(run, held, seen, reason, report)
-    now_seen = _seen(run, held.slot)
+        return expire(run, held, seen, reason, report)
+    now_seen = seen_at(run, held.slot)
     elsewhere = now_seen is not None and now_seen.status in (SENDING, SENT)
     if isinstance(exc, EditionStateError) and elsewhere:
-        return _leave(run, held, RUN_DONE, f"edition {seen.id}: {exc}", now_seen)
+        return leave(run, held, RUN_DONE, f"edition {seen.id}: {exc}", now_seen)
     note = messages.send_failed(seen.id, str(exc), held.slot, run.slots)
-    return _leave(run, held, RUN_FAILED, f"send failed: {exc}", now_seen, note, exc.exit_code)
+    return leave(run, held, RUN_FAILED, f"send failed: {exc}", now_seen, note, exc.exit_code)
 
 
 def _delivered(run: Run, held: Claim, report: SendReport) -> StepResult:
-    seen = _seen(run, held.slot)
+    seen = seen_at(run, held.slot)
     e = report.edition_id
     counts = ", ".join(f"{n:,} {s}" for s, n in sorted(report.counts.items())) or "nobody"
     if report.finished:
         note = messages.sent(seen.brief, counts, held.slot, run.slots) if seen else None
-        return _leave(run, held, RUN_DONE, f"sent edition {e}: {counts}", seen, note)
+        return leave(run, held, RUN_DONE, f"sent edition {e}: {counts}", seen, note)
     if report.stopped in ("stopped", "warm-up"):
         why = "stopped by SIGTERM" if report.stopped == "stopped" else "today's warm-up cap"
         note = None if held.notified else messages.interrupted(e, why, held.slot, run.slots)
         message = f"send of edition {e} paused ({why}): {counts}; the next run continues it"
-        return _leave(run, held, RUN_INTERRUPTED, message, seen, note, notified=held.notified)
+        return leave(run, held, RUN_INTERRUPTED, message, seen, note, notified=held.notified)
     if report.stopped == "cancelled":
         message = f"the send of edition {e} was cancelled (`digest send --resume {e}` continues)"
-        return _leave(run, held, RUN_SKIPPED, message, seen)
+        return leave(run, held, RUN_SKIPPED, message, seen)
     error = f"{len(report.uncertain):,} recipients uncertain, {counts}"
     note = messages.send_failed(e, error, held.slot, run.slots)
-    return _leave(run, held, RUN_FAILED, f"send not finished: {error}", seen, note, 1)
+    return leave(run, held, RUN_FAILED, f"send not finished: {error}", seen, note, 1)
 
 
 # --- close ---------------------------------------------------------------------------------
@@ -288,11 +278,11 @@ def close(run: Run, slot: datetime) -> StepResult | None:
     try:
         return _close(run, held)
     except Exception as exc:
-        return _crashed(run, held, exc)
+        return crashed(run, held, exc)
 
 
 def _close(run: Run, held: Claim) -> StepResult:
-    seen = _seen(run, held.slot)
+    seen = seen_at(run, held.slot)
     settled = _settled(run, held, seen)
     if settled is not None:
         return settled
@@ -300,114 +290,15 @@ def _close(run: Run, held: Claim) -> StepResult:
     if seen is None:
         reason = f"nothing was built or sent for it before its send window closed at {closes}"
         note = messages.skipped(None, reason, held.slot, None, run.slots)
-        return _leave(run, held, RUN_SKIPPED, f"missed: {reason}", None, note)
+        return leave(run, held, RUN_SKIPPED, f"missed: {reason}", None, note)
     if seen.status in (SKIPPED, CANCELLED):
         why = f"edition {seen.id} is {seen.status} ({seen.reason or 'no reason given'})"
-        return _leave(run, held, RUN_SKIPPED, why, seen)
+        return leave(run, held, RUN_SKIPPED, why, seen)
     if seen.status == DRAFT and not run.auto:
         reason = f"not approved before its send window closed at {closes}"
     else:
         reason = f"its send window closed at {closes} before it was sent"
-    return _expire(run, held, seen, reason, None)
-
-
-# --- shared --------------------------------------------------------------------------------
-
-
-def _expire(run: Run, held: Claim, seen: Seen, reason: str, check: Preflight | None) -> StepResult:
-    """The edition is skipped with the reason, and staff are told."""
-    if not _skip_edition(run, seen.id, reason):
-        message = f"edition {seen.id} changed meanwhile; the next run decides again"
-        return _leave(run, held, RUN_WAITING, message, seen, notified=held.notified)
-    after = _seen(run, held.slot)
-    brief = after.brief if after else seen.brief
-    note = messages.skipped(brief, reason, held.slot, check, run.slots)
-    return _leave(run, held, RUN_SKIPPED, f"edition {seen.id} skipped: {reason}", after, note)
-
-
-def _skip_edition(run: Run, edition_id: int, reason: str) -> bool:
-    try:
-        with transaction(run.factory) as session:
-            edition = session.get(Edition, edition_id)
-            if edition is None:
-                return False
-            seen = edition.version
-            lifecycle.expire(session, edition, SYSTEM, run.clock(), reason)
-            lifecycle.bump(session, edition, seen, "skipping it")
-    except EditionStateError:
-        return False
-    return True
-
-
-def _leave(
-    run: Run,
-    held: Claim,
-    state: str,
-    message: str,
-    seen: Seen | None,
-    note: Notice | None = None,
-    exit_code: int = 0,
-    *,
-    notified: bool = False,
-) -> StepResult:
-    """Tell staff (if there is a note), then leave the claim in `state` with the outcome."""
-    sent: notices.Sent | None = None
-    if note is not None:
-        run.told.add(held.slot)
-        # Nobody to tell counts as told: a waiting step would otherwise try at every run.
-        if run.settings.schedule.notify:
-            sent = notices.send(run.settings, note, run.backend)
-    told = notified or (note is not None and (sent is None or bool(sent.to)))
-    edition_id = seen.id if seen else held.edition_id
-    kept = claims.release(
-        run.factory, held, state, run.clock(), message, edition_id=edition_id, notified=told
-    )
-    if not kept:
-        log.warning("slot %s %s: the claim was taken over meanwhile", held.slot, held.step)
-    return StepResult(
-        slot=held.slot,
-        step=held.step,
-        state=state,
-        message=message,
-        edition_id=edition_id,
-        exit_code=exit_code if state == RUN_FAILED else 0,
-        told=sent.to if sent else [],
-        note_error=sent.error if sent and not sent.to else None,
-    )
-
-
-def _crashed(run: Run, held: Claim, exc: Exception) -> StepResult:
-    log.exception("slot %s %s: internal error", held.slot, held.step)
-    error = f"internal error: {type(exc).__name__}: {exc}"
-    closes = held.slot + run.window
-    note = (
-        messages.build_failed(error, held.slot, closes, run.auto, run.slots)
-        if held.step == STEP_BUILD
-        else messages.step_failed(error, held.slot, run.slots)
-    )
-    return _leave(run, held, RUN_FAILED, error, None, note, 1)
-
-
-def _seen(run: Run, slot: datetime) -> Seen | None:
-    with run.factory() as session:
-        edition = session.scalar(select(Edition).where(Edition.cutoff == slot))
-        if edition is None:
-            return None
-        last = edition.history[-1] if edition.history else None
-        by_schedule = (
-            edition.status == SKIPPED
-            and last is not None
-            and last.action == "skipped"
-            and last.actor == SYSTEM
-        )
-        brief = notices.brief(edition, run.settings, run.slots)
-        return Seen(edition.id, edition.status, edition.status_reason, by_schedule, brief)
-
-
-def _live_workers(run: Run, edition_id: int) -> bool:
-    with run.factory() as session:
-        timeout = run.settings.delivery.worker_timeout
-        return bool(registry.live_workers(session, edition_id, run.clock(), timeout))
+    return expire(run, held, seen, reason, None)
 
 
 def _verdict(check: Preflight) -> str:
