@@ -69,12 +69,15 @@ def build(run: Run, slot: datetime) -> StepResult | None:
 
 def _build(run: Run, held: Claim) -> StepResult:
     seen = seen_at(run, held.slot)
-    if seen is not None and seen.status in (APPROVED, SENDING, SENT):
-        return leave(run, held, RUN_DONE, f"edition {seen.id} is {seen.status}: not rebuilt", seen)
     if seen is not None and seen.status in (SKIPPED, CANCELLED):
         why = f"edition {seen.id} is {seen.status} ({seen.reason or 'no reason given'})"
         return leave(run, held, RUN_SKIPPED, f"{why}: not rebuilt", seen)
-    made = _make(run, held.slot)
+    made = (
+        _make(run, held.slot) if seen is None or seen.status == DRAFT else _Made(seen, taken=True)
+    )
+    if made.taken and made.seen is not None:
+        message = f"edition {made.seen.id} is {made.seen.status}: not rebuilt"
+        return leave(run, held, RUN_DONE, message, made.seen)
     closes = held.slot + run.window
     if made.thin is not None:
         note = messages.thin(made.brief, made.thin, held.slot, run.slots)
@@ -96,6 +99,8 @@ class _Made:
     seen: Seen | None
     thin: str | None = None
     error: DigestError | None = None
+    # Approved or being sent (by staff, or by another process meanwhile): not to rebuild.
+    taken: bool = False
 
     @property
     def brief(self) -> EditionBrief | None:
@@ -116,7 +121,10 @@ def _make(run: Run, slot: datetime) -> _Made:
         except EmptyWeekError as exc:
             return _Made(seen_at(run, slot), thin=str(exc))
         except DigestError as exc:
-            return _Made(seen_at(run, slot), error=exc)
+            now_seen = seen_at(run, slot)
+            if now_seen is not None and now_seen.status in (APPROVED, SENDING, SENT):
+                return _Made(now_seen, taken=True)  # another process got there first
+            return _Made(now_seen, error=exc)
     raise AssertionError("unreachable")
 
 
@@ -144,10 +152,13 @@ def _send(run: Run, held: Claim) -> StepResult:
         made = _make(run, held.slot)
         if made.seen is None or made.thin is not None or made.error is not None:
             return _auto_build_failed(run, held, made)
-        refused = _auto_approve(run, held, made.seen)
-        if refused is not None:
-            return refused
+        refusal = None if made.taken else _auto_approve(run, held, made.seen)
+        if refusal is not None:
+            return refusal
         seen = seen_at(run, held.slot)
+        settled = _settled(run, held, seen)
+        if settled is not None:
+            return settled
     if seen is None or seen.status != APPROVED:
         return _wait(run, held, seen)
     return _deliver(run, held, seen)  # the send runs preflight itself (PreflightError)

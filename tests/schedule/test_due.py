@@ -477,3 +477,27 @@ def test_fall_back_the_repeated_0130_is_sent_once_at_the_first(
     with factory() as session:
         statuses = dict(session.execute(select(Edition.cutoff, Edition.status)).all())
     assert statuses == {first: "sent", second: "approved"}
+
+
+def test_a_build_that_loses_to_another_process_that_approved_meanwhile_is_no_failure(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    audience: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process (a person, a second scheduler) built and approved the slot's edition
+    while this build gathered: this build is refused, and that is not a failure."""
+    from digest.errors import EditionStateError
+    from digest.schedule import steps
+
+    s = with_schedule(settings)
+
+    def beaten(*args, **kwargs):  # type: ignore[no-untyped-def]
+        build_edition(factory, s, SLOT - hours(25), cutoff=SLOT, actor="ann")
+        edits.change_status(factory, s, 1, "approve", "ann", SLOT - hours(25))
+        raise EditionStateError("edition 1 for this week is already approved; it cannot be rebuilt")
+
+    monkeypatch.setattr(steps, "build_edition", beaten)
+    report = due(factory, s, SLOT - hours(24))
+    assert only(report) == ("build", "done", "edition 1 is approved: not rebuilt")
+    assert report.exit_code == 0
