@@ -21,6 +21,7 @@ from rich.markup import escape
 from digest.cli.common import console, err_console, parse_now, state
 
 if TYPE_CHECKING:
+    from digest.config import Settings
     from digest.schedule.due import DueReport, StepResult
     from digest.schedule.slots import Slots
 
@@ -79,7 +80,7 @@ def run_due(
     text = st.log_format == "text"
     level = logging.WARNING if text else logging.INFO
     ctx.call_on_close(logs.configure(st.log_format, level, steps=not text))
-    stopping = _stop_on_sigterm()
+    stopping = _stop_on_sigterm(ctx)
     report = core(
         st.sessions,
         settings,
@@ -91,7 +92,7 @@ def run_due(
     raise typer.Exit(report.exit_code)
 
 
-def _slots(settings: Any) -> Slots:
+def _slots(settings: Settings) -> Slots:
     from digest.schedule.slots import slots_of
 
     return slots_of(settings)
@@ -120,15 +121,16 @@ def _told(result: StepResult) -> str:
     return ""
 
 
-def _stop_on_sigterm() -> list[bool]:
+def _stop_on_sigterm(ctx: typer.Context) -> list[bool]:
     """SIGTERM (systemd stopping the timer's service): no new step; a send stops after its
-    batch and the next run continues it."""
+    batch and the next run continues it. The old handler is back when the command ends."""
     flag = [False]
 
     def handler(signum: int, frame: FrameType | None) -> None:
         flag[0] = True
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
     return flag
 
 
