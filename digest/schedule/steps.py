@@ -78,6 +78,8 @@ def _build(run: Run, held: Claim) -> StepResult:
     if made.taken and made.seen is not None:
         message = f"edition {made.seen.id} is {made.seen.status}: not rebuilt"
         return leave(run, held, RUN_DONE, message, made.seen)
+    if made.conflict:
+        return _conflict(run, held, made.seen)
     closes = held.slot + run.window
     if made.thin is not None:
         note = messages.thin(made.brief, made.thin, held.slot, run.slots)
@@ -101,6 +103,8 @@ class _Made:
     error: DigestError | None = None
     # Approved or being sent (by staff, or by another process meanwhile): not to rebuild.
     taken: bool = False
+    # Changed elsewhere at every try: the next run builds it.
+    conflict: bool = False
 
     @property
     def brief(self) -> EditionBrief | None:
@@ -115,9 +119,9 @@ def _make(run: Run, slot: datetime) -> _Made:
                 run.factory, run.settings, run.clock(), run.fetcher, actor=SYSTEM, cutoff=slot
             )
             return _Made(seen_at(run, slot))
-        except EditionChanged as exc:
+        except EditionChanged:
             if attempt == 2:
-                return _Made(seen_at(run, slot), error=exc)
+                return _Made(seen_at(run, slot), conflict=True)
         except EmptyWeekError as exc:
             return _Made(seen_at(run, slot), thin=str(exc))
         except DigestError as exc:
@@ -150,6 +154,8 @@ def _send(run: Run, held: Claim) -> StepResult:
         return settled
     if run.auto and _auto_builds(seen):
         made = _make(run, held.slot)
+        if made.conflict:
+            return _conflict(run, held, made.seen)
         if made.seen is None or made.thin is not None or made.error is not None:
             return _auto_build_failed(run, held, made)
         refusal = None if made.taken else _auto_approve(run, held, made.seen)
@@ -199,15 +205,31 @@ def _auto_build_failed(run: Run, held: Claim, made: _Made) -> StepResult:
 
 def _auto_approve(run: Run, held: Claim, seen: Seen) -> StepResult | None:
     """Approve as "digest (auto)" through the function staff use, so the same gates hold:
-    a failed preflight (or a thin week, an overlapping week) refuses it."""
-    try:
-        edits.change_status(run.factory, run.settings, seen.id, "approve", AUTO_ACTOR, run.clock())
-    except PreflightError as exc:
-        reason, report = refused(exc)
-        return expire(run, held, seen, reason, report)
-    except DigestError as exc:
-        return expire(run, held, seen, f"not approved: {exc}", None)
-    return None
+    a failed preflight (or a thin week, an overlapping week) refuses it. An edit or a build
+    elsewhere in the meantime is no refusal: tried again, then left to the next run."""
+    for attempt in (1, 2):
+        try:
+            edits.change_status(
+                run.factory, run.settings, seen.id, "approve", AUTO_ACTOR, run.clock()
+            )
+        except EditionChanged:
+            if attempt == 2:
+                return _conflict(run, held, seen)
+            continue
+        except PreflightError as exc:
+            reason, report = refused(exc)
+            return expire(run, held, seen, reason, report)
+        except DigestError as exc:
+            return expire(run, held, seen, f"not approved: {exc}", None)
+        return None
+    raise AssertionError("unreachable")
+
+
+def _conflict(run: Run, held: Claim, seen: Seen | None) -> StepResult:
+    """Another process kept changing the edition: nothing decided, the next run looks again."""
+    what = f"edition {seen.id}" if seen else "the edition"
+    message = f"{what} was changed elsewhere meanwhile (a build or an edit); the next run decides"
+    return leave(run, held, RUN_WAITING, message, seen, notified=held.notified)
 
 
 def _wait(run: Run, held: Claim, seen: Seen | None) -> StepResult:

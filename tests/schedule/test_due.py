@@ -501,3 +501,35 @@ def test_a_build_that_loses_to_another_process_that_approved_meanwhile_is_no_fai
     report = due(factory, s, SLOT - hours(24))
     assert only(report) == ("build", "done", "edition 1 is approved: not rebuilt")
     assert report.exit_code == 0
+
+
+def test_an_edition_changed_elsewhere_at_every_try_is_left_to_the_next_run(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    audience: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build or an edit in another process won the optimistic lock twice: no decision is
+    taken (no skip), and the next run approves and sends."""
+    from digest.edition.lifecycle import EditionChanged
+    from digest.schedule import steps
+
+    s = with_schedule(settings, approval="auto")
+    due(factory, s, SLOT - hours(24))
+    calls = []
+
+    def changed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        raise EditionChanged("edition 1 was changed by someone else meanwhile")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(steps.edits, "change_status", changed)
+        step, state, message = only(due(factory, s, SLOT))
+    assert (step, state) == ("send", "waiting") and len(calls) == 2
+    assert message == (
+        "edition 1 was changed elsewhere meanwhile (a build or an edit); the next run decides"
+    )
+    edition = edition_at(factory, SLOT)
+    assert edition is not None and edition.status == "draft"
+    step, state, _ = only(due(factory, s, SLOT + timedelta(minutes=1)))
+    assert (step, state) == ("send", "done") and deliveries(factory) == READERS

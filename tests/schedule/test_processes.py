@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,13 +40,15 @@ DEADLINE_S = 120
 
 @dataclass
 class Rig:
-    """A database the processes share, their environment and the outbox they write."""
+    """A database the processes share, their environment and the outbox they write; every
+    process it starts is stopped when the test ends, passed or failed."""
 
     url: str
     engine: Engine
     env: dict[str, str]
     outbox: Path
     logs: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def factory(self):  # type: ignore[no-untyped-def]
         return session_factory(self.engine)
@@ -57,7 +59,21 @@ class Rig:
             (self.logs / f"{name}.out").open("wb") as out,
             (self.logs / f"{name}.err").open("wb") as err,
         ):  # the child keeps its own copies of the two files
-            return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=err)
+            proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=err)
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        """SIGTERM what still runs, then SIGKILL what ignores it (a failed test's leftovers)."""
+        running = [p for p in self.started if p.poll() is None]
+        for p in running:
+            p.send_signal(signal.SIGTERM)
+        for p in running:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=30)
 
     def err(self, name: str) -> str:
         return (self.logs / f"{name}.err").read_text()
@@ -107,7 +123,11 @@ def rig(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> I
                 "COLUMNS": "200",
             }
         )
-        yield Rig(url, engine, env, tmp_path / "outbox", tmp_path)
+        rig = Rig(url, engine, env, tmp_path / "outbox", tmp_path)
+        try:
+            yield rig
+        finally:
+            rig.stop_all()
 
 
 def _all(procs: list[subprocess.Popen[bytes]]) -> list[int]:
@@ -196,9 +216,12 @@ def test_the_scheduler_process_end_to_end(
         rig = Rig(url, engine, env, tmp_path / "outbox", tmp_path)
         started = time.monotonic()
         start = (SLOT - timedelta(seconds=5)).isoformat()
-        proc = rig.start("--log-format", "json", "schedule", "--now", start, name="sched")
-        _wait_for(lambda: _sent(rig), [proc], "send of the slot")
-        [code] = _stop([proc])
+        try:
+            proc = rig.start("--log-format", "json", "schedule", "--now", start, name="sched")
+            _wait_for(lambda: _sent(rig), [proc], "send of the slot")
+            [code] = _stop([proc])
+        finally:
+            rig.stop_all()
         elapsed = time.monotonic() - started
     lines = [json.loads(line) for line in rig.err("sched").splitlines()]
     assert code == 0, lines
