@@ -183,3 +183,17 @@ def cli(
         return int(exit_info.value.code or 0), out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2's cheapest parameters in this process: a real hash (64 MiB, 3 passes) per staff
+    account would add seconds to the suite and prove nothing more. `digest serve` subprocesses
+    keep the real parameters."""
+    from argon2 import PasswordHasher, profiles
+
+    import digest.staff.accounts
+
+    monkeypatch.setattr(
+        digest.staff.accounts, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST)
+    )

@@ -44,6 +44,9 @@ class EditionView:
     items: tuple[ItemView, ...]
     # Staff's own inbox preview line; empty: the intro, else the first three headlines.
     preheader: str = ""
+    # The edition's page in the public archive: the footer's "View in browser" link. None
+    # when it will have none (no archive, a test send of a draft): never a dead link.
+    archive_url: str | None = None
 
     @property
     def sections(self) -> tuple[str, ...]:
@@ -59,6 +62,15 @@ class Branding:
     timezone: str = "UTC"
     logo_url: str | None = None
     language: str = "en"
+
+
+@dataclass(frozen=True)
+class WebCopy:
+    """Render the public web copy (the archive page) instead of an email: the footer carries no
+    per-recipient link and invites the reader to subscribe and to read past editions."""
+
+    subscribe_url: str
+    archive_url: str
 
 
 @dataclass(frozen=True)
@@ -98,13 +110,19 @@ def _wrap(text: str) -> str:
 
 
 def render_edition(
-    view: EditionView, branding: Branding, sections: Sequence[str] | None = None
+    view: EditionView,
+    branding: Branding,
+    sections: Sequence[str] | None = None,
+    *,
+    web_copy: WebCopy | None = None,
 ) -> RenderedEmail:
-    """The email for the subscribers who get `sections` (None: every section)."""
+    """The email for the subscribers who get `sections` (None: every section); with
+    `web_copy`, the edition's public web page instead (no personal link in it)."""
     items = [i for i in view.items if sections is None or i.section in sections]
     if not items:
         raise RenderError(f"edition {view.id} has no articles in sections {list(sections or [])}")
     context = _context(view, branding, items)
+    context["web_copy"] = web_copy
     try:
         mjml = environment().get_template("email/digest.mjml.j2").render(context)
         text = environment().get_template("email/digest.txt.j2").render(context)
@@ -157,6 +175,7 @@ def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -
         "publication_url": branding.publication_url,
         "postal_address": branding.postal_address,
         "logo_url": branding.logo_url,
+        "archive_url": view.archive_url,
     }
 
 
