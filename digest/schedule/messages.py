@@ -16,6 +16,7 @@ from digest.schedule.slots import Slots
 SHOW = "Look at it"
 PREVIEW = "Preview the email"
 APPROVE = "Approve it"
+API = "Or approve it through the staff API (a publisher's token or session)"
 
 
 def built(
@@ -48,6 +49,7 @@ def built(
             (PREVIEW, f"digest preview --edition {e}"),
             ("Send yourself a test", f"digest send --edition {e} --test-to you@example.com"),
             (APPROVE, f"digest edition approve {e}"),
+            (API, f"POST {edition.api}/approve"),
         ]
     return Notice(
         subject=f"Edition {e} is ready for review: it goes out {when}"
@@ -108,6 +110,7 @@ def waiting(edition: EditionBrief | None, slot: datetime, closes: datetime, slot
         commands=(
             (SHOW, f"digest edition show {edition.id}"),
             (APPROVE, f"digest edition approve {edition.id}"),
+            (API, f"POST {edition.api}/approve"),
         ),
     )
 

@@ -48,6 +48,8 @@ class EditionBrief:
     week: str
     window: str
     items: tuple[Item, ...]
+    # The edition in the staff API (`digest serve`): POST {api}/approve approves it.
+    api: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def brief(edition: Edition, settings: Settings, slots: Slots) -> EditionBrief:
         week=f"{slots.local(edition.window_start)} → {slots.local(edition.cutoff)}",
         window=f"{slots.local(opens)} → {slots.local(closes)}",
         items=tuple(Item(i.section, i.title, i.url) for i in edition.items),
+        api=f"{settings.web.base_url}/api/editions/{edition.id}",
     )
 
 

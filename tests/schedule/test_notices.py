@@ -42,6 +42,7 @@ def test_the_build_note_as_staff_receive_it(
         assert item.title in text and item.url in text
     assert "Preflight: passed" in text
     assert "Approve it: digest edition approve 1" in text
+    assert "POST http://127.0.0.1:8000/api/editions/1/approve" in text
     assert "Preview the email: digest preview --edition 1" in text
     assert "nothing is sent unless it is approved" in text
 
