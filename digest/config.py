@@ -30,6 +30,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest import USER_AGENT
+from digest.crontab import CrontabError
+from digest.crontab import parse as parse_crontab
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = "digest.toml"
@@ -569,6 +571,58 @@ class SubscribersSettings(_Section):
         return value
 
 
+class ScheduleSettings(_Section):
+    """When the edition builds and goes out by itself (`digest schedule`, `digest run-due`)."""
+
+    cron: str | None = Field(
+        None,
+        description="When the edition goes out: a five-field cron expression (minute hour "
+        "day-of-month month day-of-week, read as crontab(5) reads it) in [publication] "
+        'timezone, e.g. "0 7 * * mon"; none: nothing is scheduled.',
+    )
+    build_lead_hours: int = Field(
+        24,
+        ge=0,
+        le=24 * 14,
+        description="The draft is built this many hours before the slot, for staff to review; "
+        "its cut-off is the slot itself.",
+    )
+    approval: Literal["require", "auto"] = Field(
+        "require",
+        description="require: nothing is sent unless staff approved the edition; auto: the "
+        "scheduler rebuilds the draft at the slot and approves it if preflight passes.",
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Staff addresses told of every build, skip and failure (and each send).",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():  # DIGEST_SCHEDULE__CRON= switches it off
+            return None
+        try:
+            parsed = parse_crontab(value)
+        except CrontabError as exc:
+            raise ValueError(str(exc)) from None
+        if len(parsed.minute) != 1:
+            minute = value.split()[0]
+            raise ValueError(
+                f"an edition at most once an hour: the minute field must name one minute, "
+                f"not {minute!r}"
+            )
+        return " ".join(value.split())
+
+    @field_validator("notify")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or address.startswith("@") or any(c.isspace() for c in address):
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`; tests may construct it directly."""
 
@@ -589,6 +643,7 @@ class Settings(BaseSettings):
     staff: StaffSettings = StaffSettings()
     gather: GatherSettings = GatherSettings()
     rank: RankSettings = RankSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     secret_key: SecretStr | None = Field(
         None, description="Signs subscriber links; several keys comma-separated, newest first."
     )
