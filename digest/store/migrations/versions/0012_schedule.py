@@ -1,6 +1,6 @@
 """scheduling: one row per slot and step, the claim that makes a slot build and send once
 
-Revision ID: 0009_schedule
+Revision ID: 0012_schedule
 Revises: 0007_edition_lifecycle
 Create Date: 2026-12-14 06:00:00
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import subscribers.models
 
-revision = "0009_schedule"
-down_revision = "0007_edition_lifecycle"
+revision = "0012_schedule"
+down_revision = "0011_hardening"
 branch_labels = None
 depends_on = None
 
