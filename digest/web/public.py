@@ -14,10 +14,12 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from digest.people.notify import Welcome
 from digest.web.guards import FORM, LIMITED_FORM
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
 from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
+from subscribers.models import Subscriber
 from subscribers.optin import (
     ALREADY_CONFIRMED,
     CONFIRMED,
@@ -163,7 +165,7 @@ def _manage_link_page(site: Site, request: Request, public_id: str, template: st
 
 
 @router.post("/confirm/{token}", dependencies=FORM)
-def confirm_submit(request: Request, token: str) -> Response:
+def confirm_submit(request: Request, token: str, background: BackgroundTasks) -> Response:
     site = site_of(request)
     version = site.settings.subscribers.consent_text_version
     with site.write() as session:
@@ -177,6 +179,8 @@ def confirm_submit(request: Request, token: str) -> Response:
         )
         sub = result.subscriber
         if result.state == CONFIRMED and sub is not None:
+            if site.settings.subscribers.welcome_email:
+                site.schedule_welcome(background, _welcome(sub))
             url = site.url(f"/manage/{make_token(site.keys, MANAGE, sub.public_id, site.clock())}")
             return site.pages.render(
                 request, "confirmed.html", manage_url=url, sections=sub.sections
@@ -185,3 +189,7 @@ def confirm_submit(request: Request, token: str) -> Response:
             return _manage_link_page(site, request, sub.public_id, "confirm.html")
     status = {"expired": 410}.get(result.state, 404)
     return _confirm_page(site, request, token, result.state, status)
+
+
+def _welcome(sub: Subscriber) -> Welcome:
+    return Welcome(sub.id, sub.email, sub.public_id, sub.name, sub.sections)
