@@ -155,7 +155,7 @@ def main() -> None:
         f"{once_ms:.1f} ms once per edition (the first render, the message's headers)"
     )
     full = render._context(view, branding(settings), view.items)
-    mjml_source = render.environment().get_template("email/digest.mjml.j2").render(full)
+    mjml_source = render.environment().get_template("digest.mjml.j2").render(full)
     start = time.perf_counter()
     for _ in range(NODE_RUNS):
         render.compile_mjml(mjml_source)
