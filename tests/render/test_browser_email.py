@@ -39,64 +39,8 @@ PHONE, DESKTOP = 375, 600
 MIN_CONTRAST, MIN_FONT_PX, MIN_TAP_PX = 4.5, 14, 44
 
 # Every problem a reader would meet, measured in the page; an empty list for each is a pass.
-AUDIT = """
-() => {
-  const rgba = (value) => {
-    const parts = value.match(/[\\d.]+/g).map(Number);
-    return {r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1};
-  };
-  const channel = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
-  const ratio = (a, b) => {
-    const [x, y] = [luminance(a), luminance(b)];
-    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
-  };
-  const ground = (element) => {
-    for (let node = element; node; node = node.parentElement) {
-      const colour = rgba(getComputedStyle(node).backgroundColor);
-      if (colour.a >= 1) return colour;
-    }
-    return null;
-  };
-  const visible = (element) => element.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
-    && element.getClientRects().length > 0;
-  const isBlock = (element) => !getComputedStyle(element).display.startsWith('inline');
-  const said = (text) => text.replace(/\\s+/g, ' ').trim();
-
-  const contrast = [], small = [], seen = new Set();
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const element = walker.currentNode.parentElement;
-    if (!said(walker.currentNode.textContent) || seen.has(element) || !visible(element)) continue;
-    seen.add(element);
-    const style = getComputedStyle(element);
-    const text = said(element.textContent).slice(0, 50);
-    const behind = ground(element);
-    const colour = rgba(style.color);
-    const r = behind ? ratio(colour, behind) : 0;
-    if (r < %(contrast)s) contrast.push(`${r.toFixed(2)}:1 ${style.color} on ${behind ? JSON.stringify(behind) : 'nothing'}: ${text}`);
-    const size = parseFloat(style.fontSize);
-    if (size < %(font)s) small.push(`${size}px: ${text}`);
-  }
-  const short = [];
-  for (const link of document.querySelectorAll('a')) {
-    if (!visible(link)) continue;
-    const box = link.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0) continue;
-    let block = link;
-    while (block.parentElement && !isBlock(block)) block = block.parentElement;
-    // Standalone: nothing but links in its block ("Manage · Unsubscribe" counts), no sentence.
-    let words = block.textContent;
-    for (const other of block.querySelectorAll('a')) words = words.replace(other.textContent, '');
-    const standalone = !/[\\p{L}\\p{N}]/u.test(words);
-    if (standalone && box.height < %(tap)s) short.push(`${box.height.toFixed(1)}px: ${said(link.textContent) || link.href}`);
-  }
-  return {
-    contrast, small, short,
-    scroll: document.documentElement.scrollWidth - window.innerWidth,
-  };
-}
-""" % {"contrast": MIN_CONTRAST, "font": MIN_FONT_PX, "tap": MIN_TAP_PX}
+AUDIT = (Path(__file__).with_name("audit.js")).read_text(encoding="utf-8")
+LIMITS = {"contrast": MIN_CONTRAST, "font": MIN_FONT_PX, "tap": MIN_TAP_PX}
 
 
 def png(width: int, height: int) -> bytes:
@@ -200,7 +144,7 @@ def open_email(
 
 
 def audit(page: Page) -> dict[str, Any]:
-    result = page.evaluate(AUDIT)
+    result = page.evaluate(AUDIT, LIMITS)
     assert isinstance(result, dict)
     return result
 
