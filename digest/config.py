@@ -851,8 +851,11 @@ def _check_design(settings: Settings, path: Path) -> None:
     or templates that are not there, are found at load, not in a reader's inbox."""
     clashes = settings.branding.contrast_problems()
     if clashes:
+        # The colour may come from the environment: name the variable, as for a bad key.
+        variables = [_env_variable(("branding", clash.split(" ", 1)[0])) for clash in clashes]
+        where = next((f"{v} (overrides {path})" for v in variables if v), str(path))
         raise ConfigError(
-            f"{path}: [branding] text too faint to read: {'; '.join(clashes)} (every text "
+            f"{where}: [branding] text too faint to read: {'; '.join(clashes)} (every text "
             f"colour needs {MIN_CONTRAST}:1 on the surface and the background, and "
             'button_text on button: see README "The email\'s design")'
         )
