@@ -31,8 +31,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest import USER_AGENT
+from digest.colors import DARK, LIGHT, MIN_CONTRAST, Palette, low_contrast, parse_hex
 from digest.errors import ConfigError
-from digest.render.colors import DARK, LIGHT, MIN_CONTRAST, Palette, low_contrast, parse_hex
 
 DEFAULT_CONFIG = "digest.toml"
 SECRET_KEYS = ("secret_key", "sendgrid_api_key", "smtp_password")
@@ -326,7 +326,7 @@ def _colour(name: str, scheme: str, default: str) -> Any:
 class BrandingSettings(_Section):
     """How the emails look: two palettes (light, and dark for readers whose mail app is in dark
     mode), fonts and widths. Every text colour must reach 4.5:1 on both grounds (checked at
-    load: digest/render/colors.py)."""
+    load: digest/colors.py)."""
 
     background: str = _colour("background", "Light", _LIGHT["background"])
     surface: str = _colour("surface", "Light", _LIGHT["surface"])

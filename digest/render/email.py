@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from mjml import mjml2html
 
+from digest.colors import DARK, LIGHT, Palette
 from digest.errors import RenderError
-from digest.render.colors import DARK, LIGHT, Palette
 from digest.render.words import (
     fill_intro,
     join_names,

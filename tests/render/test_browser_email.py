@@ -21,12 +21,12 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from digest.branding import branding
+from digest.colors import contrast
 from digest.config import Settings, load_settings
 from digest.edition.build import build_edition
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
 from digest.people.notify import Welcome, render_notice, render_welcome
-from digest.render.colors import contrast
 from digest.render.email import render_edition
 from digest.render.placeholders import fill_preview
 from digest.store.db import make_engine, session_factory, upgrade

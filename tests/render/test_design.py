@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
+from digest.colors import DARK, LIGHT, Palette
 from digest.errors import RenderError
-from digest.render.colors import DARK, LIGHT, Palette
 from digest.render.email import Branding, EditionView, ItemView, render_edition, render_mail
 from digest.render.placeholders import MANAGE_URL, UNSUBSCRIBE_URL
 

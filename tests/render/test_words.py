@@ -1,4 +1,4 @@
-"""The words of each variant (render/words.py) and the palette's contrast (render/colors.py)."""
+"""The words of each variant (render/words.py) and the palette's contrast (digest/colors.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from digest.render.colors import DARK, LIGHT, contrast, low_contrast, parse_hex
+from digest.colors import DARK, LIGHT, contrast, low_contrast, parse_hex
 from digest.render.words import (
     fill_intro,
     join_names,
