@@ -357,7 +357,11 @@ class BrandingSettings(_Section):
         600, ge=480, le=800, description="Width of the email's content column in pixels."
     )
     logo_width: int = Field(
-        180, ge=40, le=800, description="Width of [publication] logo_url in the header, in pixels."
+        180,
+        ge=40,
+        le=800,
+        description="Largest width of [publication] logo_url in the header, in pixels (give a "
+        "sharp image twice as wide; a narrower one is not stretched).",
     )
     dark_logo_url: str | None = Field(
         None,

@@ -14,6 +14,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def png(width: int, height: int) -> bytes:
     )
 
 
-LOGO, PHOTO = png(360, 80), png(1104, 620)
+LOGO, PHOTO = png(720, 160), png(1104, 620)  # both sharp: twice their width in the email
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,8 @@ def emails(demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     pages = {
         "edition": render_edition(view, look).html,
         "europe": render_edition(view, look, ["Europe"]).html,
+        # A wide logo (its image wider than a phone's column) must not push the page sideways.
+        "wide-logo": render_edition(view, replace(look, logo_width=500), ["Asia"]).html,
         "confirm": render_notice(
             settings, Notice(CONFIRMATION, "reader@example.com", "p" * 32, "t" * 80, 1)
         ).html,
@@ -192,8 +195,8 @@ def test_with_images_blocked_the_masthead_still_reads(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("name", ["confirm", "welcome"])
-def test_the_confirmation_and_welcome_read_well_on_a_phone(
+@pytest.mark.parametrize("name", ["confirm", "welcome", "wide-logo"])
+def test_the_confirmation_welcome_and_a_wide_logo_read_well_on_a_phone(
     browser: Browser, emails: dict[str, Path], name: str, scheme: str
 ) -> None:
     with open_email(browser, emails[name], PHONE, scheme) as page:
