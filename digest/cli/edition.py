@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -21,7 +22,10 @@ from digest.edition.preflight import (
 )
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
-from digest.errors import EmptyWeekError, PreflightError
+from digest.errors import EmptyWeekError, PreflightError, UsageError
+
+if TYPE_CHECKING:
+    from digest.edition.preview import Preview
 
 
 def register(app: typer.Typer) -> None:
@@ -147,12 +151,24 @@ def preview(
         "--screenshots/--no-screenshots",
         help="PNGs of the HTML at 600 and 375 px, light and dark (needs Chromium).",
     ),
+    email: str | None = typer.Option(
+        None,
+        "--email",
+        metavar="KIND",
+        help="Instead of an edition: the confirmation (confirm), the note to someone already "
+        "subscribed (already) or the welcome email (welcome).",
+    ),
 ) -> None:
     """Render an edition (or one variant) to HTML and plain-text files, with sample links, take
     screenshots of it, and preflight it: what approving and sending will check."""
-    from digest.edition.preview import write_preview
+    from digest.edition.preview import write_mail_preview, write_preview
 
     st = state(ctx)
+    if email is not None:
+        if edition_id is not None or variant is not None:
+            raise UsageError("--email previews an email to one person: no --edition or --variant")
+        _print_preview(write_mail_preview(st.settings, email, out, screenshots=screenshots))
+        return
     with st.sessions() as session:
         edition = get_edition(session, edition_id)
         view = edition_view(edition)
@@ -162,7 +178,14 @@ def preview(
     done = write_preview(
         st.settings, view, sections, out, f"edition-{view.id}{suffix}", screenshots=screenshots
     )
-    console.print(f"Subject: {escape(done.rendered.subject)}")
+    _print_preview(done)
+    moment = datetime.now(UTC)
+    report = preflight_view(st.settings, view, [(tuple(sections), None)], moment, version)
+    _print_preflight(report, verbose=False)
+
+
+def _print_preview(done: Preview) -> None:
+    console.print(f"Subject: {escape(done.subject)}")
     console.print(f"HTML ({done.html_bytes / 1024:.1f} KB): {done.html_path}")
     console.print(f"Text ({done.text_bytes / 1024:.1f} KB): {done.text_path}")
     if done.screenshots:
@@ -171,9 +194,6 @@ def preview(
         console.print(f"Screenshots: {first} (and {names})", highlight=False, soft_wrap=True)
     else:
         console.print(f"Screenshots: {escape(done.no_screenshots or '')}", highlight=False)
-    moment = datetime.now(UTC)
-    report = preflight_view(st.settings, view, [(tuple(sections), None)], moment, version)
-    _print_preflight(report, verbose=False)
 
 
 def _slug(name: str) -> str:

@@ -1,5 +1,6 @@
-"""`digest preview`'s files: an edition's variant rendered with sample links, written as HTML and
-text, and photographed in Chromium at a desktop and a phone width, light and dark, beside them.
+"""`digest preview`'s files: an edition's variant (or the confirmation or welcome email) rendered
+with sample links, written as HTML and text, and photographed in Chromium at a desktop and a
+phone width, light and dark, beside them.
 
 The screenshots are what a reviewer looks at before approving: the design at 600 and 375 px in
 both of a mail app's colour schemes. They need Chromium (Debian's `chromium`) and the
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from digest.branding import branding
 from digest.config import Settings
 from digest.errors import UsageError
-from digest.render.email import EditionView, RenderedEmail, render_edition
-from digest.render.placeholders import fill_preview
+from digest.people.notify import Welcome, render_notice, render_welcome
+from digest.render.email import EditionView, Mail, render_edition
+from digest.render.placeholders import PREVIEW_TOKEN, fill_preview
+from subscribers.optin import ALREADY_SUBSCRIBED, CONFIRMATION, Notice
 
 if TYPE_CHECKING:
     from playwright.sync_api import Route
@@ -32,9 +35,14 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser")
 PAGE_TIMEOUT_MS = 15_000  # images that do not arrive by then are left out of the picture
 
 
+# The emails to one person that `digest preview --email` shows, with sample links.
+MAILS = ("confirm", "already", "welcome")
+SAMPLE_ADDRESS = "reader@example.com"
+
+
 @dataclass
 class Preview:
-    rendered: RenderedEmail
+    subject: str
     html_path: Path
     text_path: Path
     html_bytes: int
@@ -57,8 +65,31 @@ def write_preview(
     """Render `sections` of `view` into `out`/`stem`.html and .txt (sample links where a send
     puts each subscriber's own), then the PNGs when `screenshots` and Chromium is there."""
     rendered = render_edition(view, branding(settings), sections)
+    mail = Mail(rendered.subject, rendered.html, rendered.text)
+    return _write(settings, mail, out, stem, screenshots, load_images)
+
+
+def write_mail_preview(
+    settings: Settings, kind: str, out: Path, *, screenshots: bool = True
+) -> Preview:
+    """The confirmation ("confirm"), the note to someone already subscribed ("already") or the
+    welcome, as a made-up reader of every section would get it, into `out`/`kind`.html."""
+    if kind not in MAILS:
+        raise UsageError(f"--email {kind!r}: one of {', '.join(MAILS)}")
+    if kind == "welcome":
+        mail = render_welcome(settings, Welcome(0, SAMPLE_ADDRESS, PREVIEW_TOKEN, None, None))
+    else:
+        notice_kind = CONFIRMATION if kind == "confirm" else ALREADY_SUBSCRIBED
+        notice = Notice(notice_kind, SAMPLE_ADDRESS, PREVIEW_TOKEN, PREVIEW_TOKEN, 0)
+        mail = render_notice(settings, notice)
+    return _write(settings, mail, out, kind, screenshots, load_images=True)
+
+
+def _write(
+    settings: Settings, mail: Mail, out: Path, stem: str, screenshots: bool, load_images: bool
+) -> Preview:
     base_url = settings.web.base_url
-    html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
+    html, text = fill_preview(mail.html, base_url), fill_preview(mail.text, base_url)
     html_path, text_path = out / f"{stem}.html", out / f"{stem}.txt"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +97,7 @@ def write_preview(
         text_path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write the preview there: {exc.strerror}") from None
-    preview = Preview(rendered, html_path, text_path, len(html.encode()), len(text.encode()))
+    preview = Preview(mail.subject, html_path, text_path, len(html.encode()), len(text.encode()))
     if not screenshots:
         preview.no_screenshots = "not taken (--no-screenshots)"
         return preview

@@ -98,3 +98,33 @@ def test_screenshots_at_two_widths_in_both_schemes(
         assert height > 800, name  # the whole email, not the first screen
     light, dark = (shots[f"edition-1-europe-375-{s}.png"].read_bytes() for s in ("light", "dark"))
     assert light != dark
+
+
+@pytest.mark.parametrize("kind", ["confirm", "already", "welcome"])
+def test_the_emails_to_one_person_preview_with_sample_links(
+    cli: CliRun, tmp_path: Path, kind: str
+) -> None:
+    code, out, err = cli("preview", "--email", kind, "--no-screenshots", "--out", str(tmp_path))
+    assert code == 0, err
+    html = (tmp_path / f"{kind}.html").read_text()
+    text = (tmp_path / f"{kind}.txt").read_text()
+    assert "%%" not in html + text and "http://127.0.0.1:8000/" in text
+    assert "preflight" not in out  # preflight is for editions
+    if kind == "welcome":
+        assert "from every section: Middle East, Europe, Asia" in " ".join(text.split())
+        assert "http://127.0.0.1:8000/u/preview" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "newsletter"], "--email 'newsletter': one of confirm, already, welcome"),
+        (["--email", "welcome", "--edition", "1"], "no --edition or --variant"),
+    ],
+)
+def test_a_wrong_email_preview_is_one_line_exit_2(
+    cli: CliRun, tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, _, err = cli("preview", *args, "--out", str(tmp_path))
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
