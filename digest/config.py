@@ -577,11 +577,25 @@ class WebSettings(_Section):
     subscribe_ip_limit: int = Field(
         20,
         ge=1,
-        description="Subscribe and resend requests one IP may make per "
-        "subscribe_ip_window_minutes (per web process); more get HTTP 429.",
+        description="Subscribe and resend requests one client (an IPv4 address, an IPv6 /64) "
+        "may make per subscribe_ip_window_minutes (per web process); more get HTTP 429.",
     )
     subscribe_ip_window_minutes: int = Field(
         60, ge=1, description="The window of subscribe_ip_limit, in minutes."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's headers, counted from connecting "
+        "or from the request's first byte; a slower client is disconnected (`digest serve`).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body once the app reads it; a "
+        "slower client gets HTTP 408 and is disconnected.",
     )
 
     @field_validator("base_url")

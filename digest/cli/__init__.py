@@ -17,9 +17,9 @@ import click
 import typer
 import typer.core
 import typer.main
-from rich.markup import escape
 
 from digest.cli.common import State, err_console
+from digest.cli.safe import shown
 from digest.errors import DigestError
 
 # Top-level command -> the module that defines it, in the order `digest --help` lists them
@@ -138,9 +138,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except DigestError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except _CLICK_ERRORS as exc:
         exc.show()

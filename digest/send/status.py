@@ -28,6 +28,7 @@ from digest.store.models import (
     SUBMITTED,
     LinkClick,
 )
+from subscribers.csvcells import csv_cell
 
 RATE_WINDOW = timedelta(seconds=60)
 
@@ -151,6 +152,7 @@ def write_report(out: TextIO, rows: Iterator[tuple[str, ...]]) -> int:
     writer.writerow(REPORT_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow(row)
+        # An address or a provider's message can start with "=": no cell may run as a formula.
+        writer.writerow([csv_cell(cell) for cell in row])
         n += 1
     return n

@@ -11,20 +11,20 @@ that this app never grants, and it acts on no cookie.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from digest.web.guards import Refused, rate_limit, retry_after
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
-from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
+from subscribers.errors import InvalidEmail, InvalidName, InvalidSections, StaleConsentText
 from subscribers.optin import Notice, resend_confirmation, subscribe
 
 router = APIRouter(prefix="/api")
@@ -39,19 +39,40 @@ ACCEPTED = {
 }
 
 
-class SubscribeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+NUL_ERROR = "nul_character"
 
-    email: str = Field(max_length=320)
-    name: str | None = Field(None, max_length=200)
-    sections: list[str] | None = Field(None, max_length=100)
-    consent_text_version: str | None = Field(None, max_length=64)
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError(NUL_ERROR, "contains a NUL character")
+    return value
+
+
+# Every string the API takes: no NUL (PostgreSQL text cannot hold one; it is a 400).
+Text = Annotated[str, AfterValidator(_no_nul)]
+Section = Annotated[Text, Field(max_length=200)]
+
+
+class SubscribeRequest(BaseModel):
+    """POST /api/subscribe. Strict types (a number is not an address, a string is not a list),
+    every size bounded; the name is cleaned and its length checked by subscribers.names."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Annotated[Text, Field(max_length=320)]
+    name: Annotated[Text, Field(max_length=1000)] | None = None
+    sections: (
+        Annotated[list[Annotated[Text, Field(max_length=200)]], Field(max_length=100)] | None
+    ) = None
+    consent_text_version: Annotated[Text, Field(max_length=64)] | None = None
 
 
 class ResendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """POST /api/resend."""
 
-    email: str = Field(max_length=320)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Annotated[Text, Field(max_length=320)]
 
 
 def error(status: int, field: str | None, message: str, **headers: str) -> JSONResponse:
@@ -63,22 +84,31 @@ def error(status: int, field: str | None, message: str, **headers: str) -> JSONR
 
 
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """A dependency reading the body as `model`, or refusing it with the API's JSON error."""
+    """A dependency reading the body as `model`, or refusing it with the API's JSON error:
+    415 for another media type, 400 for what is not JSON (a number of 5,000 digits, arrays
+    nested 5,000 deep, invalid UTF-8: pydantic's parser refuses them all) or carries a NUL,
+    422 naming the first field that does not fit. A body over the route's limit is a 413
+    (digest/web/bodies.py) raised while it is read."""
 
     async def read(request: Request) -> M:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise Refused(error(415, None, "send the request as application/json"))
         try:
-            data = json.loads(await request.body())
-            return model.model_validate(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Refused(error(400, None, f"the body is not JSON: {exc}")) from None
+            return model.model_validate_json(await request.body())
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            raise Refused(error(422, field, first["msg"])) from None
+            raise Refused(_refusal(exc)) from None
 
     return read
+
+
+def _refusal(exc: ValidationError) -> JSONResponse:
+    problems = exc.errors(include_url=False, include_input=False)
+    for problem in problems:
+        if problem["type"] == "json_invalid":
+            return error(400, None, f"the body is not JSON: {problem['msg']}")
+    first = next((p for p in problems if p["type"] == NUL_ERROR), problems[0])
+    field = ".".join(str(p) for p in first["loc"]) or None
+    return error(400 if first["type"] == NUL_ERROR else 422, field, first["msg"])
 
 
 def too_many(site: Site, request: Request, wait: float) -> JSONResponse:
@@ -135,6 +165,8 @@ async def api_subscribe(
         notice = await run_in_threadpool(work)
     except InvalidEmail as exc:
         return error(422, "email", str(exc))
+    except InvalidName as exc:
+        return error(422, "name", str(exc))
     except InvalidSections as exc:
         return error(422, "sections", str(exc))
     except IntegrityError:

@@ -21,6 +21,7 @@ from digest.config import Settings
 from digest.people.audience import register_consent
 from digest.store.db import open_database, session_factory
 from digest.web import api, manage, public, unsubscribe, webhooks
+from digest.web.bodies import BodyLimits
 from digest.web.guards import Refused, answer_refused
 from digest.web.oneclick import OneClick
 from digest.web.pages import stylesheet
@@ -37,7 +38,12 @@ def create_app(
     """The app. `clock` and `backend` are for tests (a frozen now, a recording mailer).
     Configuration mistakes (no DIGEST_SECRET_KEY, a backend without its key, a consent text
     changed under an old version) fail here, at start, not on someone's first request."""
-    app = FastAPI(title="digest", docs_url=None, redoc_url=None, openapi_url=None)
+    # No redirect_slashes: Starlette builds that redirect from the request's Host header, so
+    # `GET /subscribe/` with `Host: evil.example` would send people there. Every redirect we
+    # make starts with [web] base_url (Site.redirect).
+    app = FastAPI(
+        title="digest", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+    )
     engine = open_database(settings.database_url)
     app.state.settings = settings
     app.state.sessions = session_factory(engine)
@@ -51,13 +57,12 @@ def create_app(
         clock=clock,
         backend=backend,
     )
-    # Starlette runs the last added outermost: the one-click endpoint sits inside the headers.
+    # Starlette runs the last added outermost: the one-click endpoint sits inside the body
+    # limits, and everything inside the headers (a 413, a 408 and a 500 carry them too).
     app.add_middleware(OneClick, site=app.state.site)
-    app.add_middleware(
-        SecurityMiddleware,
-        headers=security_headers(stylesheet()),
-        own_limit=["/webhooks/"],  # the webhook route caps its bodies itself (16 MB)
-    )
+    app.add_middleware(BodyLimits, body_timeout_s=settings.web.body_timeout_s, answer=_error_page)
+    https = settings.web.base_url.startswith("https://")
+    app.add_middleware(SecurityMiddleware, headers=security_headers(stylesheet(), https=https))
     app.add_exception_handler(StarletteHTTPException, _error_page)
     app.add_exception_handler(Refused, answer_refused)  # a guard's page or JSON body, as is
     for module in (public, manage, unsubscribe, api):
@@ -72,8 +77,11 @@ def create_app(
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
-    """People get a page for a mistyped address; API clients keep FastAPI's JSON."""
+    """People get a page for a mistyped address; the JSON API its own error body; other
+    clients FastAPI's JSON. The exception's headers (a 413's `Connection: close`) go along."""
     assert isinstance(exc, StarletteHTTPException)
+    if request.url.path.startswith(api.router.prefix + "/"):
+        return api.error(exc.status_code, None, str(exc.detail), **(exc.headers or {}))
     if "text/html" not in request.headers.get("accept", ""):
         return await http_exception_handler(request, exc)
     heading = "Page not found" if exc.status_code == 404 else "Something is wrong"
@@ -81,6 +89,7 @@ async def _error_page(request: Request, exc: Exception) -> Response:
         request,
         "error.html",
         status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
         heading=heading,
         message="There is nothing at this address." if exc.status_code == 404 else str(exc.detail),
         back="/subscribe",

@@ -15,6 +15,7 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from digest.web.site import Site, client_ip, site_of
+from subscribers.ratelimit import client_key
 
 # How a face answers a client over its limit: the site, the request, the seconds to wait.
 LimitAnswer = Callable[[Site, Request, float], Response]
@@ -74,12 +75,13 @@ async def csrf_form(request: Request, csrf_token: str = Form("")) -> None:
 
 
 def rate_limit(answer: LimitAnswer) -> Callable[[Request], Awaitable[None]]:
-    """A dependency taking one request from the client's per-IP allowance; over it, the
-    client gets `answer` (each face answers in its own format)."""
+    """A dependency taking one request from the client's per-IP allowance (an IPv6 client's
+    /64: subscribers.ratelimit.client_key); over it, the client gets `answer` (each face
+    answers in its own format)."""
 
     async def limit(request: Request) -> None:
         site = site_of(request)
-        wait = site.limiter.hit(client_ip(request), site.clock())
+        wait = site.limiter.hit(client_key(client_ip(request)), site.clock())
         if wait:
             raise Refused(answer(site, request, wait))
 

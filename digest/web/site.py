@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import BackgroundTasks, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,6 +128,11 @@ class Site:
 
     def url(self, path: str) -> str:
         return f"{self.settings.web.base_url}{path}"
+
+    def redirect(self, path: str) -> RedirectResponse:
+        """A 303 to one of our own pages, built from [web] base_url, never from the request's
+        Host header (which the client chooses: a redirect built from it can point anywhere)."""
+        return RedirectResponse(self.url(path), status_code=303)
 
 
 def site_of(request: Request) -> Site:
