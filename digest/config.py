@@ -578,7 +578,8 @@ class WebSettings(_Section):
         20,
         ge=1,
         description="Subscribe and resend requests one client (an IPv4 address, an IPv6 /64) "
-        "may make per subscribe_ip_window_minutes (per web process); more get HTTP 429.",
+        "may make per subscribe_ip_window_minutes (shared by every web process: kept in the "
+        "database); more get HTTP 429.",
     )
     subscribe_ip_window_minutes: int = Field(
         60, ge=1, description="The window of subscribe_ip_limit, in minutes."
@@ -597,11 +598,44 @@ class WebSettings(_Section):
         description="Seconds a client has to send a request's body once the app reads it; a "
         "slower client gets HTTP 408 and is disconnected.",
     )
+    archive: bool = Field(
+        True,
+        description="Publish every sent edition at {base_url}/archive/ with an RSS feed; the "
+        "emails then carry a 'View in browser' link to it. false: no archive and no link.",
+    )
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _require_http(value).rstrip("/")
+
+
+class StaffSettings(_Section):
+    """Staff sign-in and API tokens (digest.staff): how long a session lasts, and how many
+    failures an account or an IP may have before it must wait."""
+
+    session_hours: int = Field(
+        12, ge=1, le=720, description="How long a console sign-in lasts, in hours."
+    )
+    login_failures: int = Field(
+        10,
+        ge=1,
+        description="Failed sign-ins allowed per account and per IP per login_window_minutes "
+        "(shared by every web process); past it, sign-in answers HTTP 429 until the window "
+        "refills, even with the right password.",
+    )
+    login_window_minutes: int = Field(
+        15, ge=1, description="The window of login_failures, in minutes."
+    )
+    token_failures: int = Field(
+        20,
+        ge=1,
+        description="API requests with a wrong, expired or revoked token or session one IP may "
+        "make per token_window_minutes (shared by every web process); past it, HTTP 429.",
+    )
+    token_window_minutes: int = Field(
+        15, ge=1, description="The window of token_failures, in minutes."
+    )
 
 
 class SubscribersSettings(_Section):
@@ -678,6 +712,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
     subscribers: SubscribersSettings = SubscribersSettings()
+    staff: StaffSettings = StaffSettings()
     gather: GatherSettings = GatherSettings()
     rank: RankSettings = RankSettings()
     branding: BrandingSettings = BrandingSettings()

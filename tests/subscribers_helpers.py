@@ -164,10 +164,14 @@ def start_web(
     tmp_path: Path, db_path: Path, clock: Clock | None = None, **overrides: Any
 ) -> tuple[Web, LiveServer]:
     live = LiveServer(bound_socket())
-    settings = web_settings(tmp_path, db_path, live.url, **overrides)
-    clock = clock or Clock()
-    app = create_app(settings, clock=clock)
-    live.start(app, **server_options(settings))
+    try:
+        settings = web_settings(tmp_path, db_path, live.url, **overrides)
+        clock = clock or Clock()
+        app = create_app(settings, clock=clock)
+        live.start(app, **server_options(settings))
+    except BaseException:
+        live.sock.close()  # not left for the garbage collector to report in a later test
+        raise
     engine = make_engine(settings.database_url)
     web = Web(
         url=live.url,

@@ -150,6 +150,15 @@ def test_preview_links_are_samples_not_placeholders(demo: dict[str, Path]) -> No
         assert "http://127.0.0.1:8000/manage/preview" in body, name
 
 
+def test_preview_is_the_golden_edition(demo: dict[str, Path]) -> None:
+    """What `make demo` previews is what tests/render/golden/ holds (and reviews)."""
+    golden = ROOT / "tests" / "render" / "golden"
+    html = (golden / "demo-edition.html").read_text(encoding="utf-8").replace(">\n", ">")
+    assert (demo["preview"] / "edition-1.html").read_text(encoding="utf-8") == html
+    text = (golden / "demo-edition.txt").read_text(encoding="utf-8")
+    assert (demo["preview"] / "edition-1.txt").read_text(encoding="utf-8") == text
+
+
 def test_sending_again_is_refused(demo: dict[str, Path]) -> None:
     env = digest_env(
         {

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "articles": "digest.cli.sources",
     "picks": "digest.cli.sources",
     "subscribers": "digest.cli.subscribers",
+    "staff": "digest.cli.staff",
     "db": "digest.cli.db",
 }
 

@@ -1,7 +1,8 @@
 """`digest serve [--host] [--port]`: the web app under uvicorn.
 
 Access logs keep the path but never a link's token (a token is the only credential of the
-unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
+unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs"), nor a
+staff API token someone put in a URL.
 """
 
 from __future__ import annotations

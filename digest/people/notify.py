@@ -24,7 +24,8 @@ from digest.branding import branding
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.people.links import recipients
-from digest.render.email import Mail, render_mail
+from digest.render.email import Mail, compile_mjml, mail_sources
+from digest.render.inert import clean, url_value
 from digest.render.words import join_names
 from subscribers.optin import CONFIRMATION, Notice
 
@@ -43,6 +44,8 @@ class Welcome:
     public_id: str
     name: str | None
     sections: Sequence[str] | None  # None: every section
+    # The newest edition's archive page (edition/archive.py), for a button to it; None: none.
+    latest_url: str | None = None
 
 
 def confirm_url(settings: Settings, token: str) -> str:
@@ -58,6 +61,12 @@ def unsubscribe_url(settings: Settings, token: str) -> str:
 
 
 def render_notice(settings: Settings, notice: Notice) -> Mail:
+    subject, mjml, text = notice_sources(settings, notice)
+    return Mail(subject, compile_mjml(mjml), text)
+
+
+def notice_sources(settings: Settings, notice: Notice) -> tuple[str, str, str]:
+    """Subject, MJML and text of the notice, before MJML compiles (the node-MJML test uses it)."""
     title = settings.newsletter.title
     if notice.kind == CONFIRMATION:
         subject = f"Confirm your subscription to {title}"
@@ -74,7 +83,7 @@ def render_notice(settings: Settings, notice: Notice) -> Mail:
         "action_url": url,
         "ttl_hours": settings.subscribers.confirm_ttl_hours,
     }
-    return render_mail("confirm", context, branding(settings))
+    return mail_sources("confirm", context, branding(settings))
 
 
 def frequency(window_days: int) -> str:
@@ -84,22 +93,28 @@ def frequency(window_days: int) -> str:
     )
 
 
-def render_welcome(settings: Settings, welcome: Welcome, latest_url: str | None = None) -> Mail:
-    """The welcome, with the per-recipient placeholders its backend fills. `latest_url`: the
-    latest edition's page, when there is one (the archive's), for a button to it."""
+def render_welcome(settings: Settings, welcome: Welcome) -> Mail:
+    """The welcome, with the per-recipient placeholders its backend fills, and a button to the
+    latest edition when the archive has one."""
+    subject, mjml, text = welcome_sources(settings, welcome)
+    return Mail(subject, compile_mjml(mjml), text)
+
+
+def welcome_sources(settings: Settings, welcome: Welcome) -> tuple[str, str, str]:
+    """Subject, MJML and text of the welcome, before MJML compiles (the node-MJML test)."""
     every = list(settings.newsletter.sections)
     chosen = [s for s in every if welcome.sections is None or s in welcome.sections] or every
     context = {
         "subject": f"Welcome to {settings.newsletter.title}",
         "preheader": f"What you will get, and how often: {join_names(chosen)}.",
-        "name": (welcome.name or "").strip(),
+        "name": clean(welcome.name or ""),
         "frequency": frequency(settings.newsletter.window_days),
         "section_names": chosen,
         "sections_label": join_names(chosen),
         "every_section": len(chosen) == len(every),
-        "latest_url": latest_url,
+        "latest_url": url_value(welcome.latest_url) if welcome.latest_url else None,
     }
-    return render_mail("welcome", context, branding(settings))
+    return mail_sources("welcome", context, branding(settings))
 
 
 def build_batch(settings: Settings, notice: Notice) -> Batch:
@@ -139,10 +154,10 @@ def send_notice(settings: Settings, notice: Notice, backend: EmailBackend | None
     return ok
 
 
-def welcome_batch(settings: Settings, welcome: Welcome, latest_url: str | None = None) -> Batch:
+def welcome_batch(settings: Settings, welcome: Welcome) -> Batch:
     """From the newsletter's address, with the reader's own links (body and List-Unsubscribe)
     made as an edition's are (people/links.py)."""
-    mail = render_welcome(settings, welcome, latest_url)
+    mail = render_welcome(settings, welcome)
     row = (welcome.subscriber_id, welcome.email, "", welcome.public_id)
     (recipient,) = recipients(
         [row], settings.web.base_url, settings.secret_keys(), settings.delivery.unsubscribe_mailto
@@ -163,16 +178,11 @@ def welcome_batch(settings: Settings, welcome: Welcome, latest_url: str | None =
     )
 
 
-def send_welcome(
-    settings: Settings,
-    welcome: Welcome,
-    backend: EmailBackend | None = None,
-    latest_url: str | None = None,
-) -> bool:
+def send_welcome(settings: Settings, welcome: Welcome, backend: EmailBackend | None = None) -> bool:
     """Send it; False (logged, without the address) if it could not go. Nothing retries it:
     the subscription stands either way, and every edition carries the same links."""
     try:
-        batch = welcome_batch(settings, welcome, latest_url)
+        batch = welcome_batch(settings, welcome)
         mailer = backend or get_backend(settings)
         with mailer:
             statuses = mailer.send_batch(batch)

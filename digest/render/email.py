@@ -26,6 +26,7 @@ from mjml import mjml2html
 
 from digest.colors import DARK, LIGHT, Palette
 from digest.errors import RenderError
+from digest.render.inert import clean, finalize, subject_value, url_value
 from digest.render.words import (
     fill_intro,
     join_names,
@@ -94,6 +95,15 @@ class Branding:
 
 
 @dataclass(frozen=True)
+class WebCopy:
+    """Render the public web copy (the archive page) instead of an email: the footer carries no
+    per-recipient link and invites the reader to subscribe and to read past editions."""
+
+    subscribe_url: str
+    archive_url: str
+
+
+@dataclass(frozen=True)
 class RenderedEmail:
     subject: str
     html: str
@@ -134,6 +144,9 @@ def environment(custom: str | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change while digest runs: no stat per render
+        # Every printed value made inert: no placeholder, no mangled attribute (render/inert.py).
+        finalize=finalize,
     )
     env.filters["wrap"] = _wrap
     return env
@@ -145,31 +158,74 @@ def _wrap(text: str) -> str:
     return "\n".join(textwrap.wrap(str(text), 76)) or ""
 
 
-def render_edition(
-    view: EditionView, branding: Branding, sections: Sequence[str] | None = None
-) -> RenderedEmail:
-    """The email for the subscribers who get `sections` (None: every section)."""
+@dataclass(frozen=True)
+class Sources:
+    """What the templates make of one variant, before MJML compiles: the MJML and the text part.
+    render_edition compiles it; the node-MJML comparison test and bench/render.py use it too."""
+
+    subject: str
+    mjml: str
+    text: str
+    preheader: str
+    sections: tuple[str, ...]
+
+
+def render_sources(
+    view: EditionView,
+    branding: Branding,
+    sections: Sequence[str] | None = None,
+    *,
+    web_copy: WebCopy | None = None,
+) -> Sources:
+    """The templates' output for the subscribers who get `sections` (None: every section); with
+    `web_copy`, the edition's public web page instead (no personal link in it)."""
     items = [i for i in view.items if sections is None or i.section in sections]
     if not items:
         raise RenderError(f"edition {view.id} has no articles in sections {list(sections or [])}")
     context = _context(view, branding, items)
+    context["web_copy"] = web_copy
     mjml, text = _render_pair("digest", context, branding)
-    return RenderedEmail(
-        subject=view.subject,
-        html=compile_mjml(mjml),
+    return Sources(
+        subject=subject_value(view.subject),
+        mjml=mjml,
         text=_tidy_text(text),
         preheader=str(context["preheader"]),
         sections=tuple(context["section_names"]),
     )
 
 
+def render_edition(
+    view: EditionView,
+    branding: Branding,
+    sections: Sequence[str] | None = None,
+    *,
+    web_copy: WebCopy | None = None,
+) -> RenderedEmail:
+    """The email for the subscribers who get `sections` (None: every section); with
+    `web_copy`, the edition's public web page instead (no personal link in it)."""
+    sources = render_sources(view, branding, sections, web_copy=web_copy)
+    return RenderedEmail(
+        subject=sources.subject,
+        html=compile_mjml(sources.mjml),
+        text=sources.text,
+        preheader=sources.preheader,
+        sections=sources.sections,
+    )
+
+
 def render_mail(name: str, context: Mapping[str, Any], branding: Branding) -> Mail:
     """Any other email (templates `name`.mjml.j2 and `name`.txt.j2) in the editions' layout;
     `context` must hold its subject and preheader."""
+    subject, mjml, text = mail_sources(name, context, branding)
+    return Mail(subject, compile_mjml(mjml), text)
+
+
+def mail_sources(name: str, context: Mapping[str, Any], branding: Branding) -> tuple[str, str, str]:
+    """render_mail's subject, MJML and text part, before MJML compiles (the node-MJML test)."""
     full = {**layout_context(branding), **context}
     full["preheader_padding"] = preheader_padding(str(full["preheader"]))
     mjml, text = _render_pair(name, full, branding)
-    return Mail(str(full["subject"]), compile_mjml(mjml), _tidy_text(text))
+    return subject_value(str(full["subject"])), mjml, _tidy_text(text)
 
 
 def compile_mjml(source: str) -> str:
@@ -214,12 +270,13 @@ def layout_context(branding: Branding) -> dict[str, Any]:
         "why": "",
         "personal_links": False,
         "archive_url": None,
+        "web_copy": None,
     }
 
 
 def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -> dict[str, Any]:
     """One variant: its lead story (its first), the rest by section, its own intro, preheader
-    and footer line."""
+    and footer line. Every value from outside is cleaned on its way in (render/inert.py)."""
     tz = ZoneInfo(branding.timezone)
     cards = [_card(item, tz) for item in items]
     lead, rest = cards[0], cards[1:]
@@ -228,32 +285,32 @@ def _context(view: EditionView, branding: Branding, items: Sequence[ItemView]) -
         group = grouped.setdefault(card["section"], [])
         card["featured"] = bool(card["image_url"]) and not group
         group.append(card)
-    names = list(dict.fromkeys(item.section for item in items))
-    text = preheader(view.preheader, [item.title for item in items])
+    names = list(dict.fromkeys(card["section"] for card in cards))
+    text = preheader(clean(view.preheader), [card["title"] for card in cards])
     return {
         **layout_context(branding),
-        "subject": view.subject,
+        "subject": clean(view.subject),
         "preheader": text,
         "preheader_padding": preheader_padding(text),
-        "intro": fill_intro(view.intro, names, len(items)),
+        "intro": fill_intro(clean(view.intro), names, len(items)),
         "lead": lead,
         "sections": list(grouped.items()),
         "contents": len(items) > CONTENTS_AFTER,
         "section_names": names,
         "sections_label": join_names(names),
-        "every_section": len(names) == len(view.sections),
+        "every_section": len(names) == len({clean(s) for s in view.sections}),
         "date_label": date_label(view.cutoff.astimezone(tz)),
-        "archive_url": view.archive_url,
+        "archive_url": url_value(view.archive_url) if view.archive_url else None,
     }
 
 
 def _card(item: ItemView, tz: ZoneInfo) -> dict[str, Any]:
     return {
-        "title": item.title,
-        "url": item.url,
-        "section": item.section,
-        "summary": sentence_cut(item.summary),
-        "image_url": item.image_url,
+        "title": clean(item.title),
+        "url": url_value(item.url),
+        "section": clean(item.section),
+        "summary": sentence_cut(clean(item.summary)),
+        "image_url": url_value(item.image_url) if item.image_url else None,
         "byline": _byline(item, tz),
         "featured": False,
     }
@@ -261,8 +318,9 @@ def _card(item: ItemView, tz: ZoneInfo) -> dict[str, Any]:
 
 def _byline(item: ItemView, tz: ZoneInfo) -> str:
     parts = []
-    if item.author:
-        parts.append(item.author)
+    author = clean(item.author or "")
+    if author:
+        parts.append(author)
     if item.published_at:
         parts.append(date_label(item.published_at.astimezone(tz)))
     return " · ".join(parts)

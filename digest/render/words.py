@@ -15,8 +15,8 @@ from functools import lru_cache
 from markupsafe import Markup
 
 ELLIPSIS = "…"
-# An excerpt is cut at its last sentence end when that keeps at least this share of it.
-SENTENCE_NEAR = 0.5
+# An excerpt is cut at its last sentence (or clause) end when that keeps at least this share.
+SENTENCE_NEAR = 0.6
 # What inboxes show after the subject: room for this many characters, filled by the preheader
 # and then by invisible padding, so the mail app does not pull the masthead's text in after it.
 PREHEADER_CHARS = 140
@@ -30,6 +30,8 @@ _PAD = "&#847;&zwnj;&nbsp;"
 _CLOSERS = "'\"\u2019\u201d)\\]"
 _OPENERS = "'\"\u2018\u201c(\\["
 _SENTENCE_END = re.compile(f"[.!?][{_CLOSERS}]*(?=\\s+[{_OPENERS}]?[A-Z0-9\u00c0-\u00de])")
+# A clause ends at a comma, semicolon, colon or spaced dash (the cut goes before it).
+_CLAUSE_END = re.compile("[,;:](?=\\s)|\\s[\u2013\u2014](?=\\s)")
 # Words a full stop follows without ending a sentence.
 _ABBREVIATIONS = frozenset(
     {
@@ -87,17 +89,22 @@ def preheader_padding(text: str) -> Markup:
 
 @lru_cache(maxsize=4096)
 def sentence_cut(excerpt: str) -> str:
-    """An excerpt that was cut mid-sentence ('… can take years to become a…') ends at its last
-    full sentence instead, when that keeps at least half of it; otherwise it is kept as is."""
+    """An excerpt the gatherer cut mid-phrase ('… can take years to become a…') ends at its last
+    full sentence instead when that is near its end (keeps at least 60% of it), else at its last
+    clause ('… built for large prime contractors…'); with neither near, it is kept as is."""
     if not excerpt.endswith(ELLIPSIS):
         return excerpt
-    best = None
-    for match in _SENTENCE_END.finditer(excerpt):
-        if not _abbreviation(excerpt, match.start()):
-            best = match.end()
-    if best is None or best < len(excerpt) * SENTENCE_NEAR:
-        return excerpt
-    return excerpt[:best]
+    near = len(excerpt) * SENTENCE_NEAR
+    sentence = max(
+        (m.end() for m in _SENTENCE_END.finditer(excerpt) if not _abbreviation(excerpt, m.start())),
+        default=0,
+    )
+    if sentence >= near:
+        return excerpt[:sentence]
+    clause = max((m.start() for m in _CLAUSE_END.finditer(excerpt)), default=0)
+    if clause >= near:
+        return excerpt[:clause] + ELLIPSIS
+    return excerpt
 
 
 def _abbreviation(text: str, stop: int) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.backends import get_backend
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.config import Settings
-from digest.edition import lifecycle
+from digest.edition import archive, lifecycle
 from digest.edition.lifecycle import SYSTEM
 from digest.edition.preflight import PreflightReport, preflight_view, variants_of
 from digest.edition.queries import get_edition, variant_counts
@@ -240,10 +240,12 @@ def resume(
     now: datetime,
     *,
     resend_uncertain: bool = False,
+    actor: str | None = None,
 ) -> SendReport:
     """Pick a send up after a crash (or a cancel): crashed workers' claimed rows go back to
     planned; their submitted rows are settled from ESP events; what stays uncertain is listed,
-    and sent again only when `resend_uncertain` says so."""
+    and sent again only when `resend_uncertain` says so. With `actor` (a staff member), the
+    resume is kept in the edition's history."""
     with transaction(factory) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
@@ -275,6 +277,16 @@ def resume(
             )
             report.uncertain = []
         report.todo = tally.pending(session, edition.id)
+        if actor is not None:
+            lifecycle.record(
+                session,
+                edition,
+                "send resumed",
+                actor,
+                now,
+                detail=f"{report.todo} to go"
+                + (f", {report.resent} uncertain sent again" if report.resent else ""),
+            )
     return report
 
 
@@ -294,7 +306,7 @@ def run(
         edition = get_edition(session, edition_id)
         if edition.status != SENDING:
             raise EditionStateError(f"edition {edition.id} is {edition.status}, not being sent")
-        view = edition_view(edition)
+        view = edition_view(edition, archive.archive_url(session, settings, edition))
     composer = Composer(settings, view, now, settings.secret_keys())
     worker = Worker(factory, settings, backend, edition_id, composer, runtime, progress)
     return worker.run()
@@ -490,10 +502,26 @@ def send_test(
     edition_id: int | None,
     addresses: list[str],
     now: datetime,
+    actor: str | None = None,
 ) -> tuple[Batch, list[RecipientStatus]]:
-    """The whole edition to a few addresses; the ledger and the edition's state are untouched."""
+    """The whole edition to a few addresses; the ledger and the edition's state are untouched.
+    With `actor` (a staff member in the console or the API), the test is kept in the edition's
+    history: who sent it, to whom, and what the provider said."""
     with factory() as session:
         view = edition_view(get_edition(session, edition_id))
     batch = Composer(settings, view, now, settings.secret_keys()).test_batch(addresses)
     with backend:
-        return batch, backend.send_batch(batch)
+        statuses = backend.send_batch(batch)
+    if actor is not None:
+        with transaction(factory) as session:
+            edition = get_edition(session, view.id)
+            outcome: Counter[str] = Counter(str(s.status) for s in statuses)
+            lifecycle.record(
+                session,
+                edition,
+                "test sent",
+                actor,
+                now,
+                detail=f"to {', '.join(addresses)}: {_summary(outcome)}",
+            )
+    return batch, statuses

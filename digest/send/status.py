@@ -12,6 +12,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.edition import lifecycle
 from digest.edition.queries import get_edition
 from digest.errors import EditionStateError, NotFoundError
 from digest.ledger import registry, tally
@@ -94,8 +95,9 @@ def status(session: Session, edition_id: int, now: datetime, worker_timeout: int
     return result
 
 
-def cancel(session: Session, edition_id: int, now: datetime) -> int:
-    """Stop claiming batches; batches already claimed finish. Returns the rows left unsent."""
+def cancel(session: Session, edition_id: int, now: datetime, actor: str | None = None) -> int:
+    """Stop claiming batches; batches already claimed finish. Returns the rows left unsent.
+    With `actor` (a staff member), the cancel is kept in the edition's history."""
     registry.write_first(session)
     edition = get_edition(session, edition_id)
     sent = registry.send_state(session, edition.id)
@@ -112,7 +114,12 @@ def cancel(session: Session, edition_id: int, now: datetime) -> int:
         raise EditionStateError(f"edition {edition.id} has finished sending: nothing to cancel")
     if sent.state != SEND_CANCELLED:
         registry.set_state(session, edition.id, SEND_CANCELLED, now)
-    return tally.pending(session, edition.id)
+    left = tally.pending(session, edition.id)
+    if actor is not None:
+        lifecycle.record(
+            session, edition, "send cancelled", actor, now, detail=f"{left} recipients not sent"
+        )
+    return left
 
 
 REPORT_COLUMNS = ("delivery_id", "email", "status", "reason", "attempts", "updated_at")

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from digest.web.apierrors import ErrorBody
 from digest.web.guards import Refused, rate_limit, retry_after
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
@@ -117,6 +118,49 @@ def too_many(site: Site, request: Request, wait: float) -> JSONResponse:
     )
 
 
+class Accepted(BaseModel):
+    status: str
+    message: str
+
+
+class ConsentText(BaseModel):
+    version: str
+    text: str
+    sections: list[str]
+
+
+def documented(model: type[BaseModel], *codes: int) -> dict[str, Any]:
+    """The OpenAPI of a route that reads its JSON body itself (json_body): the body's schema,
+    and the errors it answers, so the schema (/api/openapi.json) tells the whole truth."""
+    errors = {
+        code: {"model": ErrorBody, "description": PUBLIC_ERRORS[code]}
+        for code in (400, 415, 422, 429, *codes)
+    }
+    errors[413] = {
+        "model": ErrorBody,
+        "description": "The body is over 16 KB (refused while it streams; the connection closes).",
+    }
+    return {
+        "responses": {202: {"model": Accepted, "description": "The same answer for everyone."}}
+        | errors,
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model.model_json_schema()}},
+            }
+        },
+    }
+
+
+PUBLIC_ERRORS = {
+    400: "The body is not JSON.",
+    409: "The consent text changed: show GET /api/consent and send its version.",
+    415: "The body is not application/json.",
+    422: "A field is wrong; `error.field` names it.",
+    429: "Too many requests from this address (Retry-After says how long to wait).",
+}
+
+
 # Declared after the body in each handler's signature: FastAPI resolves dependencies in that
 # order, so a malformed body is refused (415/400/422) without counting against the limit.
 Limited = Annotated[None, Depends(rate_limit(too_many))]
@@ -124,7 +168,7 @@ SubscribeBody = Annotated[SubscribeRequest, Depends(json_body(SubscribeRequest))
 ResendBody = Annotated[ResendRequest, Depends(json_body(ResendRequest))]
 
 
-@router.get("/consent")
+@router.get("/consent", response_model=ConsentText)
 def consent(request: Request) -> dict[str, Any]:
     site = site_of(request)
     sub = site.settings.subscribers
@@ -135,7 +179,9 @@ def consent(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/subscribe", status_code=202, response_model=None)
+@router.post(
+    "/subscribe", status_code=202, response_model=None, **documented(SubscribeRequest, 409)
+)
 async def api_subscribe(
     request: Request, background: BackgroundTasks, body: SubscribeBody, _: Limited
 ) -> JSONResponse:
@@ -176,7 +222,7 @@ async def api_subscribe(
     return JSONResponse(ACCEPTED, status_code=202)
 
 
-@router.post("/resend", status_code=202, response_model=None)
+@router.post("/resend", status_code=202, response_model=None, **documented(ResendRequest))
 async def api_resend(
     request: Request, background: BackgroundTasks, body: ResendBody, _: Limited
 ) -> JSONResponse:

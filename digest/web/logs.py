@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 
 _TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/)[^/?\s]+")
+# A staff API token is only read from the Authorization header, never logged; one pasted into a
+# URL by mistake is cut from the logs too.
+_STAFF_TOKEN = re.compile(r"dgst_[A-Za-z0-9_\-]+")
 
 
 def redact(path: str) -> str:
-    """/u/<token> -> /u/[token]; other paths as they are."""
-    return _TOKEN_PATH.sub(r"\1[token]", path)
+    """/u/<token> -> /u/[token], dgst_<token> -> dgst_[token]; other paths as they are."""
+    return _STAFF_TOKEN.sub("dgst_[token]", _TOKEN_PATH.sub(r"\1[token]", path))

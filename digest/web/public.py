@@ -14,6 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from digest.edition import archive
 from digest.people.notify import Welcome
 from digest.web.guards import FORM, LIMITED_FORM
 from digest.web.site import Site, evidence, site_of
@@ -193,7 +194,8 @@ def confirm_submit(request: Request, token: str, background: BackgroundTasks) ->
         sub = result.subscriber
         if result.state == CONFIRMED and sub is not None:
             if site.settings.subscribers.welcome_email:
-                site.schedule_welcome(background, _welcome(sub))
+                latest = archive.latest_url(session, site.settings)
+                site.schedule_welcome(background, _welcome(sub, latest))
             url = site.url(f"/manage/{make_token(site.keys, MANAGE, sub.public_id, site.clock())}")
             return site.pages.render(
                 request, "confirmed.html", manage_url=url, sections=sub.sections
@@ -201,5 +203,5 @@ def confirm_submit(request: Request, token: str, background: BackgroundTasks) ->
         return _confirm_page(site, request, token, result, STATUS.get(result.state, 404))
 
 
-def _welcome(sub: Subscriber) -> Welcome:
-    return Welcome(sub.id, sub.email, sub.public_id, sub.name, sub.sections)
+def _welcome(sub: Subscriber, latest_url: str | None) -> Welcome:
+    return Welcome(sub.id, sub.email, sub.public_id, sub.name, sub.sections, latest_url)

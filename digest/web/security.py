@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -58,16 +59,70 @@ def security_headers(css: str, *, https: bool = False) -> list[tuple[bytes, byte
     return headers
 
 
+Headers = Sequence[tuple[bytes, bytes]]
+
+# The API docs page runs Swagger UI: scripts, styles, fonts and its requests, from our origin
+# only (digest/web/api_docs.py serves the files). Nothing else is loosened.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+# An archived edition is the email as sent: its <style> blocks and style attributes, and the
+# images it shows (the publication's, over https). Still no script, form, frame or font.
+ARCHIVE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class PathHeaders(NamedTuple):
+    """Headers that replace the defaults on `path` (exactly, or every path under it)."""
+
+    path: str
+    headers: Headers
+    exact: bool = False
+
+    def matches(self, path: str) -> bool:
+        return path == self.path if self.exact else path.startswith(self.path)
+
+
+def page_overrides() -> list[PathHeaders]:
+    """The pages whose headers differ from the defaults, most specific first."""
+    public = (b"cache-control", b"public, max-age=300")
+    return [
+        PathHeaders("/api/docs/assets/", [(b"cache-control", b"private, max-age=3600")]),
+        PathHeaders("/api/docs", [(b"content-security-policy", DOCS_CSP.encode())], exact=True),
+        PathHeaders("/archive/feed.xml", [public], exact=True),
+        PathHeaders("/archive/", [public], exact=True),  # the index: our page, our strict CSP
+        PathHeaders("/archive/", [(b"content-security-policy", ARCHIVE_CSP.encode()), public]),
+    ]
+
+
 class SecurityMiddleware:
     """Pure ASGI (no per-request task switch): adds the headers to every answer, and answers an
     unexpected error itself, so that a 500 carries them too (Starlette's own error page sits
     outside every middleware, and uvicorn's has no headers at all). The error is logged with
-    its traceback; the client learns nothing about it."""
+    its traceback; the client learns nothing about it. Paths under an override get some
+    headers of their own instead of the defaults (the first that matches)."""
 
-    def __init__(self, app: ASGIApp, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, app: ASGIApp, headers: Headers, overrides: Sequence[PathHeaders] = ()
+    ) -> None:
         self.app = app
         self.headers = list(headers)
         self.names = {name for name, _ in headers}
+        self.overrides = [o._replace(headers=self._merged(o.headers)) for o in overrides]
+
+    def _merged(self, extra: Headers) -> list[tuple[bytes, bytes]]:
+        names = {name for name, _ in extra}
+        return [(k, v) for k, v in self.headers if k not in names] + list(extra)
+
+    def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+        for override in self.overrides:
+            if override.matches(path):
+                return list(override.headers)
+        return self.headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,12 +130,16 @@ class SecurityMiddleware:
             return
         started = False
 
+        headers = self.headers_for(str(scope.get("path", "")))
+
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 own = [(k, v) for k, v in message.get("headers", []) if k not in self.names]
-                message["headers"] = own + self.headers
+                # An error is never cached, nor styled like the page it stands for.
+                chosen = headers if message["status"] < 400 else self.headers
+                message["headers"] = own + chosen
             await send(message)
 
         try:

@@ -1,5 +1,6 @@
 """What every request handler shares: settings, the database, the signing keys, the rules, the
-clock, the mailer and the per-IP limiter. One `Site` per app, on `app.state.site`."""
+clock, the mailer, the rate limits (kept in the database, shared by every process), the staff
+session cookies and the sends this process delivers. One `Site` per app, on `app.state.site`."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from digest.backends.base import EmailBackend
 from digest.config import Settings
 from digest.people.audience import policy
 from digest.people.notify import Welcome, send_notice, send_welcome
+from digest.send.background import Sends
+from digest.staff.sessions import Cookies
 from digest.store.db import transaction
-from digest.web.limits import IpLimiter
+from digest.store.ratelimit import BoundLimit, Limit, Limiter
 from digest.web.pages import Pages
 from digest.web.security import Csrf
 from subscribers.consent import Evidence
@@ -41,9 +44,14 @@ class Site:
     rules: Policy
     pages: Pages
     csrf: Csrf
+    # The database's rate limits (digest.store.ratelimit), and the per-IP limit of every
+    # endpoint that can send a confirmation email, bound to it.
+    limits: Limiter
+    limiter: BoundLimit
+    cookies: Cookies
+    sends: Sends
     clock: Clock = _utcnow
     backend: EmailBackend | None = None
-    limiter: IpLimiter = field(default_factory=lambda: IpLimiter(20, timedelta(hours=1)))
     # SQLite has one writer; queueing writers here keeps threads from spinning on its busy
     # handler (and a deferred transaction's read->write upgrade from failing outright).
     write_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
@@ -67,6 +75,15 @@ class Site:
         web = settings.web
         keys = settings.secret_keys()
         csrf = Csrf(keys, secure=web.base_url.startswith("https://"))
+        engine = sessions.kw["bind"]
+        assert isinstance(engine, Engine)
+        write_lock: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+        limits = Limiter(engine, write_lock)
+        subscribe = Limit(
+            "subscribe-ip",
+            web.subscribe_ip_limit,
+            timedelta(minutes=web.subscribe_ip_window_minutes),
+        )
         return cls(
             settings=settings,
             sessions=sessions,
@@ -74,12 +91,13 @@ class Site:
             rules=policy(settings),
             pages=Pages(settings.publication.name, settings.newsletter.title, csrf),
             csrf=csrf,
+            limits=limits,
+            limiter=limits.bound(subscribe),
+            cookies=Cookies(keys),
+            sends=Sends(sessions, settings, clock or _utcnow, backend),
             clock=clock or _utcnow,
             backend=backend,
-            limiter=IpLimiter(
-                web.subscribe_ip_limit, timedelta(minutes=web.subscribe_ip_window_minutes)
-            ),
-            write_lock=threading.Lock() if sqlite else nullcontext(),
+            write_lock=write_lock,
             inline_writes=sqlite,
         )
 

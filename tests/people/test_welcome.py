@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -35,8 +36,10 @@ def test_it_says_what_how_often_and_which_sections(settings: Settings) -> None:
     everyone = render_welcome(settings, Welcome(8, "b@example.com", "b" * 32, None, None))
     assert "from every section: Middle East, Europe, Asia" in " ".join(everyone.text.split())
     assert "Read the latest edition" not in mail.html  # no page to link yet: no dead link
-    linked = render_welcome(settings, ADA, latest_url="https://meridianreview.example/archive/1")
-    assert 'href="https://meridianreview.example/archive/1"' in linked.html
+    latest = "https://meridianreview.example/archive/2026-11-20"
+    linked = render_welcome(settings, replace(ADA, latest_url=latest))
+    assert f'href="{latest}"' in linked.html
+    assert f"Read the latest edition: {latest}" in linked.text
 
 
 @pytest.mark.parametrize(

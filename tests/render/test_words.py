@@ -41,17 +41,22 @@ def test_fill_intro_fills_only_its_own_names() -> None:
 @pytest.mark.parametrize(
     ("excerpt", "kept"),
     [
-        # The last full sentence keeps more than half: the cut ends there.
+        # The last full sentence keeps more than 60%: the cut ends there.
         (
             "Talks resumed on Monday. Both sides reported progress on the text. Then…",
             "Talks resumed on Monday. Both sides reported progress on the text.",
         ),
         # Quotes close a sentence; a question ends one.
         (
-            'He said "no deal yet." Is a deal near? The envoys met again on a Friday in…',
-            'He said "no deal yet." Is a deal near?',
+            'The envoy said talks would go on "until there is a deal." Is one near? Not…',
+            'The envoy said talks would go on "until there is a deal." Is one near?',
         ),
-        # Too far back (less than half would be left): the excerpt stays as it was.
+        # No sentence end near: the last clause, with the ellipsis.
+        (
+            "Both sides reported progress on the text, the envoy said, and a deal could follow by…",
+            "Both sides reported progress on the text, the envoy said…",
+        ),
+        # Nothing near: the excerpt stays as it was.
         (
             "Talks resumed. Both sides reported progress on the text of a deal that…",
             "Talks resumed. Both sides reported progress on the text of a deal that…",

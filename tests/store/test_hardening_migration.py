@@ -15,7 +15,7 @@ from sqlalchemy import Engine, inspect, text
 from digest.store.db import alembic_config, make_engine, upgrade
 from tests.send_helpers import postgres_schema
 
-BEFORE = "0007_edition_lifecycle"
+BEFORE = "0010_staff"
 STAMP = datetime(2026, 11, 20, 14, tzinfo=UTC).replace(tzinfo=None).isoformat(" ")
 
 

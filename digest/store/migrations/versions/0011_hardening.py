@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_hardening"
-down_revision = "0007_edition_lifecycle"
+down_revision = "0010_staff"
 branch_labels = None
 depends_on = None
 
