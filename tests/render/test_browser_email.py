@@ -1,6 +1,7 @@
 """The email as a reader sees it, in Debian's Chromium (issue 13): the demo edition and a
 one-section reader's variant at 600 px and 375 px, light and dark, then with images blocked; the
-confirmation and welcome emails on a phone in both schemes.
+confirmation and welcome emails, a wide logo and the archive's web copy on a phone in both
+schemes.
 
 Everything is measured in the page: each visible text's contrast against the background
 actually behind it (the nearest opaque one up the tree), its font size, the height of every
@@ -28,7 +29,7 @@ from digest.edition.build import build_edition
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
 from digest.people.notify import Welcome, render_notice, render_welcome
-from digest.render.email import render_edition
+from digest.render.email import WebCopy, render_edition
 from digest.render.placeholders import fill_preview
 from digest.store.db import make_engine, session_factory, upgrade
 from subscribers.optin import CONFIRMATION, Notice
@@ -94,6 +95,10 @@ def emails(demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         "europe": render_edition(view, look, ["Europe"]).html,
         # A wide logo (its image wider than a phone's column) must not push the page sideways.
         "wide-logo": render_edition(view, replace(look, logo_width=500), ["Asia"]).html,
+        # The archive's page of the edition (no personal links: Subscribe, Past editions).
+        "web-copy": render_edition(
+            view, look, web_copy=WebCopy(f"{base}/subscribe", f"{base}/archive/")
+        ).html,
         "confirm": render_notice(
             settings, Notice(CONFIRMATION, "reader@example.com", "p" * 32, "t" * 80, 1)
         ).html,
@@ -195,8 +200,8 @@ def test_with_images_blocked_the_masthead_still_reads(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("name", ["confirm", "welcome", "wide-logo"])
-def test_the_confirmation_welcome_and_a_wide_logo_read_well_on_a_phone(
+@pytest.mark.parametrize("name", ["confirm", "welcome", "wide-logo", "web-copy"])
+def test_the_other_emails_and_pages_read_well_on_a_phone(
     browser: Browser, emails: dict[str, Path], name: str, scheme: str
 ) -> None:
     with open_email(browser, emails[name], PHONE, scheme) as page:
