@@ -123,8 +123,8 @@ def _batch(settings: Settings, notice: Notice, addresses: list[str]) -> Batch:
         batch_id=uuid.uuid4().hex,
         edition_id=TRANSACTIONAL_EDITION,
         subject=f"[{settings.newsletter.title}] {notice.subject}",
-        html=env.get_template("email/staff_notice.html.j2").render(context),
-        text=env.get_template("email/staff_notice.txt.j2").render(context),
+        html=env.get_template("staff_notice.html.j2").render(context),
+        text=env.get_template("staff_notice.txt.j2").render(context),
         from_email=sender.from_email or settings.newsletter.from_email,
         from_name=sender.from_name or settings.newsletter.from_name,
         # RFC 3834: an automatic message; auto-responders must not answer it.
