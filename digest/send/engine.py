@@ -137,6 +137,12 @@ class SendReport:
     # Recipients this run set out to settle (the progress bar's total).
     todo: int = 0
 
+    @property
+    def left(self) -> int:
+        """Recipients not settled yet (planned, claimed, deferred or submitted): what a
+        `--resume` goes on with."""
+        return sum(self.counts[state] for state in moves.UNFINISHED)
+
 
 def dry_run(
     factory: sessionmaker[Session],
