@@ -180,7 +180,7 @@ def test_preview_fills_every_placeholder_with_a_sample_link(cli, tmp_path: Path)
 
     assert set(preview_values("https://n.example")) == set(PLACEHOLDERS)
     assert cli("build", "--now", "2026-11-20T09:00")[0] == 0
-    code = cli("preview", "--out", str(tmp_path / "p"))[0]
+    code = cli("preview", "--no-screenshots", "--out", str(tmp_path / "p"))[0]
     assert code == 0
     html = (tmp_path / "p" / "edition-1.html").read_text()
     text = (tmp_path / "p" / "edition-1.txt").read_text()
