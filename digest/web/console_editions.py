@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Form, Path, Query, Request
@@ -30,6 +31,7 @@ from digest.staff import roles, views
 from digest.staff.roles import Principal
 from digest.store.models import APPROVED, DRAFT
 from digest.web import console
+from digest.web.apierrors import about
 from digest.web.site import Site, site_of
 from digest.web.staff import SignedIn
 
@@ -218,20 +220,25 @@ def drop(request: Request, who: SignedIn, edition_id: Id, article: ArticleRef) -
 def _item(request: Request, who: Principal, edition_id: int, article: str, kind: str) -> Response:
     site = site_of(request)
     now = site.clock()
-    factory, settings = site.sessions, site.settings
 
     def work() -> Done:
         _editing(site, who, edition_id)
-        if kind == "drop":
-            result = edits.drop(factory, settings, edition_id, article, who.email, now)
-            return _result(f"Dropped article {article}; the next best took its place.", result)
-        result = edits.pin(
-            factory, settings, edition_id, article, who.email, now, lead=kind == "lead"
-        )
-        done = "is the lead story" if kind == "lead" else "is pinned"
-        return _result(f"Article {article} {done}.", result)
+        with about("article"):  # an unknown article is the form's mistake (422), not a 404
+            return _item_edit(site, who, edition_id, article, kind, now)
 
     return change(request, who, edition_id, work, anchor="articles")
+
+
+def _item_edit(
+    site: Site, who: Principal, edition_id: int, article: str, kind: str, now: datetime
+) -> Done:
+    factory, settings = site.sessions, site.settings
+    if kind == "drop":
+        result = edits.drop(factory, settings, edition_id, article, who.email, now)
+        return _result(f"Dropped article {article}; the next best took its place.", result)
+    result = edits.pin(factory, settings, edition_id, article, who.email, now, lead=kind == "lead")
+    done = "is the lead story" if kind == "lead" else "is pinned"
+    return _result(f"Article {article} {done}.", result)
 
 
 @actions.post("/editions/{edition_id}/move")
@@ -249,16 +256,17 @@ def move(
     def work() -> Done:
         _editing(site, who, edition_id)
         at = position_of(position) if position.strip() else None
-        result = edits.move(
-            site.sessions,
-            site.settings,
-            edition_id,
-            article,
-            who.email,
-            site.clock(),
-            position=at,
-            section=section or None,
-        )
+        with about("article"):
+            result = edits.move(
+                site.sessions,
+                site.settings,
+                edition_id,
+                article,
+                who.email,
+                site.clock(),
+                position=at,
+                section=section or None,
+            )
         where = f"into {section}" if section else f"to position {result.position}"
         return _result(f"Moved article {article} {where}.", result)
 
@@ -322,6 +330,15 @@ def send_test(
     return change(request, who, edition_id, work, anchor="test", typed={"to": to})
 
 
+def _override(force: str, reason: str) -> lifecycle.Override | None:
+    """The form's "anyway" box and its reason (the CLI's --force --reason TEXT)."""
+    if not force:
+        return None
+    if not reason.strip():
+        raise UsageError("say why in the reason box: an override is kept in the history with it")
+    return lifecycle.Override(reason.strip())
+
+
 def _status_route(action: str, done: str) -> None:
     def route(
         request: Request,
@@ -334,7 +351,7 @@ def _status_route(action: str, done: str) -> None:
 
         def work() -> Done:
             roles.check(who, action)
-            override = lifecycle.Override(reason) if force else None
+            override = _override(force, reason)
             result = edits.change_status(
                 site.sessions,
                 site.settings,
@@ -375,7 +392,7 @@ def start_send(
 
     def work() -> Done:
         roles.check(who, roles.SEND)
-        override = lifecycle.Override(reason) if force else None
+        override = _override(force, reason)
         report = site.sends.start(edition_id, who.email, override)
         return f"The send has started: {report.planned:,} recipients planned.", []
 
