@@ -134,7 +134,11 @@ def test_refused_edits_say_why_and_change_nothing(staff_web: StaffWeb) -> None:
     console = sign_in(staff_web, EDITOR_EMAIL)
     version = edition(staff_web).version
     for form, status, message in (
-        ({"article": "99999", "position": "1"}, 422, "no article with id 99999 (see `digest articles list`)"),
+        (
+            {"article": "99999", "position": "1"},
+            422,
+            "no article with id 99999 (see `digest articles list`)",
+        ),
         ({"article": "1", "position": "up"}, 422, "position 'up' is not a whole number"),
         ({"article": "1"}, 422, "say where to: --to POSITION or --section SECTION"),
         ({"article": "1", "section": "Sport"}, 422, "--section 'Sport' is not one of"),
