@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import shutil
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -131,6 +132,14 @@ def test_subscriber_gets_only_their_sections(demo: dict[str, Path]) -> None:
 def test_preview_wrote_html_and_text(demo: dict[str, Path]) -> None:
     assert (demo["preview"] / "edition-1.html").read_text().startswith("<!doctype html>")
     assert "Unsubscribe:" in (demo["preview"] / "edition-1.txt").read_text()
+
+
+def test_preview_took_screenshots_when_chromium_is_installed(demo: dict[str, Path]) -> None:
+    shots = sorted(p.name for p in demo["preview"].glob("*.png"))
+    if shutil.which("chromium") is None:
+        assert shots == []
+        return
+    assert shots == [f"edition-1-{w}-{s}.png" for w in (375, 600) for s in ("dark", "light")]
 
 
 def test_preview_links_are_samples_not_placeholders(demo: dict[str, Path]) -> None:

@@ -20,7 +20,7 @@ import typer.main
 
 from digest.cli.common import State, err_console
 from digest.cli.safe import shown
-from digest.errors import DigestError
+from digest.errors import DigestError, UsageError
 
 # Top-level command -> the module that defines it, in the order `digest --help` lists them
 # (typer's: plain commands first, then groups). A module either has `register(app)` (which may
@@ -32,6 +32,9 @@ COMMANDS: dict[str, str] = {
     "rank": "digest.cli.rank",
     "serve": "digest.cli.serve",
     "worker": "digest.cli.worker",
+    "schedule": "digest.cli.schedule",
+    "run-due": "digest.cli.schedule",
+    "status": "digest.cli.schedule",
     "edition": "digest.cli.edition",
     "send": "digest.cli.send",
     "sources": "digest.cli.sources",
@@ -121,8 +124,17 @@ def _root(
         metavar="PATH",
         help="Configuration file (default: $DIGEST_CONFIG, else ./digest.toml).",
     ),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        metavar="text|json",
+        help="Log lines of `digest schedule` and `digest run-due`: text, or one JSON object "
+        "per line (slot, step, state and edition id as fields).",
+    ),
 ) -> None:
-    ctx.obj = State(config=config)
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format {log_format!r}: use text or json")
+    ctx.obj = State(config=config, log_format=log_format)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -45,6 +45,7 @@ from digest.send.worker import Runtime, Worker, WorkerReport
 from digest.store.db import transaction
 from digest.store.models import (
     ACCEPTED,
+    APPROVED,
     FAILED,
     PLANNED,
     SEND_CANCELLED,
@@ -197,8 +198,7 @@ def begin(
         checked = _preflight(session, edition, settings, now) if settings is not None else None
         forced = checked.require(force, "sending") if checked is not None else False
         before = edition.status
-        edition.status = SENDING
-        edition.send_started_at = now
+        _claim_send(session, edition, now)
         planned = plan(session, edition.id, edition.sections, now, batch_size)
         if planned.recipients == 0:
             raise EmptyAudienceError(
@@ -222,6 +222,24 @@ def begin(
         registry.start(session, edition.id, planned.recipients, planned.batches, now)
         count = planned.recipients
         return SendReport(edition_id=edition.id, planned=count, todo=count)
+
+
+def _claim_send(session: Session, edition: Edition, now: datetime) -> None:
+    """approved -> sending as one conditional UPDATE: of two sends started at once (a
+    scheduler and a person, two schedulers on PostgreSQL), the second finds no approved row
+    once the first commits, and starts nothing (SQLite: write_first already serialised them)."""
+    moved = session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id, Edition.status == APPROVED)
+        .values(status=SENDING, send_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise EditionStateError(
+            f"edition {edition.id} is already being sent: another send started it a moment ago"
+        )
+    edition.status = SENDING
+    edition.send_started_at = now
 
 
 def _preflight(

@@ -1,10 +1,12 @@
 """The console's dashboard as plain data: the next slot and what will happen then, the current
 edition and its state, and the numbers of the last edition sent. Read-only.
 
-`next_slot` is the one place the dashboard learns about the schedule. This release runs the
-week from cron (README "Running it in production"): there is no slot table to read, so the
-next slot is the current edition's send window (or the next week's cut-off once it is done),
-and what will happen is what the edition's state lets the next `digest send` do.
+`next_slots` is the one place the dashboard learns about the schedule. With `[schedule] cron`
+set, it is `digest status`'s own view (digest.schedule.status.overview): the slot whose send
+window is still open, the next one, what will happen at each, and the schedule's recent skips
+and failures. Without a schedule (the week run from cron jobs or by hand), the next moment is
+the current edition's send window (or the next week's cut-off once it is done), and what will
+happen is what the edition's state lets the next `digest send` do.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.edition.lifecycle import send_window
 from digest.edition.queries import describe
 from digest.ledger import registry, tally
+from digest.schedule import status as schedule_status
 from digest.staff.history import EditionNumbers, last_sent
 from digest.store.models import APPROVED, DRAFT, SENDING, Edition
 
@@ -34,33 +37,60 @@ class NextSlot:
 
 @dataclass
 class Dashboard:
-    next_slot: NextSlot
+    slots: list[NextSlot]  # the open slot (if any) and the next one
+    scheduled: bool  # [schedule] cron is set: `digest schedule` (or run-due) runs the week
+    problems: list[dict[str, Any]]  # the schedule's recent skips and failures, newest first
     current: dict[str, Any] | None  # digest.edition.queries.describe of the newest edition
     last: EditionNumbers | None
     # Every other edition still to send or being sent (an older draft, a send under way).
     others: list[dict[str, Any]]
 
 
-def overview(session: Session, settings: Settings, now: datetime) -> Dashboard:
-    newest = session.scalar(
-        select(Edition).order_by(Edition.cutoff.desc(), Edition.id.desc()).limit(1)
-    )
-    current = describe(session, newest, settings, now, full=False) if newest else None
-    others = session.scalars(
-        select(Edition)
-        .where(Edition.status.in_((DRAFT, APPROVED, SENDING)))
-        .order_by(Edition.cutoff.desc(), Edition.id.desc())
-    )
-    return Dashboard(
-        next_slot=next_slot(session, settings, newest, now),
-        current=current,
-        last=last_sent(session, settings),
-        others=[
-            describe(session, e, settings, now, full=False)
-            for e in others
-            if newest is None or e.id != newest.id
-        ],
-    )
+def overview(factory: sessionmaker[Session], settings: Settings, now: datetime) -> Dashboard:
+    slots, scheduled, problems = next_slots(factory, settings, now)
+    with factory() as session:
+        newest = session.scalar(
+            select(Edition).order_by(Edition.cutoff.desc(), Edition.id.desc()).limit(1)
+        )
+        others = session.scalars(
+            select(Edition)
+            .where(Edition.status.in_((DRAFT, APPROVED, SENDING)))
+            .order_by(Edition.cutoff.desc(), Edition.id.desc())
+        )
+        return Dashboard(
+            slots=slots or [unscheduled(session, settings, newest, now)],
+            scheduled=scheduled,
+            problems=problems,
+            current=describe(session, newest, settings, now, full=False) if newest else None,
+            last=last_sent(session, settings),
+            others=[
+                describe(session, e, settings, now, full=False)
+                for e in others
+                if newest is None or e.id != newest.id
+            ],
+        )
+
+
+def next_slots(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> tuple[list[NextSlot], bool, list[dict[str, Any]]]:
+    """The schedule's slots as `digest status` tells them (none without a schedule), whether
+    there is a schedule, and its recent problems."""
+    status = schedule_status.overview(factory, settings, now)
+    slots = [
+        NextSlot(
+            at=datetime.fromisoformat(slot["slot"]),
+            local=slot["local"],
+            will=_sentence(slot["will"]),
+            closes=datetime.fromisoformat(slot["window_closes"]),
+        )
+        for slot in status["slots"]
+    ]
+    return slots, status["schedule"] is not None, list(status["recent_problems"])
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def local(settings: Settings, moment: datetime) -> str:
@@ -68,12 +98,12 @@ def local(settings: Settings, moment: datetime) -> str:
     return f"{moment.astimezone(settings.publication.tz):%a %Y-%m-%d %H:%M %Z}"
 
 
-def next_slot(
+def unscheduled(
     session: Session, settings: Settings, edition: Edition | None, now: datetime
 ) -> NextSlot:
-    """The next moment the newsletter moves, and what happens then (see the module's note)."""
+    """Without a schedule: the next moment the newsletter moves, and what happens then."""
     if edition is None:
-        return NextSlot(None, "—", "No edition yet: `digest build` (cron) makes the first draft.")
+        return NextSlot(None, "—", "No edition yet: `digest build` makes the first draft.")
     opens, closes = send_window(edition, settings)
     e = edition.id
     if edition.status in (DRAFT, APPROVED) and now < closes:
@@ -87,8 +117,7 @@ def next_slot(
         else:
             will = (
                 f"Edition {e} (approved by {edition.approved_by}) goes out at the next "
-                f"`digest send` (cron) from {local(settings, opens)} until "
-                f"{local(settings, closes)}."
+                f"`digest send` from {local(settings, opens)} until {local(settings, closes)}."
             )
         return NextSlot(at, local(settings, at), will, closes)
     if edition.status == SENDING:
@@ -101,7 +130,7 @@ def next_slot(
     while cutoff <= now:
         cutoff += timedelta(days=settings.newsletter.window_days)
     will = (
-        f"The next edition's week ends then: `digest build` (cron) makes its draft for staff "
-        f"to review, approve and send (edition {e} is {edition.status})."
+        f"The next edition's week ends then: `digest build` makes its draft for staff to "
+        f"review, approve and send (edition {e} is {edition.status})."
     )
     return NextSlot(cutoff, local(settings, cutoff), will)

@@ -363,6 +363,50 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime]
 
 
+# --- Scheduling (issue 14): what the scheduler did for each slot, and the claim on it ---
+
+# ScheduleRun.step values: the draft built before the slot, and the send at it.
+STEP_BUILD = "build"
+STEP_SEND = "send"
+# ScheduleRun.state values. Final: done, skipped, failed. The others are looked at again by
+# the next run: waiting (for approval, until the send window closes), interrupted (a send
+# stopped by SIGTERM, resumed) and running (taken over when its owner stopped updating it).
+RUN_RUNNING = "running"
+RUN_WAITING = "waiting"
+RUN_INTERRUPTED = "interrupted"
+RUN_DONE = "done"
+RUN_SKIPPED = "skipped"
+RUN_FAILED = "failed"
+RUN_FINAL = (RUN_DONE, RUN_SKIPPED, RUN_FAILED)
+
+
+class ScheduleRun(Base):
+    """One step of one slot: the database-level claim that makes it happen once.
+
+    The row is inserted by whichever process starts the step first (the unique slot and step
+    refuse the others) and moved on by conditional UPDATEs, so two schedulers, a scheduler and
+    a cron `digest run-due`, or three of them started in the same second, build and send a slot
+    once. `outcome` is what happened, in a line (a skip's reason, a failure's error)."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("slot", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[datetime]
+    step: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"))
+    # host and pid of the process that holds (or last held) the step.
+    owner: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
+    # Staff were told of this state (a waiting step tells them once, not at every look).
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 # --- Staff (issue 15): accounts, API tokens, console sessions; and the shared rate limits ---
 
 # StaffMember.role values: editors read everything, edit drafts and send tests; publishers also

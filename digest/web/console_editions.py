@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from digest.backends import get_backend
 from digest.edition import edits, lifecycle
+from digest.edition.outgoing import outgoing
 from digest.edition.preflight import preflight_edition
-from digest.edition.preview import preview
 from digest.errors import DigestError, NotFoundError, UsageError
 from digest.send import status, testmail
 from digest.staff import roles, views
@@ -107,7 +107,7 @@ def _preview(
     if not detail["items"]:
         return None, None
     try:
-        return preview(site.sessions, site.settings, edition_id, variant, site.clock()), None
+        return outgoing(site.sessions, site.settings, edition_id, variant, site.clock()), None
     except DigestError as exc:
         return None, str(exc)
 
@@ -131,7 +131,7 @@ def preview_html(
     own), for the edition page's iframes (its own CSP: digest/web/security.py)."""
     site = site_of(request)
     try:
-        shown = preview(site.sessions, site.settings, edition_id, variant, site.clock())
+        shown = outgoing(site.sessions, site.settings, edition_id, variant, site.clock())
     except DigestError as exc:
         body = f"No preview: {exc}\n"
         return Response(body, status_code=console.refused_status(exc), media_type="text/plain")

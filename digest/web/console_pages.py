@@ -21,8 +21,7 @@ def home(request: Request, who: SignedIn) -> HTMLResponse:
     """The next slot and what will happen then, the current edition, the last one's numbers."""
     site = site_of(request)
     now = site.clock()
-    with site.sessions() as session:
-        board = dashboard.overview(session, site.settings, now)
+    board = dashboard.overview(site.sessions, site.settings, now)
     return console.render(
         request,
         who,

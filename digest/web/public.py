@@ -14,10 +14,13 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from digest.edition import archive
+from digest.people.notify import Welcome
 from digest.web.guards import FORM, LIMITED_FORM
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
 from subscribers.errors import InvalidEmail, InvalidName, InvalidSections, StaleConsentText
+from subscribers.models import Subscriber
 from subscribers.optin import (
     ALREADY_CONFIRMED,
     CONFIRMED,
@@ -176,7 +179,7 @@ def confirm_page(request: Request, token: str) -> Response:
 
 
 @router.post("/confirm/{token}", dependencies=FORM)
-def confirm_submit(request: Request, token: str) -> Response:
+def confirm_submit(request: Request, token: str, background: BackgroundTasks) -> Response:
     site = site_of(request)
     version = site.settings.subscribers.consent_text_version
     with site.write() as session:
@@ -190,8 +193,15 @@ def confirm_submit(request: Request, token: str) -> Response:
         )
         sub = result.subscriber
         if result.state == CONFIRMED and sub is not None:
+            if site.settings.subscribers.welcome_email:
+                latest = archive.latest_url(session, site.settings)
+                site.schedule_welcome(background, _welcome(sub, latest))
             url = site.url(f"/manage/{make_token(site.keys, MANAGE, sub.public_id, site.clock())}")
             return site.pages.render(
                 request, "confirmed.html", manage_url=url, sections=sub.sections
             )
         return _confirm_page(site, request, token, result, STATUS.get(result.state, 404))
+
+
+def _welcome(sub: Subscriber, latest_url: str | None) -> Welcome:
+    return Welcome(sub.id, sub.email, sub.public_id, sub.name, sub.sections, latest_url)

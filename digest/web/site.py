@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.backends.base import EmailBackend
 from digest.config import Settings
 from digest.people.audience import policy
-from digest.people.notify import send_notice
+from digest.people.notify import Welcome, send_notice, send_welcome
 from digest.send.background import Sends
 from digest.staff.sessions import Cookies
 from digest.store.db import transaction
@@ -122,9 +122,18 @@ class Site:
             self._pending += 1
         background.add_task(self._send, notice)
 
-    def _send(self, notice: Notice) -> None:
+    def schedule_welcome(self, background: BackgroundTasks, welcome: Welcome) -> None:
+        """The welcome email, sent the same way after the response."""
+        with self._sending:
+            self._pending += 1
+        background.add_task(self._send, welcome)
+
+    def _send(self, mail: Notice | Welcome) -> None:
         try:
-            send_notice(self.settings, notice, self.backend)
+            if isinstance(mail, Welcome):
+                send_welcome(self.settings, mail, self.backend)
+            else:
+                send_notice(self.settings, mail, self.backend)
         finally:
             with self._sending:
                 self._pending -= 1

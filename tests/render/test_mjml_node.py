@@ -21,7 +21,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from digest.config import Settings
-from digest.people.notify import notice_sources
+from digest.people.notify import Welcome, notice_sources, welcome_sources
 from digest.render.email import compile_mjml, render_sources
 from subscribers.optin import ALREADY_SUBSCRIBED, CONFIRMATION, Notice
 from tests.mjml_node import compile_node, version
@@ -53,6 +53,9 @@ def seen(html: str) -> Seen:
     )
 
 
+WELCOME = Welcome(3, "reader@example.com", "pid", "Ada", ["Europe", "Asia"], "https://n.example/a")
+
+
 def mjml_sources(demo: Demo, settings: Settings) -> dict[str, str]:
     """name -> MJML, as the templates make it for each email we send."""
     notices = {
@@ -65,6 +68,7 @@ def mjml_sources(demo: Demo, settings: Settings) -> dict[str, str]:
         "demo edition": render_sources(demo.view, demo.branding).mjml,
         "demo edition, Europe only": render_sources(demo.view, demo.branding, ["Europe"]).mjml,
         **{name: notice_sources(settings, n)[1] for name, n in notices.items()},
+        "welcome": welcome_sources(settings, WELCOME)[1],
     }
 
 
@@ -98,7 +102,10 @@ def test_the_comparison_sees_what_a_reader_sees(demo: Demo) -> None:
         assert item.title in email.text
         assert item.url in email.links
     assert "Unsubscribe" in email.text and "%%unsubscribe_url%%" in email.links
-    assert email.images and all(alt for _, alt in email.images)
+    # The logo's alt is the masthead; article images are decoration beside their headline.
+    (_logo, logo_alt), *articles = email.images
+    assert logo_alt == "The Meridian Review" and articles
+    assert all(alt == "" for _, alt in articles)
     assert "mj-column" not in email.text and "{" not in email.text  # no CSS leaked into text
     dropped = seen(html.replace(f'href="{demo.view.items[-1].url}"', 'href="#"', 1))
     assert dropped.links != email.links

@@ -167,20 +167,18 @@ def test_weeks_without_a_send_are_listed_without_numbers_and_pages_hold(
 def test_the_dashboard_knows_the_last_send_and_what_comes_next(
     factory: sessionmaker[Session], settings: Settings, now: datetime
 ) -> None:
-    with factory() as session:
-        empty = dashboard.overview(session, settings, now)
-    assert empty.current is None and empty.last is None
-    assert "No edition yet" in empty.next_slot.will
+    empty = dashboard.overview(factory, settings, now)
+    assert empty.current is None and empty.last is None and not empty.scheduled
+    assert "No edition yet" in empty.slots[0].will
 
     _, new = two_weeks(factory, settings, now)
-    with factory() as session:
-        board = dashboard.overview(session, settings, now + timedelta(hours=2))
+    board = dashboard.overview(factory, settings, now + timedelta(hours=2))
     assert board.current is not None and board.current["id"] == new
     assert board.last is not None and board.last.edition_id == new and board.last.planned == 9
     # Sent: the next slot is the next week's cut-off.
-    assert board.next_slot.at == now + WEEK
-    assert board.next_slot.local == "Fri 2026-11-27 09:00 EST"
-    assert "`digest build` (cron) makes its draft" in board.next_slot.will
+    (slot,) = board.slots
+    assert slot.at == now + WEEK and slot.local == "Fri 2026-11-27 09:00 EST"
+    assert "`digest build` makes its draft" in slot.will
 
 
 def test_the_next_slot_of_a_draft_an_approved_edition_and_a_send_under_way(
@@ -192,8 +190,8 @@ def test_the_next_slot_of_a_draft_an_approved_edition_and_a_send_under_way(
         session.execute(update(Edition).where(Edition.id == edition_id).values(status=DRAFT))
 
     def slot(at: datetime) -> dashboard.NextSlot:
-        with factory() as session:
-            return dashboard.overview(session, settings, at).next_slot
+        (only,) = dashboard.overview(factory, settings, at).slots
+        return only
 
     early = slot(now - timedelta(hours=3))
     assert early.at == now and early.closes == now + timedelta(hours=24)
@@ -237,3 +235,25 @@ def test_a_draft_shows_the_archive_address_its_send_will_carry(
         assert expected_url(session, settings, edition, now + timedelta(minutes=5)) == (
             f"{settings.web.base_url}/archive/2026-11-20-{first}"
         )
+
+
+def test_with_a_schedule_the_dashboard_tells_what_digest_status_tells(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> None:
+    """`[schedule] cron` set: the slots and sentences are digest.schedule.status's own."""
+    scheduled = settings.model_copy(
+        update={"schedule": settings.schedule.model_copy(update={"cron": "0 9 * * fri"})}
+    )
+    edition_id = make_edition(factory, now)
+    with transaction(factory) as session:
+        session.execute(update(Edition).where(Edition.id == edition_id).values(status=DRAFT))
+    board = dashboard.overview(factory, scheduled, now - timedelta(hours=3))
+    assert board.scheduled and board.problems == []
+    (slot,) = board.slots
+    assert slot.at == now and slot.local == "2026-11-20 09:00 EST"
+    assert slot.will == (
+        f"Edition {edition_id} is a draft: it is sent at 2026-11-20 09:00 EST only if staff "
+        "approve it (until 2026-11-21 09:00 EST)."
+    )
+    later = dashboard.overview(factory, scheduled, now + timedelta(hours=1))
+    assert [s.at for s in later.slots] == [now, now + WEEK]  # the open window, then the next

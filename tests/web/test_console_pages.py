@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from digest.backends.base import Batch, RecipientStatus
 from digest.backends.memory import MemoryBackend
-from digest.edition.preview import preview
+from digest.edition.outgoing import outgoing
 from digest.send import engine
 from digest.send.events import process
 from digest.store.db import transaction
@@ -87,14 +87,14 @@ def test_the_edition_page_shows_every_candidate_with_its_reasons_and_the_email(
     assert answer.text.count('src="/staff/preview/1?variant=') == 2
     assert 'class="desktop"' in answer.text and 'class="phone"' in answer.text
     assert "Europe, Asia: 2 readers" in page
-    full = preview(staff_web.web.factory, staff_web.web.settings, 1, None, staff_web.web.clock())
+    full = outgoing(staff_web.web.factory, staff_web.web.settings, 1, None, staff_web.web.clock())
     shown = re.search(r'<pre class="text-part"[^>]*>(.*?)</pre>', answer.text, re.DOTALL)
     assert shown is not None and html.unescape(shown.group(1)) == full.text
     assert "preflight of edition 1: 3 variants passed" in page
     one = console.get(path(staff_web), variant="Europe,Asia")
     assert 'src="/staff/preview/1?variant=Europe%2CAsia"' in one.text
     framed = console.get("/staff/preview/1", variant="Europe,Asia").text
-    only = preview(
+    only = outgoing(
         staff_web.web.factory, staff_web.web.settings, 1, "Europe,Asia", staff_web.web.clock()
     )
     assert framed == only.html and only.sections == ("Europe", "Asia")

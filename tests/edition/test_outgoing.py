@@ -1,4 +1,4 @@
-"""The console's preview (digest.edition.preview): the HTML and text a send hands the backend,
+"""The console's preview (digest.edition.outgoing): the HTML and text a send hands the backend,
 byte for byte, with sample links where each reader's own go; per variant; bad variants and
 empty editions refused with one line."""
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.backends.memory import MemoryBackend
 from digest.config import Settings
-from digest.edition.preview import preview
+from digest.edition.outgoing import outgoing
 from digest.errors import EditionStateError, UsageError
 from digest.render.placeholders import fill_preview
 from digest.send.engine import send_edition
@@ -27,8 +27,8 @@ def test_the_preview_is_what_the_send_hands_the_backend(
 ) -> None:
     edition_id = make_edition(factory, now)
     add_subscribers(factory, 2, now, sections=[None, ["Europe", "Asia"]])
-    whole = preview(factory, settings, edition_id, None, now)
-    europe_asia = preview(factory, settings, edition_id, "asia, EUROPE", now)
+    whole = outgoing(factory, settings, edition_id, None, now)
+    europe_asia = outgoing(factory, settings, edition_id, "asia, EUROPE", now)
     assert europe_asia.sections == ("Europe", "Asia")
     assert whole.archive_url == f"{settings.web.base_url}/archive/2026-11-20"
     assert f"{settings.web.base_url}/u/preview" in whole.html  # a sample, never a token
@@ -48,9 +48,9 @@ def test_a_variant_the_edition_lacks_and_an_empty_edition_are_refused(
 ) -> None:
     edition_id = make_edition(factory, now)
     with pytest.raises(UsageError, match="has no section 'Sport'; its sections are: Middle East"):
-        preview(factory, settings, edition_id, "Sport", now)
+        outgoing(factory, settings, edition_id, "Sport", now)
     with transaction(factory) as session:
         session.execute(delete(EditionItem).where(EditionItem.edition_id == edition_id))
         session.execute(update(Edition).where(Edition.id == edition_id).values(status=DRAFT))
     with pytest.raises(EditionStateError, match="has no articles: nothing to preview"):
-        preview(factory, settings, edition_id, None, now)
+        outgoing(factory, settings, edition_id, None, now)
