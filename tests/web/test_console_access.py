@@ -8,6 +8,7 @@ previews framed by our own pages only."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -19,7 +20,15 @@ from digest.web.app import PUBLIC_STAFF
 from digest.web.console import console_csrf
 from digest.web.staff import signed_in
 from subscribers.lifecycle import find_by_email
-from tests.staff_helpers import EDITOR_EMAIL, StaffWeb, sign_in
+from tests.staff_helpers import (
+    EDITOR_EMAIL,
+    PASSWORD,
+    PUBLISHER_EMAIL,
+    StaffWeb,
+    page_token,
+    sign_in,
+    start_staff_web,
+)
 from tests.web.test_guards import calls
 
 
@@ -98,7 +107,7 @@ def test_after_signing_in_the_visitor_is_back_on_the_page_they_asked_for(
         "/staff/login",
         data={
             "email": EDITOR_EMAIL,
-            "password": "correct horse battery staple",
+            "password": PASSWORD,
             "csrf_token": token.group(1),
             "next": wanted,
         },
@@ -246,3 +255,45 @@ def test_the_preview_is_framed_by_our_pages_only_and_runs_nothing(staff_web: Sta
     missing = publisher.get("/staff/preview/999")
     assert missing.status_code == 404 and missing.text == "No preview: no edition with id 999\n"
     assert missing.headers["x-frame-options"] == "DENY"
+
+
+def test_under_https_the_session_and_message_cookies_are_secure(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """Behind a TLS proxy (base_url https): the session cookie is `__Host-` with Secure,
+    HttpOnly and SameSite=Lax; the message after a change is Secure and HttpOnly too, and the
+    redirect starts with base_url. (This test talks plain http to the app, so it sends the
+    Secure cookies by hand, as a browser would over TLS.)"""
+    staff_web = start_staff_web(tmp_path, db_path, web={"base_url": "https://news.example"})
+    try:
+        client = staff_web.client()
+        login = client.get("/staff/login")
+        nonce = login.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+        form = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert form is not None
+        answer = client.post(
+            "/staff/login",
+            data={"email": PUBLISHER_EMAIL, "password": PASSWORD, "csrf_token": form.group(1)},
+            headers={"Cookie": f"__Host-digest_csrf={nonce}"},
+        )
+        assert answer.status_code == 303
+        session_cookie = answer.headers["set-cookie"]
+        assert session_cookie.startswith("__Host-digest_staff=")
+        attributes = {a.strip().lower() for a in session_cookie.split(";")[1:]}
+        assert {"secure", "httponly", "samesite=lax", "path=/"} <= attributes
+        cookie = {"Cookie": session_cookie.split(";")[0]}
+        home = client.get("/staff", headers=cookie)
+        assert home.status_code == 200
+        changed = client.post(
+            f"/staff/editions/{staff_web.edition_id}/intro",
+            data={"csrf_token": page_token(home.text), "text": "Over TLS"},
+            headers=cookie,
+        )
+        assert changed.status_code == 303
+        assert changed.headers["location"] == "https://news.example/staff/editions/1#texts"
+        flash = changed.headers["set-cookie"]
+        assert flash.startswith("digest_staff_flash=")
+        flags = {a.strip().lower() for a in flash.split(";")[1:]}
+        assert {"secure", "httponly", "samesite=lax", "path=/staff"} <= flags
+    finally:
+        staff_web.close()
