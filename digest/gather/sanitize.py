@@ -46,6 +46,13 @@ _PLAIN_HTTP = re.compile(r"(https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?:[/?#][
 _ROOT_PATH = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?")
 _TINY_STYLE = re.compile(r"(width|height)\s*:\s*[01](px)?\s*(;|$)|display\s*:\s*none", re.I)
 _TRAILING_PUNCT = ",;:.-\u2013\u2014 "
+# A "<" that starts no tag is text (`a < b`, `<<`). Removing a tag after it can leave it touching
+# a letter (`<<a>b` shows as "<b"), text that reads as a tag to whatever parses it next. Such a
+# "<" is marked before the tags go (U+FFFF: plain_chars has removed any from the input) so that
+# a letter it comes to touch is kept apart by a space.
+_TEXT_LT = re.compile(r"<(?![A-Za-z/!?])")
+_LT_MARK = "\uffff"
+_LT_TOUCHING = re.compile(_LT_MARK + r"(?=[A-Za-z/!?])")
 
 
 def _cleaner(**options: Any) -> Callable[[str], str]:
@@ -89,10 +96,11 @@ def to_text(fragment: str) -> str:
     """Plain text from an HTML fragment: tags dropped, entities decoded exactly once."""
     if "<" not in fragment and "&" not in fragment:
         return plain(fragment)  # nothing to parse: the common case for titles
-    with_breaks = _BLOCK_CLOSE.sub(" ", plain_chars(fragment))
-    stripped = _strip_tags(with_breaks)
+    marked = _TEXT_LT.sub(_LT_MARK, plain_chars(fragment))
+    stripped = _strip_tags(_BLOCK_CLOSE.sub(" ", marked))
     # nh3 returns escaped text (&amp; etc.): unescape once to get the characters back.
-    return plain(html.unescape(stripped))
+    text = _LT_TOUCHING.sub("< ", html.unescape(stripped)).replace(_LT_MARK, "<")
+    return plain(text)
 
 
 def clip(text: str, max_chars: int) -> str:

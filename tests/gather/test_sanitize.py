@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from digest.gather.sanitize import clean_html, clip, excerpt, first_image, plain, safe_url, to_text
@@ -78,6 +78,9 @@ def test_first_image_skips_tracking_pixels_and_unsafe_sources() -> None:
 
 
 @given(HOSTILE)
+@example("<<a>a")  # the "<" was text; the tag's removal must not leave it touching the "a"
+@example("<<a>a>")
+@example("<</a>b")
 def test_to_text_never_leaves_a_tag_or_a_control_character(value: str) -> None:
     text = to_text(value)
     if "&" not in value:  # with no entities in the input, no markup can be in the output
@@ -105,3 +108,9 @@ def test_safe_url_returns_none_or_an_absolute_http_url_without_spaces(
 @given(st.text(alphabet=string.ascii_letters + " .,", max_size=300), st.integers(1, 40))
 def test_excerpt_never_has_more_words_than_asked(value: str, words: int) -> None:
     assert len(excerpt(value, words).split()) <= words
+
+
+def test_to_text_keeps_a_text_less_than_apart_from_a_letter_a_removed_tag_brought_it_to() -> None:
+    assert to_text("<<a>b") == "< b"
+    assert to_text("1 < 2 and x<y") == "1 < 2 and x"  # "<y" starts a tag: removed, not text
+    assert to_text("&lt;div&gt; is a tag") == "<div> is a tag"  # written as text: kept so
