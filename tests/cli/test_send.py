@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -205,3 +206,25 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
         return lines.get(timeout=timeout)
     except queue.Empty:
         pytest.fail(f"the worker printed nothing in {timeout} s")
+
+
+def test_a_send_says_how_long_each_part_took(cli, now: datetime) -> None:
+    code, out, _ = cli("send", "--now", now.isoformat())
+    assert code == 0
+    took = (
+        r"Took \d+\.\d s: preflight \d+\.\d s, plan \d+\.\d s, "
+        r"sending \d+\.\d s \([\d,]+ recipients/s\)\."
+    )
+    assert re.search(took, out), out
+
+
+def test_the_old_pipeline_depth_key_warns_and_still_sends(
+    cli, monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__PIPELINE_DEPTH", "2")
+    code, out, err = cli("send", "--now", now.isoformat())
+    assert code == 0 and "5 recipients planned: 5 accepted." in out
+    assert err.strip() == (
+        "warning: [delivery] pipeline_depth is deprecated: read as [delivery] concurrency = 2 "
+        "(requests in flight per worker); rename the key"
+    )
