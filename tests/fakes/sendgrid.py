@@ -237,6 +237,7 @@ class FakeSendGrid:
             self.requests += 1
             number = self.requests
             fault = self._next_fault()
+        _current.number = number  # the handler's "answered" hook names this request
         if self.on_request:
             self.on_request(number, "received")
         if fault is not None and not fault.accept_first:
@@ -384,6 +385,10 @@ class FakeSendGrid:
             time.sleep(0.02)
 
 
+# The request a handler thread is serving (its number in `FakeSendGrid.requests`).
+_current = threading.local()
+
+
 def parse(raw: bytes) -> Any:
     """json.loads with the cyclic garbage collector paused: a request of 1000 personalizations
     makes some 20,000 containers, and every 700 of them would start a collection that walks
@@ -458,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(status, headers, body)
         if self.fake.on_request:
-            self.fake.on_request(self.fake.requests, "answered")
+            self.fake.on_request(_current.number, "answered")
 
     def _discard(self, length: int) -> None:
         while length > 0:
