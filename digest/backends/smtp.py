@@ -12,6 +12,8 @@ signing.
 
 from __future__ import annotations
 
+import functools
+import re
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
@@ -152,6 +154,7 @@ class SmtpBackend(EmailBackend):
             )
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        conn.data = functools.partial(_data, conn)  # type: ignore[method-assign]
         try:
             if self.security == "starttls":
                 conn.starttls(context=self._context())
@@ -203,6 +206,25 @@ class SmtpBackend(EmailBackend):
         except smtplib.SMTPResponseException as exc:
             return _refused(delivery_id, exc.smtp_code, exc.smtp_error)
         return RecipientStatus(delivery_id, "accepted", written.message_id)
+
+
+def _data(conn: smtplib.SMTP, msg: bytes | str) -> tuple[int, bytes]:
+    """smtplib.SMTP.data, with its dot-stuffing done by bytes.replace instead of a regular
+    expression over the whole message (a tenth of the time for a 50 KB edition). Same bytes:
+    our messages end their lines with CRLF, and `^\\.` in MULTILINE mode means a "." after "\\n"
+    or at the very start."""
+    conn.putcmd("data")
+    code, reply = conn.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    data = msg if isinstance(msg, bytes) else re.sub(r"(?:\r\n|\n|\r(?!\n))", "\r\n", msg).encode()
+    quoted = data.replace(b"\n.", b"\n..")
+    if quoted.startswith(b"."):
+        quoted = b"." + quoted
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    conn.send(quoted + b".\r\n")
+    return conn.getreply()
 
 
 def _addresses(recipients: Sequence[Recipient]) -> Sequence[str]:

@@ -83,6 +83,26 @@ class Audience:
         return sum(self.counts.values())
 
 
+# The two temporary tables `freeze` joins (created, filled and dropped in its transaction).
+_TEMP = MetaData()
+_VARIANTS = Table(
+    "plan_variants",
+    _TEMP,
+    Column("text", Text, primary_key=True),
+    Column("v", Integer, nullable=False),
+    Column("variant", String(1000), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_STARTS = Table(
+    "plan_starts",
+    _TEMP,
+    Column("v", Integer, primary_key=True),
+    Column("lo", Integer, primary_key=True),
+    Column("batch", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
 def survey(session: Session, sections: Sequence[str], now: datetime, batch_size: int) -> Audience:
     """The audience of an edition with `sections` at `now`, per variant, and where its batches
     of `batch_size` start (read in the caller's transaction; nothing is written)."""
@@ -165,7 +185,7 @@ def freeze(session: Session, edition_id: int, audience: Audience, now: datetime)
             people.c.id,
             people.c.email,
             _VARIANTS.c.variant,
-            (
+            (  # the batch whose start is the row's subscriber id or the last one before it
                 select(_STARTS.c.batch)
                 .where(_STARTS.c.v == _VARIANTS.c.v, _STARTS.c.lo <= people.c.id)
                 .order_by(_STARTS.c.lo.desc())
@@ -185,26 +205,6 @@ def freeze(session: Session, edition_id: int, audience: Audience, now: datetime)
     conn.execute(insert(D).from_select(columns, rows))
     _drop_temporary(conn)
     return _batches(conn, edition_id, audience.variants, now)
-
-
-# The two temporary tables `freeze` joins (created, filled and dropped in its transaction).
-_TEMP = MetaData()
-_VARIANTS = Table(
-    "plan_variants",
-    _TEMP,
-    Column("text", Text, primary_key=True),
-    Column("v", Integer, nullable=False),
-    Column("variant", String(1000), nullable=False),
-    prefixes=["TEMPORARY"],
-)
-_STARTS = Table(
-    "plan_starts",
-    _TEMP,
-    Column("v", Integer, primary_key=True),
-    Column("lo", Integer, primary_key=True),
-    Column("batch", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-)
 
 
 def _fill_temporary(conn: Connection, audience: Audience) -> None:
