@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -39,6 +39,7 @@ from digest.edition.views import edition_view
 from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
+from digest.render.email import RenderedEmail
 from digest.send import worker as one_worker
 from digest.send.compose import Composer
 from digest.send.plan import BATCH_SIZE, Audience, freeze, survey
@@ -141,6 +142,8 @@ class SendReport:
     preflight_s: float = 0.0
     plan_s: float = 0.0
     send_s: float = 0.0
+    # Each variant as the preflight rendered it (the send's worker uses them, not renders again).
+    renders: dict[str, RenderedEmail] = field(default_factory=dict, repr=False)
 
 
 def dry_run(
@@ -203,7 +206,10 @@ def begin(
         started = time.perf_counter()
         audience = survey(session, edition.sections, now, batch_size)
         surveyed = time.perf_counter()
-        checked = _preflight(edition, audience, settings, now) if settings is not None else None
+        renders: dict[str, RenderedEmail] = {}
+        checked = (
+            _preflight(edition, audience, settings, now, renders) if settings is not None else None
+        )
         forced = checked.require(force, "sending") if checked is not None else False
         checked_at = time.perf_counter()
         before = edition.status
@@ -231,7 +237,7 @@ def begin(
         )
         registry.start(session, edition.id, planned.recipients, planned.batches, now)
         count = planned.recipients
-        report = SendReport(edition_id=edition.id, planned=count, todo=count)
+        report = SendReport(edition_id=edition.id, planned=count, todo=count, renders=renders)
     # Seconds measured (not `now`, which a test freezes): the preflight apart from the plan.
     report.preflight_s = checked_at - surveyed
     report.plan_s = time.perf_counter() - started - report.preflight_s
@@ -239,12 +245,17 @@ def begin(
 
 
 def _preflight(
-    edition: Edition, audience: Audience, settings: Settings, now: datetime
+    edition: Edition,
+    audience: Audience,
+    settings: Settings,
+    now: datetime,
+    renders: dict[str, RenderedEmail],
 ) -> PreflightReport:
     """Every variant this send will render, checked before anything is frozen."""
     view = edition_view(edition)
     counts = dict(sorted(audience.counts.items()))
-    return preflight_view(settings, view, variants_of(view, counts), now, edition.version)
+    wanted = variants_of(view, counts)
+    return preflight_view(settings, view, wanted, now, edition.version, renders)
 
 
 def resume(
@@ -300,8 +311,10 @@ def run(
     *,
     runtime: Runtime | None = None,
     progress: Callable[[int], None] | None = None,
+    renders: Mapping[str, RenderedEmail] | None = None,
 ) -> WorkerReport:
-    """One worker on this send until nothing is left to claim (or cancel / warm-up cap)."""
+    """One worker on this send until nothing is left to claim (or cancel / warm-up cap).
+    `renders`: variants rendered already (by the preflight of `begin`)."""
     runtime = runtime or Runtime()
     now = runtime.clock()
     with factory() as session:
@@ -309,7 +322,7 @@ def run(
         if edition.status != SENDING:
             raise EditionStateError(f"edition {edition.id} is {edition.status}, not being sent")
         view = edition_view(edition)
-    composer = Composer(settings, view, now, settings.secret_keys())
+    composer = Composer(settings, view, now, settings.secret_keys(), dict(renders or {}))
     worker = Worker(factory, settings, backend, edition_id, composer, runtime, progress)
     return worker.run()
 
@@ -390,7 +403,13 @@ def send_edition(
         one_worker.checkpoint("planned")
         advance = _RunningCount(progress)
         worker = run(
-            factory, settings, backend, report.edition_id, runtime=runtime, progress=advance
+            factory,
+            settings,
+            backend,
+            report.edition_id,
+            runtime=runtime,
+            progress=advance,
+            renders=report.renders,
         )
         report.variants = worker.variants
         report.stopped = worker.stopped

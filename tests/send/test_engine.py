@@ -21,6 +21,7 @@ from digest.backends.base import (
 )
 from digest.backends.memory import MemoryBackend
 from digest.config import Settings
+from digest.edition import preflight
 from digest.errors import ConfigError, DeliveryError, UsageError
 from digest.ledger import registry
 from digest.ledger.tally import LedgerRow
@@ -113,8 +114,10 @@ def test_each_variant_is_rendered_once_and_batches_hold_one_variant(
         return real(view, brand, sections)
 
     monkeypatch.setattr(compose, "render_edition", counting)
+    monkeypatch.setattr(preflight, "render_edition", counting)
     backend = MemoryBackend()
     _send(factory, with_delivery(settings, batch_size=4), backend, now)
+    # Once each, by the preflight before the start: the send uses what it rendered.
     assert len(calls) == 3 == len(set(calls))
     assert len(backend.batches) >= 9
     rows = _rows(factory)
