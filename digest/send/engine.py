@@ -195,7 +195,8 @@ def begin(
     the rest off, which costs a write per row moved). Only an approved edition, unchanged since
     approval, within its send window (judged when `settings` is given, as `send_edition` always
     does); an empty audience starts nothing and leaves the edition approved."""
-    with bulk_transaction(factory) as session:
+    # Every row written refers to the edition or a subscriber read here, under the write lock.
+    with bulk_transaction(factory, known_references=True) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
         late = (
