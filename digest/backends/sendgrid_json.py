@@ -118,24 +118,31 @@ def _personalizations(batch: Batch) -> list[str]:
 def _from_table(table: RecipientTable, edition: str, test: bool) -> list[str]:
     """Each personalization as one %-format of a template written from the table's patterns:
     the literal parts escaped once, a hole inside a JSON string for each string a recipient
-    has of its own (its address, its tokens, its delivery id). The strings go in as they are
-    when none of the batch's needs escaping (checked once for the whole batch), else escaped."""
+    has of its own (its address, its tokens) and one for its delivery id. The strings go in as
+    they are when none of the batch's needs escaping (checked once for the whole batch, on the
+    columns), else escaped."""
     subs, heads = table.patterns.substitutions, table.patterns.headers
     holes: list[int] = []
     pick = _picker(holes, subs, heads)
-    deliveries = ["test"] * len(table) if test else [str(i) for i in table.ids]
-    strings = [
-        (email, *pick(own), delivery)
-        for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
-    ]
     template = (
         f'{{"to":[{{"email":"%s"}}],"substitutions":{{{_members(subs)}}},'
         f'"headers":{{{_members(heads)}}},'
         f'"custom_args":{{"edition":{_constant(edition)},"delivery":"%s"}}}}'
     )
-    if _need_no_escaping(strings):
-        return [template % values for values in strings]
-    return [template % tuple(_quote(v)[1:-1] for v in values) for values in strings]
+    columns = [tuple(table.emails), tuple(chain.from_iterable(table.own))]
+    if test:
+        deliveries: Sequence[object] = ["test"] * len(table)
+    else:
+        deliveries = table.ids  # integers: %s writes them as they are
+    if _need_no_escaping(columns):
+        return [
+            template % (email, *pick(own), delivery)
+            for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
+        ]
+    return [
+        template % tuple(_quote(str(v))[1:-1] for v in (email, *pick(own), delivery))
+        for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
+    ]
 
 
 def _picker(holes: list[int], *groups: Mapping[str, Pattern]) -> Callable[[Any], tuple[str, ...]]:
