@@ -76,6 +76,11 @@ class Dispatcher:
         self.progress = progress
         self._counting = threading.Lock()  # batches are recorded from several threads
 
+    def count(self, settled: Counter[str]) -> None:
+        """Add to the worker's counts (from the claiming thread and every sender thread)."""
+        with self._counting:
+            self.counts.update(settled)
+
     def deliver(self, job: Job) -> None:
         self.throttle.acquire(len(job.batch.recipients))
         self._submit(job)
@@ -129,8 +134,7 @@ class Dispatcher:
                 moves.record(session, edition, job.number, sent, outcomes, now)
                 done = Counter(o.status for o in outcomes)
         seam.checkpoint("recorded")
-        with self._counting:
-            self.counts.update(done)
+        self.count(done)
         if self.progress:
             self.progress(done[ACCEPTED] + done[FAILED])
 

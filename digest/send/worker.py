@@ -161,7 +161,7 @@ class Worker:
             claimed = claims.claim(session, self.edition_id, self.worker_id, size, now)
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:
-            self.report.counts["skipped"] += claimed.skipped
+            self.dispatcher.count(Counter({"skipped": claimed.skipped}))
             if self.progress:
                 self.progress(claimed.skipped)
         return claimed
