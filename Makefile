@@ -46,6 +46,7 @@ demo: $(VENV)/.installed
 	@echo "The demo edition:"
 	@echo "  HTML:  $$(ls $(DEMO_DIR)/preview/*.html)"
 	@echo "  text:  $$(ls $(DEMO_DIR)/preview/*.txt)"
+	@echo "  PNG:   $$(ls $(DEMO_DIR)/preview/*.png 2>/dev/null | wc -l) screenshots (600 and 375 px, light and dark) in $(DEMO_DIR)/preview/"
 	@echo "  email: $$(ls $(DEMO_DIR)/outbox/edition-*/*.eml | wc -l) .eml files in $$(ls -d $(DEMO_DIR)/outbox/edition-*)/"
 
 test: $(VENV)/.installed-test

@@ -13,11 +13,7 @@ variant (goal: >= 10x).
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,28 +25,20 @@ sys.path.insert(0, str(ROOT))
 from digest.config import load_settings  # noqa: E402
 from digest.edition.options import branding  # noqa: E402
 from digest.edition.preflight import sample  # noqa: E402
-from digest.render import email as render  # noqa: E402
-from digest.render.email import EditionView, ItemView, render_edition  # noqa: E402
+from digest.render.email import (  # noqa: E402
+    EditionView,
+    ItemView,
+    compile_mjml,
+    render_edition,
+    render_sources,
+)
 from digest.render.preflight import check  # noqa: E402
+from tests.mjml_node import compile_node, installed, version  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 14, tzinfo=UTC)
 SECTIONS = ("Middle East", "Europe", "Asia", "Military Industrial Complex", "Diplomacy")
 GOAL_MS, GOAL_RATIO, ROUNDS = 3.0, 10.0, 5
 NODE_RUNS = 30
-NODE_SCRIPT = """
-const mjml = require('mjml');
-const src = require('fs').readFileSync(0, 'utf8');
-const runs = parseInt(process.argv[1], 10);
-mjml(src, {validationLevel: 'skip'});  // warm-up
-const times = [];
-for (let i = 0; i < runs; i++) {
-  const t = process.hrtime.bigint();
-  mjml(src, {validationLevel: 'skip'});
-  times.push(Number(process.hrtime.bigint() - t) / 1e6);
-}
-times.sort((a, b) => a - b);
-console.log(JSON.stringify({median_ms: times[Math.floor(runs / 2)]}));
-"""
 
 
 def edition() -> EditionView:
@@ -95,33 +83,6 @@ def one_variant(settings, view, sections, headers) -> float:  # type: ignore[no-
     return elapsed
 
 
-def node_mjml() -> Path | None:
-    """The node_modules directory holding `mjml`, if installed."""
-    for candidate in (
-        os.environ.get("DIGEST_TEST_MJML_MODULES"),
-        ROOT / "tests" / ".node" / "node_modules",
-        ROOT / "node_modules",
-    ):
-        if candidate and (Path(candidate) / "mjml").is_dir():
-            return Path(candidate)
-    return None
-
-
-def node_median_ms(mjml_source: str, modules: Path) -> float:
-    node = shutil.which("node")
-    assert node, "node is not installed"
-    done = subprocess.run(
-        [node, "-e", NODE_SCRIPT, str(NODE_RUNS)],
-        input=mjml_source,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NODE_PATH": str(modules)},
-        timeout=120,
-        check=True,
-    )
-    return float(json.loads(done.stdout)["median_ms"])
-
-
 def main() -> None:
     settings = load_settings(ROOT / "digest.toml", secret_key="bench-only")
     web = settings.web.model_copy(update={"base_url": "https://meridianreview.example/newsletter"})
@@ -154,21 +115,24 @@ def main() -> None:
         f"all {len(all_variants)} variants: {min(totals) * 1000:.0f} ms (best of {ROUNDS}), plus "
         f"{once_ms:.1f} ms once per edition (the first render, the message's headers)"
     )
-    full = render._context(view, branding(settings), view.items)
-    mjml_source = render.environment().get_template("email/digest.mjml.j2").render(full)
-    start = time.perf_counter()
+    mjml_source = render_sources(view, branding(settings)).mjml
+    ours = []
     for _ in range(NODE_RUNS):
-        render.compile_mjml(mjml_source)
-    ours_compile_ms = (time.perf_counter() - start) / NODE_RUNS * 1000
-    modules = node_mjml()
-    if modules is None:
+        start = time.perf_counter()
+        compile_mjml(mjml_source)
+        ours.append(time.perf_counter() - start)
+    ours_compile_ms = statistics.median(ours) * 1000
+    command = installed()
+    if command is None:
         print("node mjml: not installed (`make test` installs it under tests/.node): no ratio")
         return
-    node_ms = node_median_ms(mjml_source, modules)
+    [result] = compile_node([mjml_source], command, runs=NODE_RUNS)
+    node_ms = statistics.median(result.ms)
     ratio = node_ms / median_ms
     status = "ok" if ratio >= GOAL_RATIO else "MISSED"
     print(
-        f"node mjml compiling the full edition's MJML: median {node_ms:.2f} ms; mjml-python "
+        f"node mjml {version(command)} compiling the full edition's MJML: median "
+        f"{node_ms:.2f} ms; mjml-python "
         f"{ours_compile_ms:.2f} ms for the same compile ({node_ms / ours_compile_ms:.1f}x)"
     )
     print(

@@ -75,7 +75,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(tmpdir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    tmpdir: Path, port: int, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`digest serve` on 127.0.0.1:port over tmpdir/web.db; `extra`: more DIGEST_* settings."""
     from tests.send_helpers import digest_env
 
     env = digest_env(
@@ -85,6 +88,7 @@ def start_server(tmpdir: Path, port: int) -> subprocess.Popen[bytes]:
             "DIGEST_DELIVERY__OUTBOX_DIR": str(tmpdir / "outbox"),
             "DIGEST_SECRET_KEY": SECRET,
             "DIGEST_WEB__BASE_URL": f"http://127.0.0.1:{port}",
+            **(extra or {}),
         }
     )
     digest = Path(sys.executable).parent / "digest"

@@ -12,6 +12,7 @@ import binascii
 import os
 import re
 import tomllib
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest import USER_AGENT
+from digest.colors import DARK, LIGHT, MIN_CONTRAST, Palette, low_contrast, parse_hex
+from digest.crontab import CrontabError
+from digest.crontab import parse as parse_crontab
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = "digest.toml"
@@ -109,9 +113,19 @@ class NewsletterSettings(_Section):
         "{title}: {date}",
         description="Subject template; {title} and {date} (the cut-off date) are filled in.",
     )
-    intro: str = Field("", description="Default intro paragraph for each edition.")
+    intro: str = Field(
+        "The week in {sections}: {stories} chosen by our editors.",
+        description="Default intro paragraph of each edition (staff may set another). Filled "
+        "in per variant: {sections} (the reader's sections, 'Europe and Asia'), {stories} "
+        "('3 stories') and {count} ('3'); empty: no intro.",
+    )
     excerpt_words: int = Field(45, ge=5, le=200, description="Excerpt length in words.")
     language: str = Field("en", description="Language tag for the email's <html lang>.")
+    templates_dir: str | None = Field(
+        None,
+        description="A folder of email templates that override ours file by file (same names "
+        "as templates/email/, e.g. _footer.mjml.j2); ours stay reachable as digest/NAME.",
+    )
 
     @field_validator("from_email", "reply_to")
     @classmethod
@@ -296,6 +310,115 @@ class RankSettings(_Section):
         if bad:
             raise ValueError(f"weights must be between 0 and 100 (see {', '.join(bad)})")
         return value
+
+
+# The palettes' defaults live with the contrast rules (every text >= 4.5:1 on both grounds).
+_LIGHT = asdict(LIGHT)
+_DARK = asdict(DARK)
+_COLOUR_ROLES = {
+    "background": "the page around the content, and the footer",
+    "surface": "the card the articles sit on",
+    "text": "body text: the intro and excerpts",
+    "muted": "bylines, dates, the footer's text",
+    "headline": "headlines and the masthead",
+    "accent": "section names and the footer's links",
+    "rule": "dividers (decoration, not text)",
+    "button": "a button's fill",
+    "button_text": "a button's label",
+}
+# A font stack goes into style attributes: names, commas, spaces, quotes and hyphens only.
+_FONT_STACK = re.compile(r"[A-Za-z0-9 ,'\"-]+")
+
+
+def _colour(name: str, scheme: str, default: str) -> Any:
+    return Field(default, description=f"{scheme} colour of {_COLOUR_ROLES[name]}.")
+
+
+class BrandingSettings(_Section):
+    """How the emails look: two palettes (light, and dark for readers whose mail app is in dark
+    mode), fonts and widths. Every text colour must reach 4.5:1 on both grounds (checked at
+    load: digest/colors.py)."""
+
+    background: str = _colour("background", "Light", _LIGHT["background"])
+    surface: str = _colour("surface", "Light", _LIGHT["surface"])
+    text: str = _colour("text", "Light", _LIGHT["text"])
+    muted: str = _colour("muted", "Light", _LIGHT["muted"])
+    headline: str = _colour("headline", "Light", _LIGHT["headline"])
+    accent: str = _colour("accent", "Light", _LIGHT["accent"])
+    rule: str = _colour("rule", "Light", _LIGHT["rule"])
+    button: str = _colour("button", "Light", _LIGHT["button"])
+    button_text: str = _colour("button_text", "Light", _LIGHT["button_text"])
+    dark_background: str = _colour("background", "Dark-mode", _DARK["background"])
+    dark_surface: str = _colour("surface", "Dark-mode", _DARK["surface"])
+    dark_text: str = _colour("text", "Dark-mode", _DARK["text"])
+    dark_muted: str = _colour("muted", "Dark-mode", _DARK["muted"])
+    dark_headline: str = _colour("headline", "Dark-mode", _DARK["headline"])
+    dark_accent: str = _colour("accent", "Dark-mode", _DARK["accent"])
+    dark_rule: str = _colour("rule", "Dark-mode", _DARK["rule"])
+    dark_button: str = _colour("button", "Dark-mode", _DARK["button"])
+    dark_button_text: str = _colour("button_text", "Dark-mode", _DARK["button_text"])
+    font_body: str = Field(
+        "Helvetica, Arial, sans-serif", description="Font stack of body text (CSS font-family)."
+    )
+    font_headline: str = Field(
+        "Georgia, 'Times New Roman', serif",
+        description="Font stack of headlines, section names and the masthead.",
+    )
+    content_width: int = Field(
+        600, ge=480, le=800, description="Width of the email's content column in pixels."
+    )
+    logo_width: int = Field(
+        180,
+        ge=40,
+        le=800,
+        description="Largest width of [publication] logo_url in the header, in pixels (give a "
+        "sharp image twice as wide; a narrower one is not stretched).",
+    )
+    dark_logo_url: str | None = Field(
+        None,
+        description="A logo for dark mode (light ink on a transparent ground), shown instead "
+        "of logo_url by mail apps that follow the reader's dark mode.",
+    )
+
+    @field_validator(*_LIGHT, *(f"dark_{name}" for name in _DARK))
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        return parse_hex(value)
+
+    @field_validator("font_body", "font_headline")
+    @classmethod
+    def _font_stack(cls, value: str) -> str:
+        if not _FONT_STACK.fullmatch(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a font stack like \"Georgia, 'Times New Roman', serif\" "
+                "(names, commas, spaces, quotes and hyphens only)"
+            )
+        return value.strip()
+
+    @field_validator("dark_logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        return None if value is None else _require_http(value)
+
+    @model_validator(mode="after")
+    def _logo_fits(self) -> BrandingSettings:
+        if self.logo_width > self.content_width:
+            raise ValueError(
+                f"logo_width ({self.logo_width}) is wider than content_width ({self.content_width})"
+            )
+        return self
+
+    def palette(self, dark: bool = False) -> Palette:
+        prefix = "dark_" if dark else ""
+        return Palette(**{name: getattr(self, prefix + name) for name in _LIGHT})
+
+    def contrast_problems(self) -> list[str]:
+        """'dark_muted #55585e on dark_surface #1c1f24 is 2.1:1', one per pair below 4.5:1."""
+        return [
+            clash.describe(prefix)
+            for prefix in ("", "dark_")
+            for clash in low_contrast(self.palette(dark=bool(prefix)))
+        ]
 
 
 class DatabaseSettings(_Section):
@@ -484,17 +607,65 @@ class WebSettings(_Section):
     subscribe_ip_limit: int = Field(
         20,
         ge=1,
-        description="Subscribe and resend requests one IP may make per "
-        "subscribe_ip_window_minutes (per web process); more get HTTP 429.",
+        description="Subscribe and resend requests one client (an IPv4 address, an IPv6 /64) "
+        "may make per subscribe_ip_window_minutes (shared by every web process: kept in the "
+        "database); more get HTTP 429.",
     )
     subscribe_ip_window_minutes: int = Field(
         60, ge=1, description="The window of subscribe_ip_limit, in minutes."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's headers, counted from connecting "
+        "or from the request's first byte; a slower client is disconnected (`digest serve`).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body once the app reads it; a "
+        "slower client gets HTTP 408 and is disconnected.",
+    )
+    archive: bool = Field(
+        True,
+        description="Publish every sent edition at {base_url}/archive/ with an RSS feed; the "
+        "emails then carry a 'View in browser' link to it. false: no archive and no link.",
     )
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _require_http(value).rstrip("/")
+
+
+class StaffSettings(_Section):
+    """Staff sign-in and API tokens (digest.staff): how long a session lasts, and how many
+    failures an account or an IP may have before it must wait."""
+
+    session_hours: int = Field(
+        12, ge=1, le=720, description="How long a console sign-in lasts, in hours."
+    )
+    login_failures: int = Field(
+        10,
+        ge=1,
+        description="Failed sign-ins allowed per account and per IP per login_window_minutes "
+        "(shared by every web process); past it, sign-in answers HTTP 429 until the window "
+        "refills, even with the right password.",
+    )
+    login_window_minutes: int = Field(
+        15, ge=1, description="The window of login_failures, in minutes."
+    )
+    token_failures: int = Field(
+        20,
+        ge=1,
+        description="API requests with a wrong, expired or revoked token or session one IP may "
+        "make per token_window_minutes (shared by every web process); past it, HTTP 429.",
+    )
+    token_window_minutes: int = Field(
+        15, ge=1, description="The window of token_failures, in minutes."
+    )
 
 
 class SubscribersSettings(_Section):
@@ -540,12 +711,69 @@ class SubscribersSettings(_Section):
     from_name: str | None = Field(
         None, description="Display name for confirmation emails (default: [newsletter] from_name)."
     )
+    welcome_email: bool = Field(
+        False,
+        description="Send a welcome email when someone confirms: what they will get, how "
+        "often, their sections, and their links to change them or leave.",
+    )
 
     @field_validator("from_email")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is not None and ("@" not in value or value.startswith("@")):
             raise ValueError(f"not an email address: {value!r}")
+        return value
+
+
+class ScheduleSettings(_Section):
+    """When the edition builds and goes out by itself (`digest schedule`, `digest run-due`)."""
+
+    cron: str | None = Field(
+        None,
+        description="When the edition goes out: a five-field cron expression (minute hour "
+        "day-of-month month day-of-week, read as crontab(5) reads it) in [publication] "
+        'timezone, e.g. "0 7 * * mon"; none: nothing is scheduled.',
+    )
+    build_lead_hours: int = Field(
+        24,
+        ge=0,
+        le=24 * 14,
+        description="The draft is built this many hours before the slot, for staff to review; "
+        "its cut-off is the slot itself.",
+    )
+    approval: Literal["require", "auto"] = Field(
+        "require",
+        description="require: nothing is sent unless staff approved the edition; auto: the "
+        "scheduler rebuilds the draft at the slot and approves it if preflight passes.",
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Staff addresses told of every build, skip and failure (and each send).",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():  # DIGEST_SCHEDULE__CRON= switches it off
+            return None
+        try:
+            parsed = parse_crontab(value)
+        except CrontabError as exc:
+            raise ValueError(str(exc)) from None
+        if len(parsed.minute) != 1:
+            minute = value.split()[0]
+            raise ValueError(
+                f"an edition at most once an hour: the minute field must name one minute, "
+                f"not {minute!r}"
+            )
+        return " ".join(value.split())
+
+    @field_validator("notify")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or address.startswith("@") or any(c.isspace() for c in address):
+                raise ValueError(f"not an email address: {address!r}")
         return value
 
 
@@ -566,8 +794,11 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
     subscribers: SubscribersSettings = SubscribersSettings()
+    staff: StaffSettings = StaffSettings()
     gather: GatherSettings = GatherSettings()
     rank: RankSettings = RankSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    branding: BrandingSettings = BrandingSettings()
     secret_key: SecretStr | None = Field(
         None, description="Signs subscriber links; several keys comma-separated, newest first."
     )
@@ -746,6 +977,7 @@ def _check_cross_references(settings: Settings, path: Path) -> None:
     problem = https_base_url_problem(settings)
     if problem:
         raise ConfigError(f"{path}: {problem}")
+    _check_design(settings, path)
     known = set(settings.newsletter.sections)
     for section in settings.rank.section_weights:
         if section not in known:
@@ -764,3 +996,23 @@ def _check_cross_references(settings: Settings, path: Path) -> None:
                 f"{path}: [[sources]] #{index} section: {source.section!r} is not one of "
                 f"[newsletter] sections {sorted(known)}"
             )
+
+
+def _check_design(settings: Settings, path: Path) -> None:
+    """The palettes' contrast and the templates folder: an email that some readers cannot read,
+    or templates that are not there, are found at load, not in a reader's inbox."""
+    clashes = settings.branding.contrast_problems()
+    if clashes:
+        # The colour may come from the environment: name the variable, as for a bad key.
+        variables = [_env_variable(("branding", clash.split(" ", 1)[0])) for clash in clashes]
+        where = next((f"{v} (overrides {path})" for v in variables if v), str(path))
+        raise ConfigError(
+            f"{where}: [branding] text too faint to read: {'; '.join(clashes)} (every text "
+            f"colour needs {MIN_CONTRAST}:1 on the surface and the background, and "
+            'button_text on button: see README "The email\'s design")'
+        )
+    folder = settings.newsletter.templates_dir
+    if folder is not None and not settings.resolve_path(folder).is_dir():
+        raise ConfigError(
+            f"{path}: [newsletter] templates_dir: {settings.resolve_path(folder)} is not a folder"
+        )

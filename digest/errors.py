@@ -88,3 +88,23 @@ class PreflightError(DigestError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class AccessError(DigestError):
+    """Staff access refused: not signed in (or a wrong, expired or revoked token), or a role
+    that does not allow the action. Only the web app raises it; it answers 401 or 403."""
+
+    exit_code = 2
+    status = 401
+
+
+class NotSignedIn(AccessError):
+    """No valid credential: the web app answers 401."""
+
+    status = 401
+
+
+class Forbidden(AccessError):
+    """A valid staff member whose role does not allow this: the web app answers 403."""
+
+    status = 403

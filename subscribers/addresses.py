@@ -30,6 +30,34 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Mailbox providers that ignore dots in the local part (j.doe@ and jdoe@ are one inbox), and
+# the domain each one's mail ends up at.
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def canonical_mailbox(address: str) -> str:
+    """The inbox an address delivers to, as far as the address itself says: lower-cased,
+    without a +tag (victim+1@ and victim+2@ reach victim@), and for Gmail without dots
+    (v.i.c.t.i.m@gmail.com is victim@gmail.com, as is victim@googlemail.com). The per-address
+    limits on confirmation emails count these, not the spellings, so that an attacker cannot
+    mail one inbox a dozen times by varying the address (subscribers/ratelimit.py).
+
+    Pure and total: any text gives a value (an address without a local part or a domain is
+    returned lower-cased), and canonical_mailbox(canonical_mailbox(x)) == canonical_mailbox(x).
+    """
+    text = normalise_email(address)
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain:
+        return text
+    if local.startswith('"'):
+        return text  # a quoted local part is taken as it is
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_DOMAINS:
+        local = local.replace(".", "") or local
+        domain = DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
 def validate_email(raw: str) -> str:
     """The normalised address, or InvalidEmail saying what is wrong with it."""
     text = raw.strip()

@@ -19,6 +19,8 @@ from subscribers.models import Consent, ConsentText, Subscriber
 
 # Consent.event values.
 SUBSCRIBE = "subscribe"
+# A request for an address that bounced or complained: kept as evidence, nothing sent.
+SUBSCRIBE_REFUSED = "subscribe-refused"
 CONFIRM = "confirm"
 PREFERENCES = "preferences"
 PAUSE = "pause"

@@ -16,14 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from subscribers.addresses import validate_email
+from subscribers.csvcells import csv_value
 from subscribers.errors import InvalidEmail, SubscriberError
 from subscribers.models import ACTIVE, PENDING, UNSUBSCRIBED
+from subscribers.names import clean_name
 
 IMPORTABLE = (ACTIVE, PENDING, UNSUBSCRIBED)
 COLUMNS = ("email", "name", "sections", "status", "source", "consented_at")
 # Columns an export writes that an import reads past.
 IGNORED = ("public_id", "created_at", "confirmed_at", "unsubscribed_at", "paused_until")
-MAX_NAME = 200
 MAX_SOURCE = 500
 csv.field_size_limit(1 << 20)
 
@@ -151,7 +152,11 @@ def _check_header(header: list[str]) -> str | None:
 def _parse_row(line: int, header: list[str], fields: list[str], options: Options) -> Row:
     if len(fields) > len(header):
         raise ValueError(f"{len(fields)} fields but the header has {len(header)} columns")
-    values = {h: f.strip() for h, f in zip(header, fields, strict=False)}
+    # csv_value takes off the apostrophe an export puts before a cell a spreadsheet would run.
+    values = {h: csv_value(f).strip() for h, f in zip(header, fields, strict=False)}
+    for column, value in values.items():
+        if "\x00" in value:
+            raise ValueError(f"the {column} column contains a NUL character")
     try:
         email = validate_email(values.get("email", ""))
     except InvalidEmail as exc:
@@ -172,9 +177,7 @@ def _parse_row(line: int, header: list[str], fields: list[str], options: Options
             "status 'active' needs consent evidence: fill in source and consented_at, "
             "or import with --confirmed --source TEXT"
         )
-    name = values.get("name") or None
-    if name and len(name) > MAX_NAME:
-        raise ValueError(f"name is longer than {MAX_NAME} characters")
+    name = clean_name(values.get("name"))  # InvalidName is a ValueError: the row's error
     if source and len(source) > MAX_SOURCE:
         raise ValueError(f"source is longer than {MAX_SOURCE} characters")
     return Row(line, email, name, sections or None, status, source, consented_at)

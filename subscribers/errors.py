@@ -15,6 +15,10 @@ class InvalidEmail(SubscriberError, ValueError):
     """The text is not an email address we can mail (the reason says why)."""
 
 
+class InvalidName(SubscriberError, ValueError):
+    """A name that cannot be stored (a NUL character, or longer than the limit)."""
+
+
 class InvalidSections(SubscriberError, ValueError):
     """A section that the newsletter does not have, or no section at all."""
 

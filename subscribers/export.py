@@ -2,13 +2,15 @@
 used and machine-readable"), and the whole list as CSV or JSON.
 
 The list's CSV has the import's columns first (email, name, sections, status, source,
-consented_at), so an export imports back into an empty database unchanged.
+consented_at), so an export imports back into an empty database unchanged; a cell a
+spreadsheet would run as a formula is guarded with an apostrophe, which the import takes off.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from subscribers.consent import ADMIN_ADD, IMPORT, SUBSCRIBE
+from subscribers.csvcells import csv_cell
 from subscribers.models import Consent, Subscriber
 from subscribers.suppression import suppression_for
 
@@ -34,6 +37,20 @@ CSV_COLUMNS = (
     "paused_until",
 )
 CHUNK = 1000
+# What json.dumps(ensure_ascii=False) leaves raw but a terminal acts on or a reader is misled
+# by: DEL and the C1 controls (U+009B starts an escape sequence in some terminals), bidi
+# overrides and isolates, line and paragraph separators, and lone surrogates (which cannot
+# even be written as UTF-8). Written as \uXXXX escapes instead: the same JSON value.
+_UNSAFE_IN_JSON = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """`value` as JSON that keeps letters readable (no ASCII-only escaping) and is safe to
+    print: every character a terminal would act on is a \\uXXXX escape."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -69,6 +86,10 @@ def person_record(session: Session, sub: Subscriber, keys: Sequence[str]) -> dic
             "confirmed_at": _iso(sub.confirmed_at),
             "unsubscribed_at": _iso(sub.unsubscribed_at),
             "confirmation_pending": sub.confirm_nonce is not None,
+            # What an open request asked for, applied only when its link is used.
+            "pending_request": None
+            if sub.confirm_nonce is None
+            else {"name": sub.requested_name, "sections": sub.requested_sections},
         },
         "consent_history": [consent_record(c) for c in sub.consents],
         "suppression": None
@@ -115,7 +136,8 @@ def csv_row(sub: Subscriber) -> dict[str, str]:
         "unsubscribed_at": _iso(sub.unsubscribed_at),
         "paused_until": _iso(sub.paused_until),
     }
-    return {k: v or "" for k, v in values.items()}
+    # Every cell guarded (subscribers/csvcells.py): a name or an address can start with "=".
+    return {k: csv_cell(v or "") for k, v in values.items()}
 
 
 def write_csv(session: Session, out: TextIO, status: str | None = None) -> int:
@@ -136,7 +158,7 @@ def write_json(
     out.write("[")
     for sub in iter_subscribers(session, status):
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(person_record(session, sub, keys), ensure_ascii=False))
+        out.write(json_text(person_record(session, sub, keys)))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count

@@ -293,6 +293,7 @@ def _update(
         sub.status = ACTIVE
         sub.confirmed_at = row.consented_at or options.now
         sub.confirm_nonce = None
+        sub.requested_name = sub.requested_sections = None
         sub.updated_at = options.now
         record(sub, IMPORT, evidence, options.now, **detail)
     if row.name and not sub.name:

@@ -24,6 +24,7 @@ from subscribers.audience import Audience, recipients_for, recipients_query, sec
 from subscribers.consent import ADMIN_ADD, PAUSE, PREFERENCES, RESUME, Evidence, record
 from subscribers.errors import InvalidPause, Suppressed
 from subscribers.models import ACTIVE, Subscriber, new_public_id
+from subscribers.names import clean_name
 from subscribers.optin import (
     ALREADY_CONFIRMED,
     ALREADY_SUBSCRIBED,
@@ -183,6 +184,7 @@ def add_confirmed(
     """An operator adds someone whose consent they hold elsewhere (evidence.source says where).
     Never re-adds a suppressed address; True if anything changed."""
     email = validate_email(raw_email)
+    clean = clean_name(name)
     chosen = check_sections(sections, policy.sections)
     entry = suppression_for(session, email, keys)
     if entry is not None:
@@ -196,11 +198,12 @@ def add_confirmed(
     if sub is None:
         sub = Subscriber(public_id=new_public_id(), email=email, created_at=now)
         session.add(sub)
-    sub.name = (name or "").strip()[:200] or sub.name
+    sub.name = clean or sub.name
     sub.sections = chosen
     sub.status = ACTIVE
     sub.confirmed_at = now
     sub.confirm_nonce = None
+    sub.requested_name = sub.requested_sections = None
     sub.updated_at = now
     record(sub, ADMIN_ADD, evidence, now, sections=chosen)
     return True

@@ -101,6 +101,11 @@ class Subscriber(Base):
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
     # When the latest subscribe request came in: never-confirmed rows expire from here.
     requested_at: Mapped[datetime | None]
+    # The open request's name and sections (None: every section), set whenever a request
+    # opens (confirm_nonce) and applied only when its link is used: an anonymous request must
+    # not rewrite what a person (or an operator) stored before they confirm it.
+    requested_name: Mapped[str | None] = mapped_column(String(200))
+    requested_sections: Mapped[list[str] | None] = mapped_column(JSON)
 
     consents: Mapped[list[Consent]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", order_by="Consent.id"

@@ -9,6 +9,7 @@ return a `Notice`, which the caller sends after committing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from subscribers import ratelimit
-from subscribers.addresses import validate_email
-from subscribers.consent import CONFIRM, SUBSCRIBE, Evidence, record
+from subscribers.addresses import canonical_mailbox, validate_email
+from subscribers.consent import CONFIRM, SUBSCRIBE, SUBSCRIBE_REFUSED, Evidence, record
 from subscribers.models import ACTIVE, PENDING, Subscriber, new_public_id
+from subscribers.names import clean_name
 from subscribers.policy import Policy, check_sections, find_by_email, find_by_public_id
-from subscribers.suppression import email_hashes, lift_suppression
+from subscribers.suppression import email_hashes, lift_suppression, undeliverable
 from subscribers.tokens import (
     MANAGE,
     TokenError,
@@ -31,6 +33,8 @@ from subscribers.tokens import (
     make_token,
     read_confirm_token,
 )
+
+logger = logging.getLogger("subscribers")
 
 # Notice kinds: what the caller must email.
 CONFIRMATION = "confirm"
@@ -60,32 +64,47 @@ def subscribe(
     name: str | None = None,
     sections: Sequence[str] | None = None,
 ) -> Notice | None:
-    """A subscribe request: pending plus one confirmation email, rate limited per address.
+    """A subscribe request: pending plus one confirmation email, rate limited per mailbox.
 
-    The caller answers the same whatever happens here (known address, rate limited, new), so
-    the form cannot be used to find out who subscribes (docs/standards.md §5)."""
+    The caller answers the same whatever happens here (known address, rate limited,
+    suppressed, new), so the form cannot be used to find out who subscribes
+    (docs/standards.md §5). The request's name and sections wait beside the subscriber until
+    its link is used (`confirm`): asking is not consent, and anyone can ask."""
     email = validate_email(raw_email)
+    requested_name = clean_name(name)
     chosen = check_sections(sections, policy.sections)
     sub = find_by_email(session, email)
     if sub is not None and sub.status == ACTIVE:
         return _notice(session, sub, ALREADY_SUBSCRIBED, now, keys, policy)
+    reason = undeliverable(session, email, keys)
+    if reason is not None:
+        _refused(sub, reason, evidence, now)
+        return None
+    previous = None if sub is None else sub.status
     if sub is None:
+        # Nothing of anyone's is stored for this address: the request's values are all it has.
         sub = Subscriber(
             public_id=new_public_id(),
             email=email,
             status=PENDING,
             created_at=now,
+            name=requested_name,
+            sections=chosen,
         )
         session.add(sub)
-        previous = None
-    else:
-        previous = sub.status
-    sub.name = (name or "").strip()[:200] or sub.name
-    sub.sections = chosen
-    _open_request(sub, now)
+    _open_request(sub, now, requested_name or sub.name, chosen)
     record(sub, SUBSCRIBE, evidence, now, sections=chosen, previous_status=previous)
     session.flush()
     return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+def _refused(sub: Subscriber | None, reason: str, evidence: Evidence, now: datetime) -> None:
+    """A request for an address that bounced or complained: nothing is sent or changed; the
+    attempt is kept in the person's history (or, for an erased person, only logged: their
+    address is not stored again)."""
+    if sub is not None:
+        record(sub, SUBSCRIBE_REFUSED, evidence, now, reason=reason)
+    logger.info("subscribe request for a suppressed address (%s) refused: no email sent", reason)
 
 
 def resubscribe(
@@ -101,7 +120,11 @@ def resubscribe(
     double opt-in, exactly as if they had used the form."""
     if sub.status == ACTIVE:
         return None
-    _open_request(sub, now)
+    reason = undeliverable(session, sub.email, keys)
+    if reason is not None:
+        _refused(sub, reason, evidence, now)
+        return None
+    _open_request(sub, now, sub.name, sub.sections)
     record(sub, SUBSCRIBE, evidence, now, sections=sub.sections, previous_status=sub.status)
     return _notice(session, sub, CONFIRMATION, now, keys, policy)
 
@@ -123,7 +146,7 @@ def resend_confirmation(
     if sub.confirm_nonce is None:
         if sub.status != PENDING:
             return None  # left, bounced or complained, and has not asked to come back
-        _open_request(sub, now)  # e.g. imported as pending: never had a link
+        _open_request(sub, now, sub.name, sub.sections)  # e.g. imported: never had a link
     return _notice(session, sub, CONFIRMATION, now, keys, policy)
 
 
@@ -133,10 +156,16 @@ def pending_emails(session: Session) -> list[str]:
     return list(session.scalars(select(Subscriber.email).where(Subscriber.status == PENDING)))
 
 
-def _open_request(sub: Subscriber, now: datetime) -> None:
+def _open_request(
+    sub: Subscriber, now: datetime, name: str | None, sections: list[str] | None
+) -> None:
     # Every link sent for one request carries the same nonce: any of them confirms, once.
+    # A later request (before the link is used) replaces what is asked for; the confirmation
+    # page shows it before the button is pressed.
     if sub.confirm_nonce is None:
         sub.confirm_nonce = secrets.token_hex(8)
+    sub.requested_name = name
+    sub.requested_sections = sections
     sub.requested_at = now
     sub.updated_at = now
 
@@ -149,7 +178,13 @@ def _notice(
     keys: Sequence[str],
     policy: Policy,
 ) -> Notice | None:
-    send_id = ratelimit.take(session, email_hashes(sub.email, keys), kind, now, policy.limits)
+    """The email to send, if the address may have one now. Counted per mailbox (plus-tags,
+    case and Gmail's dots do not make a new one: subscribers.addresses.canonical_mailbox), so
+    that a victim's inbox gets the same few emails however the address is spelt."""
+    if undeliverable(session, sub.email, keys) is not None:
+        return None
+    mailbox = email_hashes(canonical_mailbox(sub.email), keys)
+    send_id = ratelimit.take(session, mailbox, kind, now, policy.limits)
     if send_id is None:
         return None
     if kind == CONFIRMATION:
@@ -213,6 +248,9 @@ def confirm(
         return result
     previous = sub.status
     sub.status = ACTIVE
+    sub.name = sub.requested_name or sub.name
+    sub.sections = sub.requested_sections
+    sub.requested_name = sub.requested_sections = None
     sub.confirmed_at = now
     sub.unsubscribed_at = None
     sub.confirm_nonce = None

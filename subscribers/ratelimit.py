@@ -1,13 +1,20 @@
-"""How many confirmation emails one address may receive: the defence against list bombing.
+"""How many confirmation emails one address may receive: the defence against list bombing;
+and who counts as one client for the per-IP limits.
 
 Subscription bombing submits a victim's address to many forms; double opt-in means each form
 sends only a confirmation, and this limit means it sends at most one per interval and a few a
-day (docs/standards.md §5). The count lives in the database, keyed by the address's keyed hash, so
-every web process and the CLI share it and it holds no address.
+day (docs/standards.md §5). The count lives in the database, keyed by the keyed hash of the
+address's canonical mailbox (subscribers.addresses.canonical_mailbox: victim+1@ and victim+2@
+are one inbox), so every web process and the CLI share it and it holds no address.
+
+An IPv6 client usually holds a whole /64 (SLAAC, privacy addresses; providers hand out /64s
+or larger), so counting single IPv6 addresses would give one client 2**64 allowances:
+`client_key` counts the /64.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +25,23 @@ from sqlalchemy.orm import Session
 from subscribers.models import ConfirmationSend
 
 DAY = timedelta(days=1)
+IPV6_PREFIX = 64
+
+
+def client_key(ip: str) -> str:
+    """The key a per-IP limit counts for a client address: an IPv4 address as it is, an IPv6
+    address's /64 network ("2001:db8:1:2::/64"), an IPv4-mapped IPv6 address as its IPv4
+    address. Text that is no IP address (uvicorn's "unknown", a test client's name) is its
+    own key. Pure: the same text gives the same key in every process."""
+    try:
+        address = ipaddress.ip_address(ip.strip().split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from subscribers.models import (
     Suppression,
 )
 
+# Suppression reasons after which nothing, not even a confirmation, is sent to the address.
+UNDELIVERABLE = ("bounced", "complained")
 # Suppression reasons -> the status the subscriber ends in.
 SUPPRESSION_STATUS = {
     "bounced": BOUNCED,
@@ -53,6 +55,15 @@ def suppression_for(session: Session, email: str, keys: Sequence[str]) -> Suppre
     return session.scalars(
         select(Suppression).where(Suppression.email_hash.in_(email_hashes(email, keys)))
     ).first()
+
+
+def undeliverable(session: Session, email: str, keys: Sequence[str]) -> str | None:
+    """The reason, if the address must get no email at all, not even a confirmation: it
+    bounced (there is no such mailbox, and mail to it costs the sender's reputation) or its
+    owner reported us as spam. Someone who unsubscribed or was erased may still ask to come
+    back: a new double opt-in sends them a confirmation."""
+    entry = suppression_for(session, email, keys)
+    return entry.reason if entry is not None and entry.reason in UNDELIVERABLE else None
 
 
 def is_suppressed(session: Session, email: str, keys: Sequence[str]) -> bool:
@@ -118,5 +129,6 @@ def suppress_with_evidence(
         record(subscriber, event, evidence, now, reason=reason)
     # An open confirmation link must not bring back someone who just left or complained.
     subscriber.confirm_nonce = None
+    subscriber.requested_name = subscriber.requested_sections = None
     add_suppression(session, subscriber.email, reason, now=now, keys=keys)
     return changed

@@ -54,6 +54,14 @@ hypothesis_settings.load_profile(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/render/golden/ from what the renderer makes now (then review the diff)",
+    )
+
+
 def need_service(name: str, why: str) -> str:
     """The service's value, or skip (fail under CI=true, where every service must be there)."""
     value = SERVICES.get(name)
@@ -128,6 +136,12 @@ def chromium_path() -> str:
     return need_service("DIGEST_TEST_CHROMIUM", "Debian's Chromium")
 
 
+@pytest.fixture(scope="session")
+def node_mjml() -> Path:
+    """The official MJML compiler's `mjml` command (tests/mjml_node.py runs it)."""
+    return Path(need_service("DIGEST_TEST_MJML", "Node MJML (npm mjml on Debian's node)"))
+
+
 @pytest.fixture(scope="module")
 def _pg_engine(postgres_url: str) -> Iterator[Engine]:
     with postgres_schema(postgres_url) as engine:
@@ -183,3 +197,17 @@ def cli(
         return int(exit_info.value.code or 0), out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2's cheapest parameters in this process: a real hash (64 MiB, 3 passes) per staff
+    account would add seconds to the suite and prove nothing more. `digest serve` subprocesses
+    keep the real parameters."""
+    from argon2 import PasswordHasher, profiles
+
+    import digest.staff.accounts
+
+    monkeypatch.setattr(
+        digest.staff.accounts, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST)
+    )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs and starts what the tests need, when it can: Debian's Chromium (browser tests) and a
-# PostgreSQL server on 127.0.0.1 (ledger tests on both databases). It writes what it started to
+# Installs and starts what the tests need, when it can: Debian's Chromium (browser tests), a
+# PostgreSQL server on 127.0.0.1 (ledger tests on both databases) and the official MJML compiler
+# (npm `mjml` on Debian's node, in tests/.node/: compared with mjml-python, timed by the bench). It writes what it started to
 # tests/.services.env, which tests/conftest.py reads. Without root a missing service is reported
 # here and its tests skip with that reason; under CI=true they fail instead (see conftest.py).
 set -uo pipefail
@@ -54,5 +55,23 @@ if [ -n "$BIN" ]; then
         echo "DIGEST_TEST_POSTGRES_URL=postgresql+psycopg://$OWNER@127.0.0.1:$PG_PORT/digest_test" >> "$ENV_FILE"
     fi
 fi
+# --- Node MJML (the official compiler) -------------------------------------------------------
+# Pinned: a new version is a deliberate change here, checked by tests/render/test_mjml_node.py.
+MJML_VERSION=4.18.0
+MJML_DIR=.node
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm || echo "services: node and npm are not installed and cannot be (need root)" >&2
+fi
+mjml_installed() {
+    node -p "require('./$MJML_DIR/node_modules/mjml/package.json').version" 2>/dev/null
+}
+if command -v npm >/dev/null 2>&1 && [ "$(mjml_installed)" != "$MJML_VERSION" ]; then
+    echo "services: npm install mjml@$MJML_VERSION into tests/$MJML_DIR" >&2
+    npm install --prefix "$MJML_DIR" --no-audit --no-fund --no-save --loglevel=error \
+        "mjml@$MJML_VERSION" >/dev/null 2>&1 || echo "services: npm install mjml@$MJML_VERSION failed" >&2
+fi
+[ "$(mjml_installed)" = "$MJML_VERSION" ] && [ -x "$MJML_DIR/node_modules/.bin/mjml" ] \
+    && echo "DIGEST_TEST_MJML=$PWD/$MJML_DIR/node_modules/.bin/mjml" >> "$ENV_FILE"
+
 echo "services: $(tr '\n' ' ' < "$ENV_FILE")" >&2
 exit 0

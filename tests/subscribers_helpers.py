@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import Settings, load_settings
 from digest.store.db import make_engine, session_factory
 from digest.web.app import create_app
+from digest.web.server import options as server_options
 from digest.web.site import Site
 from tests.conftest import DEMO_NOW, ROOT, TEST_SECRET
 
@@ -56,8 +57,12 @@ class LiveServer:
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self, app: Any) -> None:
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    def start(self, app: Any, **options: Any) -> None:
+        """Serve `app`; `options` are uvicorn.Config's (digest.web.server.options: the
+        protocol with the header timeout, as `digest serve` runs it)."""
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", **options
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -91,7 +96,8 @@ def web_settings(tmp_path: Path, db_path: Path, base_url: str, **overrides: Any)
         "web": {"base_url": base_url},
         "secret_key": TEST_SECRET,
     }
-    values.update(overrides)
+    web = {"base_url": base_url, **overrides.pop("web", {})}  # base_url unless given
+    values.update(overrides, web=web)
     return load_settings(ROOT / "digest.toml", **values)
 
 
@@ -158,10 +164,14 @@ def start_web(
     tmp_path: Path, db_path: Path, clock: Clock | None = None, **overrides: Any
 ) -> tuple[Web, LiveServer]:
     live = LiveServer(bound_socket())
-    settings = web_settings(tmp_path, db_path, live.url, **overrides)
-    clock = clock or Clock()
-    app = create_app(settings, clock=clock)
-    live.start(app)
+    try:
+        settings = web_settings(tmp_path, db_path, live.url, **overrides)
+        clock = clock or Clock()
+        app = create_app(settings, clock=clock)
+        live.start(app, **server_options(settings))
+    except BaseException:
+        live.sock.close()  # not left for the garbage collector to report in a later test
+        raise
     engine = make_engine(settings.database_url)
     web = Web(
         url=live.url,

@@ -251,3 +251,56 @@ def test_a_bad_concurrency_or_batch_size_is_one_line(
     with pytest.raises(ConfigError) as error:
         load_settings(write(tmp_path, MINIMAL + f"\n[delivery]\n{table}\n"))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+# --- [branding] and the templates folder (issue 13) --------------------------------------------
+
+
+def test_branding_defaults_and_colours_normalised(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL + '\n[branding]\naccent = "#05A"\n'))
+    assert settings.branding.accent == "#0055aa"
+    assert settings.branding.palette(dark=True).surface == "#1c1f24"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('accent = "crimson"', "[branding] accent: Value error, 'crimson' is not a colour"),
+        (
+            'muted = "#aaaaaa"',
+            "[branding] text too faint to read: muted #aaaaaa on surface #fffdf8 is 2.3:1; "
+            "muted #aaaaaa on background #f3f1ea is 2.1:1",
+        ),
+        ('dark_accent = "#7a1c1c"', "dark_accent #7a1c1c on dark_surface #1c1f24 is 1.6:1"),
+        ('button_text = "#14213d"', "button_text #14213d on button #14213d is 1.0:1"),
+        ('font_body = "Arial; color: red"', "[branding] font_body: Value error, 'Arial; color"),
+        ("logo_width = 700", "logo_width (700) is wider than content_width (600)"),
+        ("content_width = 2000", "[branding] content_width: Input should be less than or equal"),
+    ],
+)
+def test_a_bad_branding_key_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, MINIMAL + f"\n[branding]\n{toml}\n"))
+    assert message in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_templates_dir_must_be_a_folder(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'sections = ["Europe", "Asia"]', 'sections = ["Europe", "Asia"]\ntemplates_dir = "mine"'
+    )
+    with pytest.raises(ConfigError, match=r"\[newsletter\] templates_dir: .*/mine is not a folder"):
+        load_settings(write(tmp_path, text))
+    (tmp_path / "mine").mkdir()
+    assert load_settings(write(tmp_path, text)).newsletter.templates_dir == "mine"
+
+
+def test_a_faint_colour_from_the_environment_stops_the_cli_with_one_line(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_BRANDING__DARK_MUTED", "#44474d")
+    code, _, err = cli("edition", "list")
+    assert code == 2
+    assert "DIGEST_BRANDING__DARK_MUTED (overrides" in err
+    assert "dark_muted #44474d on dark_surface #1c1f24 is 1.8:1" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

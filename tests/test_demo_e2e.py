@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import shutil
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -133,12 +134,29 @@ def test_preview_wrote_html_and_text(demo: dict[str, Path]) -> None:
     assert "Unsubscribe:" in (demo["preview"] / "edition-1.txt").read_text()
 
 
+def test_preview_took_screenshots_when_chromium_is_installed(demo: dict[str, Path]) -> None:
+    shots = sorted(p.name for p in demo["preview"].glob("*.png"))
+    if shutil.which("chromium") is None:
+        assert shots == []
+        return
+    assert shots == [f"edition-1-{w}-{s}.png" for w in (375, 600) for s in ("dark", "light")]
+
+
 def test_preview_links_are_samples_not_placeholders(demo: dict[str, Path]) -> None:
     for name in ("edition-1.html", "edition-1.txt"):
         body = (demo["preview"] / name).read_text()
         assert "%%" not in body, name
         assert "http://127.0.0.1:8000/u/preview" in body, name
         assert "http://127.0.0.1:8000/manage/preview" in body, name
+
+
+def test_preview_is_the_golden_edition(demo: dict[str, Path]) -> None:
+    """What `make demo` previews is what tests/render/golden/ holds (and reviews)."""
+    golden = ROOT / "tests" / "render" / "golden"
+    html = (golden / "demo-edition.html").read_text(encoding="utf-8").replace(">\n", ">")
+    assert (demo["preview"] / "edition-1.html").read_text(encoding="utf-8") == html
+    text = (golden / "demo-edition.txt").read_text(encoding="utf-8")
+    assert (demo["preview"] / "edition-1.txt").read_text(encoding="utf-8") == text
 
 
 def test_sending_again_is_refused(demo: dict[str, Path]) -> None:

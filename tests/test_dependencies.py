@@ -21,6 +21,7 @@ IMPORT_NAMES = {
     "python-multipart": "multipart",
     "dkimpy": "dkim",
     "pyyaml": "yaml",
+    "argon2-cffi": "argon2",
 }
 # Declared but never imported by our code, each for a reason.
 USED_WITHOUT_IMPORT = {
@@ -28,7 +29,7 @@ USED_WITHOUT_IMPORT = {
     "httptools": "uvicorn's C HTTP parser, picked up when installed",
     "uvloop": "uvicorn's event loop, picked up when installed",
     "python-multipart": "FastAPI's Form() needs it to parse form bodies",
-    "apscheduler": "the design card's scheduler, imported by `digest schedule` (issue 14)",
+    "swagger-ui-py": "only its static files are served (digest/web/api_docs.py finds them)",
 }
 
 

@@ -113,8 +113,9 @@ def encoded_body(body: str) -> bytes:
     return data.replace("\n", "\r\n").encode("ascii")
 
 
-# What quoprimime's body map leaves alone: printable ASCII but "=", and tab, CR, LF.
-_QP_UNSAFE = re.compile(r"[^ -<>-~\t\r\n]")
+# What quoprimime's body map leaves alone: printable ASCII but "=", and tab, CR, LF ("=" is
+# replaced first, by str.replace: an HTML part has thousands of them).
+_QP_UNSAFE = re.compile(r"[^ -~\t\r\n]")
 
 
 def _qp_quote(match: re.Match[str]) -> str:
@@ -125,7 +126,7 @@ def _qp_encode(body: str, maxlinelen: int) -> str:
     """email.quoprimime.body_encode(body, maxlinelen) with eol "\\n", the same output."""
     if not body:
         return body
-    quoted = _QP_UNSAFE.sub(_qp_quote, body)
+    quoted = _QP_UNSAFE.sub(_qp_quote, body.replace("=", "=3D"))
     out: list[str] = []
     append = out.append
     for line in quoted.splitlines():

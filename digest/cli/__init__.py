@@ -17,10 +17,10 @@ import click
 import typer
 import typer.core
 import typer.main
-from rich.markup import escape
 
 from digest.cli.common import State, err_console
-from digest.errors import DigestError
+from digest.cli.safe import shown
+from digest.errors import DigestError, UsageError
 
 # Top-level command -> the module that defines it, in the order `digest --help` lists them
 # (typer's: plain commands first, then groups). A module either has `register(app)` (which may
@@ -32,12 +32,16 @@ COMMANDS: dict[str, str] = {
     "rank": "digest.cli.rank",
     "serve": "digest.cli.serve",
     "worker": "digest.cli.worker",
+    "schedule": "digest.cli.schedule",
+    "run-due": "digest.cli.schedule",
+    "status": "digest.cli.schedule",
     "edition": "digest.cli.edition",
     "send": "digest.cli.send",
     "sources": "digest.cli.sources",
     "articles": "digest.cli.sources",
     "picks": "digest.cli.sources",
     "subscribers": "digest.cli.subscribers",
+    "staff": "digest.cli.staff",
     "db": "digest.cli.db",
 }
 
@@ -120,8 +124,17 @@ def _root(
         metavar="PATH",
         help="Configuration file (default: $DIGEST_CONFIG, else ./digest.toml).",
     ),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        metavar="text|json",
+        help="Log lines of `digest schedule` and `digest run-due`: text, or one JSON object "
+        "per line (slot, step, state and edition id as fields).",
+    ),
 ) -> None:
-    ctx.obj = State(config=config)
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format {log_format!r}: use text or json")
+    ctx.obj = State(config=config, log_format=log_format)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -138,9 +151,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except DigestError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except _CLICK_ERRORS as exc:
         exc.show()

@@ -33,6 +33,8 @@ class State:
     """Per-invocation state, built lazily so that `--help` never needs a config file."""
 
     config: str | None = None
+    # --log-format: how `digest schedule` and `digest run-due` write their log lines.
+    log_format: str = "text"
     _settings: Settings | None = None
     _engine: Engine | None = field(default=None, repr=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -13,7 +14,6 @@ from rich.table import Table
 from digest.cli import editions
 from digest.cli.common import AS_OPTION, actor, console, err_console, parse_now, state
 from digest.edition.build import BuildReport, build_edition
-from digest.edition.options import branding
 from digest.edition.preflight import (
     PreflightReport,
     parse_variant,
@@ -23,8 +23,9 @@ from digest.edition.preflight import (
 from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
 from digest.errors import EmptyWeekError, PreflightError, UsageError
-from digest.render.email import render_edition
-from digest.render.placeholders import fill_preview
+
+if TYPE_CHECKING:
+    from digest.edition.preview import Preview
 
 
 def register(app: typer.Typer) -> None:
@@ -145,34 +146,54 @@ def preview(
     out: Path = typer.Option(
         Path("preview"), "--out", metavar="DIR", help="Directory for the HTML and text files."
     ),
+    screenshots: bool = typer.Option(
+        True,
+        "--screenshots/--no-screenshots",
+        help="PNGs of the HTML at 600 and 375 px, light and dark (needs Chromium).",
+    ),
+    email: str | None = typer.Option(
+        None,
+        "--email",
+        metavar="KIND",
+        help="Instead of an edition: the confirmation (confirm), the note to someone already "
+        "subscribed (already) or the welcome email (welcome).",
+    ),
 ) -> None:
-    """Render an edition (or one variant) to HTML and plain-text files, with sample links, and
-    preflight it: what approving and sending will check."""
+    """Render an edition (or one variant) to HTML and plain-text files, with sample links, take
+    screenshots of it, and preflight it: what approving and sending will check."""
+    from digest.edition.preview import write_mail_preview, write_preview
+
     st = state(ctx)
+    if email is not None:
+        if edition_id is not None or variant is not None:
+            raise UsageError("--email previews an email to one person: no --edition or --variant")
+        _print_preview(write_mail_preview(st.settings, email, out, screenshots=screenshots))
+        return
     with st.sessions() as session:
         edition = get_edition(session, edition_id)
         view = edition_view(edition)
         version = edition.version
     sections = parse_variant(view, variant) if variant is not None else view.sections
-    rendered = render_edition(view, branding(st.settings), sections)
-    # Sample links where a send puts each subscriber's own (never a real token).
-    base_url = st.settings.web.base_url
-    html, text = fill_preview(rendered.html, base_url), fill_preview(rendered.text, base_url)
     suffix = "" if variant is None else "-" + "-".join(_slug(s) for s in sections)
-    html_path = out / f"edition-{view.id}{suffix}.html"
-    text_path = out / f"edition-{view.id}{suffix}.txt"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(html, encoding="utf-8")
-        text_path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write the preview there: {exc.strerror}") from None
-    console.print(f"Subject: {escape(rendered.subject)}")
-    console.print(f"HTML ({len(html.encode()) / 1024:.1f} KB): {html_path}")
-    console.print(f"Text ({len(text.encode()) / 1024:.1f} KB): {text_path}")
+    done = write_preview(
+        st.settings, view, sections, out, f"edition-{view.id}{suffix}", screenshots=screenshots
+    )
+    _print_preview(done)
     moment = datetime.now(UTC)
     report = preflight_view(st.settings, view, [(tuple(sections), None)], moment, version)
     _print_preflight(report, verbose=False)
+
+
+def _print_preview(done: Preview) -> None:
+    console.print(f"Subject: {escape(done.subject)}")
+    console.print(f"HTML ({done.html_bytes / 1024:.1f} KB): {done.html_path}")
+    console.print(f"Text ({done.text_bytes / 1024:.1f} KB): {done.text_path}")
+    if done.screenshots:
+        first, *others = done.screenshots
+        names = ", ".join(p.stem.removeprefix(done.html_path.stem + "-") for p in others)
+        console.print(f"Screenshots: {first} (and {names})", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"Screenshots: {escape(done.no_screenshots or '')}", highlight=False)
 
 
 def _slug(name: str) -> str:

@@ -84,8 +84,9 @@ def show_command(ctx: typer.Context, edition_id: int = EDITION, as_json: bool = 
         f"Week: {_week(data, tz)} {st.settings.publication.timezone}",
         f"Send window: {opens:%Y-%m-%d %H:%M} → {closes:%Y-%m-%d %H:%M}",
         f"Subject: {escape(data['subject'])}",
-        f"Preheader: {escape(data['preheader']) or '(the intro, or the first headlines)'}",
-        f"Intro: {escape(data['intro']) or '(none)'}",
+        f"Preheader: {escape(data['preheader']) or '(each variant: its first headlines)'}",
+        f"Intro: {escape(data['intro']) or '(none)'}"
+        + (" (filled in per variant)" if "{" in data["intro"] else ""),
     ]
     for line in lines:
         console.print(line, highlight=False)

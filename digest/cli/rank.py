@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import typer
 from rich.markup import escape
@@ -11,8 +10,7 @@ from rich.table import Table
 
 from digest.cli.common import console, parse_now, state
 from digest.edition.build import rank_cutoff
-from digest.edition.ranking import article_id
-from digest.rank import Ranked
+from digest.edition.ranking import article_id, candidate_json
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +39,7 @@ def rank_command(
         session.rollback()
     outcomes = week.result.candidates
     if as_json:
-        console.print_json(json.dumps([_row(r) for r in outcomes]))
+        console.print_json(json.dumps([candidate_json(r) for r in outcomes]))
         return
     if not outcomes:
         console.print(
@@ -68,22 +66,3 @@ def rank_command(
     console.print(
         f"{len(week.result.chosen)} of {len(outcomes)} candidates chosen.", highlight=False
     )
-
-
-def _row(r: Ranked) -> dict[str, object]:
-    c = r.candidate
-    when: datetime | None = c.published_at
-    return {
-        "id": article_id(c),
-        "rank": r.rank,
-        "url": c.url,
-        "title": c.title,
-        "section": c.section,
-        "author": c.author,
-        "published_at": when.isoformat() if when else None,
-        "score": r.score,
-        "chosen": r.chosen,
-        "pinned": r.pinned,
-        "lead": r.lead,
-        "reasons": list(r.reasons),
-    }

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from digest.backends import get_backend
 from digest.cli.common import AS_OPTION, State, actor, console, err_console, parse_now, state
+from digest.cli.safe import shown
 from digest.edition.lifecycle import override
 from digest.errors import UsageError
 from digest.send import engine as sending
@@ -172,6 +173,7 @@ def _test_send(st: State, edition_id: int | None, test_to: str, moment: datetime
     by_id = {r.delivery_id: r.email for r in batch.recipients}
     for s in sorted(statuses, key=lambda s: s.delivery_id):
         line = f"{by_id[s.delivery_id]}: {s.status}" + (f" ({s.reason})" if s.reason else "")
+        line = shown(line)  # an address and a provider's message: digest/cli/safe.py
         console.print(line, highlight=False)
     console.print(f"Test of edition {batch.edition_id} sent; the ledger was not touched.")
     if any(s.status != "accepted" for s in statuses):
@@ -275,7 +277,7 @@ def status_command(
         highlight=False,
     )
     for url, clicks in s.top_links:
-        console.print(f"  {clicks:>6,}  {url}", highlight=False)
+        console.print(f"  {clicks:>6,}  {shown(url)}", highlight=False)
 
 
 @app.command("cancel")
@@ -310,4 +312,4 @@ def report_command(
         else:
             with out.open("w", encoding="utf-8", newline="") as fh:
                 n = write_report(fh, rows)
-            err_console.print(f"{n} rows written to {out}")
+            err_console.print(f"{n} rows written to {shown(out)}")

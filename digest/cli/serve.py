@@ -1,21 +1,22 @@
 """`digest serve [--host] [--port]`: the web app under uvicorn.
 
 Access logs keep the path but never a link's token (a token is the only credential of the
-unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs").
+unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs"), nor a
+staff API token someone put in a URL.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import re
 from typing import Any
 
 import typer
 
 from digest.cli.common import console, state
+from digest.web.logs import redact
 
-_TOKEN_PATH = re.compile(r"^(/(?:u|manage|confirm)/)[^/?\s]+")
+__all__ = ["RedactTokens", "redact", "register", "serve"]
 
 
 class RedactTokens(logging.Filter):
@@ -26,10 +27,6 @@ class RedactTokens(logging.Filter):
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
             record.args = (*args[:2], redact(args[2]), *args[3:])
         return True
-
-
-def redact(path: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[token]", path)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +43,9 @@ def serve(
     """Run the subscriber web app: subscribe form, confirmation, preferences, unsubscribe."""
     import uvicorn
 
-    from digest.web.app import create_app  # here: other commands need not import the web stack
+    # Here: other commands need not import the web stack.
+    from digest.web.app import create_app
+    from digest.web.server import options
 
     settings = state(ctx).settings
     web = settings.web
@@ -58,13 +57,7 @@ def serve(
         highlight=False,
     )
     uvicorn.run(
-        application,
-        host=bind_host,
-        port=bind_port,
-        proxy_headers=bool(web.trusted_proxies),
-        forwarded_allow_ips=",".join(web.trusted_proxies) or None,
-        server_header=False,
-        log_config=log_config(),
+        application, host=bind_host, port=bind_port, log_config=log_config(), **options(settings)
     )
 
 

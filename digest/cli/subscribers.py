@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -11,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import typer
-from rich.markup import escape
 
 from digest.cli.common import console, err_console, state
-from digest.errors import UsageError
+from digest.cli.safe import shown
+from digest.errors import SubscriberStateError, UsageError
 from digest.people.audience import as_digest_errors, policy
 from digest.store.db import transaction
 from subscribers.consent import Evidence
@@ -81,19 +80,19 @@ def import_command(
             )
     except InvalidFile as exc:
         for error in exc.errors:
-            _problem(f"{file}:{error.line}: {escape(error.reason)}")
+            _problem(f"{shown(file)}:{error.line}: {shown(error.reason)}")
         hint = "" if skip_invalid else " (fix them, or pass --skip-invalid)"
         _problem(f"[bold red]error:[/] {exc}{hint}")
         raise typer.Exit(1) from None
     for error in result.errors:
-        _problem(f"[yellow]skipped[/] {file}:{error.line}: {escape(error.reason)}")
+        _problem(f"[yellow]skipped[/] {shown(file)}:{error.line}: {shown(error.reason)}")
     for line in result.suppressed:
         _problem(
-            f"[yellow]not re-added[/] {file}:{line}: the address opted out or was erased "
+            f"[yellow]not re-added[/] {shown(file)}:{line}: the address opted out or was erased "
             "(suppression list)"
         )
     console.print(
-        f"Imported {file}: {result.added} added, {result.updated} updated, "
+        f"Imported {shown(file)}: {result.added} added, {result.updated} updated, "
         f"{result.unchanged} unchanged, {len(result.suppressed)} suppressed, "
         f"{len(result.errors)} invalid.",
         highlight=False,
@@ -125,7 +124,7 @@ def export_command(
     with target as out, st.sessions() as session:
         count = _write(session, out, fmt, keys, status)
     if output:
-        console.print(f"Wrote {count} subscriber(s) to {output}.", highlight=False)
+        console.print(f"Wrote {count} subscriber(s) to {shown(output)}.", highlight=False)
 
 
 def _write(session: Session, out: TextIO, fmt: Format, keys: list[str], status: str | None) -> int:
@@ -179,6 +178,7 @@ def add_command(
             message = "is now active" if changed else "was already active; nothing changed"
             notice = None
         else:
+            _refuse_undeliverable(session, email, keys)
             evidence = Evidence(source=source or "digest subscribers add (operator)")
             notice = subscribe(
                 session,
@@ -193,7 +193,21 @@ def add_command(
             message = _notice_message(notice)
     if notice is not None and not send_notice(st.settings, notice):
         raise UsageError("the confirmation email could not be sent (see the log); try again")
-    console.print(f"{email.strip().lower()} {message}.", highlight=False)
+    console.print(f"{shown(email.strip().lower())} {message}.", highlight=False)
+
+
+def _refuse_undeliverable(session: Session, email: str, keys: list[str]) -> None:
+    """The form answers a bounced or complaining address like any other (no enumeration) and
+    sends nothing; an operator is told why (exit 9)."""
+    from subscribers.addresses import validate_email
+    from subscribers.suppression import undeliverable
+
+    reason = undeliverable(session, validate_email(email), keys)
+    if reason is not None:
+        raise SubscriberStateError(
+            f"{validate_email(email)} is on the suppression list ({reason}): no email, not "
+            "even a confirmation, is sent to it"
+        )
 
 
 def _notice_message(notice: Notice | None) -> str:
@@ -227,7 +241,7 @@ def remove_command(
         what = f"from {section}" if section else "from everything"
         address = sub.email
     verb = "unsubscribed" if changed else "was already unsubscribed"
-    console.print(f"{address} {verb} {what}.", highlight=False)
+    console.print(f"{shown(address)} {verb} {shown(what)}.", highlight=False)
 
 
 @app.command("show")
@@ -240,24 +254,27 @@ def show_command(
 ) -> None:
     """One subscriber: state, sections and consent history."""
     from digest.people.privacy import export_person
+    from subscribers.export import json_text
 
     st = state(ctx)
     keys = st.settings.secret_keys()
     with as_digest_errors(), st.sessions() as session:
         record = export_person(session, email, keys)
     if as_json:
-        sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(record, indent=2) + "\n")
         return
     _print_record(record)
 
 
 def _print_record(record: dict[str, object]) -> None:
+    """The record as two tables. Every value passes through `shown`: a name, a source or a
+    user agent is whatever someone typed or sent (digest/cli/safe.py)."""
     from rich.table import Table
 
     sub = record["subscriber"]
     assert isinstance(sub, dict)
     sections = sub["sections"]
-    table = Table(show_header=False, title=str(sub["email"]))
+    table = Table(show_header=False, title=shown(sub["email"]))
     for key in (
         "status",
         "name",
@@ -267,10 +284,15 @@ def _print_record(record: dict[str, object]) -> None:
         "paused_until",
         "public_id",
     ):
-        table.add_row(key, str(sub[key] or "-"))
-    table.add_row("sections", "all" if sections is None else ", ".join(map(str, sections)))
+        table.add_row(key, shown(sub[key] or "-"))
+    table.add_row("sections", "all" if sections is None else shown(", ".join(map(str, sections))))
+    request = sub.get("pending_request")
+    if isinstance(request, dict):
+        asked = request["sections"]
+        wanted = "all" if asked is None else ", ".join(map(str, asked))
+        table.add_row("pending request", shown(f"name {request['name'] or '-'}; sections {wanted}"))
     suppression = record["suppression"]
-    table.add_row("suppressed", "no" if not suppression else str(suppression))
+    table.add_row("suppressed", "no" if not suppression else shown(suppression))
     console.print(table)
     history = Table(title="Consent history")
     for column in ("at", "event", "source", "ip", "consent text"):
@@ -279,11 +301,11 @@ def _print_record(record: dict[str, object]) -> None:
     assert isinstance(events, list)
     for event in events:
         history.add_row(
-            event["at"],
-            event["event"],
-            event["source"],
-            event["ip"] or "-",
-            event["consent_text_version"] or "-",
+            shown(event["at"]),
+            shown(event["event"]),
+            shown(event["source"]),
+            shown(event["ip"] or "-"),
+            shown(event["consent_text_version"] or "-"),
         )
     console.print(history)
 
@@ -305,7 +327,8 @@ def erase_command(
     with as_digest_errors(), transaction(st.sessions) as session:
         erase_person(session, email, now=_now(), keys=keys)
     console.print(
-        f"Erased {email.strip().lower()}: only a keyed hash is kept on the suppression list.",
+        f"Erased {shown(email.strip().lower())}: only a keyed hash is kept on the suppression "
+        "list.",
         highlight=False,
     )
 

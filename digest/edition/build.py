@@ -82,19 +82,23 @@ def build_edition(
     fetcher: Fetcher | None = None,
     *,
     actor: str = SYSTEM,
+    cutoff: datetime | None = None,
 ) -> BuildReport:
-    """Gather, then (re)build the draft for the week ending `now`. Refused (EditionStateError)
-    when the week overlaps an approved, sending or sent edition, or when another build of the
-    same week finished while this one gathered. A thin week raises EmptyWeekError after the
-    edition is recorded as skipped; the error carries the source warnings."""
+    """Gather, then (re)build the draft for the week ending `cutoff` (default `now`: a
+    person's build; the scheduler builds a slot's week ahead of it, at `now`). Refused
+    (EditionStateError) when the week overlaps an approved, sending or sent edition, or when
+    another build of the same week finished while this one gathered. A thin week raises
+    EmptyWeekError after the edition is recorded as skipped; the error carries the source
+    warnings."""
+    cutoff = now if cutoff is None else cutoff
     specs = source_specs(settings)
     if not specs:
         raise GatherError("no [[sources]] configured: nothing to build an edition from")
     with factory() as session:
         specs = with_validators(session, specs)
         known = known_urls(session)
-        window = week_of(session, settings, now)
-        seen = _version_at(session, now)
+        window = week_of(session, settings, cutoff)
+        seen = _version_at(session, cutoff)
     gathered = gather(
         specs, now=now, fetcher=fetcher, options=gather_options(settings, window.start, known)
     )
@@ -108,7 +112,7 @@ def build_edition(
             stored = store_candidates(session, gathered.candidates, now)
             apply_picks(session, gathered.picks, complete=gathered.picks_complete, now=now)
             session.flush()
-            window = week_of(session, settings, now)
+            window = week_of(session, settings, cutoff)
             edition, replaced = _edition_for(session, settings, window, now, seen, actor)
             composed = compose(session, edition, settings)
             write_items(session, edition, composed.chosen)
@@ -117,8 +121,10 @@ def build_edition(
                 lifecycle.move(session, edition, SKIPPED, actor, now, action="skipped", reason=thin)
                 edition.status_reason = thin
     except IntegrityError:
-        raise EditionStateError(
-            f"another build of the week ending {_local(now, settings)} finished first; this one "
+        # The other build's edition took the cut-off first: the same "changed meanwhile" as
+        # an edit racing a rebuild (the scheduler retries it; a person reads the message).
+        raise lifecycle.EditionChanged(
+            f"another build of the week ending {_local(cutoff, settings)} finished first; this one "
             "changed nothing (see `digest edition list`)"
         ) from None
     if thin:

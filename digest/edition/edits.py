@@ -24,6 +24,7 @@ from digest.edition.build import compose, published_article_ids, write_items
 from digest.edition.preflight import PreflightReport, preflight_edition
 from digest.errors import EditionStateError, NotFoundError, UsageError
 from digest.gather.candidate import Candidate
+from digest.gather.sanitize import plain_chars
 from digest.store.db import transaction
 from digest.store.models import APPROVED, DRAFT, Article, Edition, EditionEdit
 
@@ -250,8 +251,10 @@ def set_text(
     """The subject, preheader or intro; an empty text goes back to the configured default."""
     if kind not in TEXTS:
         raise UsageError(f"{kind!r} is not one of {', '.join(TEXTS)}")
-    text = text.strip()
-    if kind == "subject" and "\n" in text:
+    # Control characters, lone surrogates and bidi overrides never reach an email: MJML cannot
+    # compile them, and one pasted into the intro would stop the whole edition from rendering.
+    text = plain_chars(text).strip()
+    if kind == "subject" and ("\n" in text or "\r" in text):
         raise UsageError("a subject is one line")
     if len(text) > TEXT_LIMITS[kind]:
         raise UsageError(f"the {kind} is {len(text)} characters; at most {TEXT_LIMITS[kind]}")

@@ -6,8 +6,9 @@ CLI's `--force --reason TEXT`), which the history keeps beside the change it let
 
     draft ──approve──> approved ──send──> sending ──> sent
       │  <─unapprove/edit─┘ │
-      ├──skip──> skipped    └──cancel──> cancelled
-      └──cancel─> cancelled   (a rebuild of the same week makes either a draft again)
+      ├──skip──> skipped <──┤ (the scheduler, when the send window closed unsent)
+      └──cancel─> cancelled └──cancel──> cancelled
+                              (a rebuild of the same week makes either a draft again)
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ if TYPE_CHECKING:
 SYSTEM = "digest"
 
 # status -> the statuses it may become. Rebuilding a skipped or cancelled week makes a draft.
+# An approved edition is skipped when its send window closed before it was sent.
 TRANSITIONS: dict[str, frozenset[str]] = {
     DRAFT: frozenset({APPROVED, CANCELLED, SKIPPED}),
-    APPROVED: frozenset({DRAFT, SENDING, CANCELLED}),
+    APPROVED: frozenset({DRAFT, SENDING, CANCELLED, SKIPPED}),
     SENDING: frozenset({SENT}),
     SENT: frozenset(),
     CANCELLED: frozenset({DRAFT}),
@@ -293,6 +295,19 @@ def skip(session: Session, edition: Edition, actor: str, now: datetime, reason: 
     if edition.status != DRAFT:
         raise EditionStateError(
             f"edition {edition.id} is {edition.status}: only a draft is skipped"
+        )
+    move(session, edition, SKIPPED, actor, now, action="skipped", reason=reason)
+    edition.status_reason = reason
+
+
+def expire(session: Session, edition: Edition, actor: str, now: datetime, reason: str) -> None:
+    """The scheduler's skip: the edition was not sent and now will not be (its send window
+    closed, or a gate refused it at the slot). A draft or an approved edition; staff skip only
+    drafts (`skip`), an approved one they unapprove or cancel."""
+    if edition.status not in (DRAFT, APPROVED):
+        raise EditionStateError(
+            f"edition {edition.id} is {edition.status}: only a draft or an approved edition "
+            "is skipped by the schedule"
         )
     move(session, edition, SKIPPED, actor, now, action="skipped", reason=reason)
     edition.status_reason = reason

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from digest.branding import branding as branding  # where the editions take it from
 from digest.config import Settings
 from digest.gather import GatherOptions, Limits, SourceSpec
 from digest.rank import RankRules
-from digest.render.email import Branding
 
 
 def week_window(now: datetime, tz: ZoneInfo, days: int) -> tuple[datetime, datetime]:
@@ -103,17 +103,4 @@ def rank_rules(settings: Settings) -> RankRules:
         excerpt_bonus=rk.excerpt_bonus,
         title_similarity=settings.gather.title_similarity,
         sections=tuple(nl.sections),
-    )
-
-
-def branding(settings: Settings) -> Branding:
-    pub, nl = settings.publication, settings.newsletter
-    return Branding(
-        publication_name=pub.name,
-        publication_url=pub.url,
-        postal_address=pub.postal_address,
-        title=nl.title,
-        timezone=pub.timezone,
-        logo_url=pub.logo_url,
-        language=nl.language,
     )

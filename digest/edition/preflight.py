@@ -23,7 +23,7 @@ from digest.config import Settings
 from digest.edition.options import branding
 from digest.edition.queries import get_edition, variant_counts
 from digest.edition.views import edition_view
-from digest.errors import PreflightError, UsageError
+from digest.errors import EditionStateError, PreflightError, UsageError
 from digest.people.links import recipients
 from digest.render.email import EditionView, RenderedEmail, render_edition
 from digest.render.placeholders import UNSUBSCRIBE_URL
@@ -160,6 +160,10 @@ def preflight_edition(
     with factory() as session:
         edition = get_edition(session, edition_id)
         view = edition_view(edition)
+        if not edition.items:
+            raise EditionStateError(
+                f"edition {edition.id} ({edition.status}) has no articles: nothing to check"
+            )
         counts = variant_counts(session, edition, now)
         version = edition.version
     if variant is not None:

@@ -17,7 +17,7 @@ from digest.edition import signals
 from digest.edition.articles import window_candidates
 from digest.edition.options import rank_rules
 from digest.gather.candidate import Candidate
-from digest.rank import RankResult, RankRules, rank
+from digest.rank import Ranked, RankResult, RankRules, rank
 from digest.store.models import EditionEdit
 
 
@@ -94,3 +94,23 @@ def staff_choices(
     pins = {a: e.actor for a, e in last.items() if e.kind == "pin"}
     drops = {a: e.actor for a, e in last.items() if e.kind == "drop"}
     return pins, drops, lead if lead is not None and lead[0] in pins else None
+
+
+def candidate_json(r: Ranked) -> dict[str, object]:
+    """One candidate's outcome as `digest rank --json` and the API print it."""
+    c = r.candidate
+    when: datetime | None = c.published_at
+    return {
+        "id": article_id(c),
+        "rank": r.rank,
+        "url": c.url,
+        "title": c.title,
+        "section": c.section,
+        "author": c.author,
+        "published_at": when.isoformat() if when else None,
+        "score": r.score,
+        "chosen": r.chosen,
+        "pinned": r.pinned,
+        "lead": r.lead,
+        "reasons": list(r.reasons),
+    }

@@ -6,13 +6,16 @@ from digest.render.email import EditionView, ItemView
 from digest.store.models import Edition
 
 
-def edition_view(edition: Edition) -> EditionView:
+def edition_view(edition: Edition, archive_url: str | None = None) -> EditionView:
+    """`archive_url`: the edition's archive page, for the email's "View in browser" link
+    (digest.edition.archive.archive_url says whether it has one)."""
     return EditionView(
         id=edition.id,
         subject=edition.subject,
         intro=edition.intro,
         preheader=edition.preheader,
         cutoff=edition.cutoff,
+        archive_url=archive_url,
         items=tuple(
             ItemView(
                 title=i.title,

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
+from selectolax.lexbor import LexborHTMLParser
+
 CLIENT_NAMES = {"gmail": "Gmail", "outlook-windows": "Outlook for Windows"}
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
-_STYLE_ATTR = re.compile(r"""\sstyle\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 _DECLARATION = re.compile(r"(?<![\w-])([a-z-]+)\s*:\s*([^;{}]*)", re.IGNORECASE)
 _AT_RULE = re.compile(r"@([a-z-]+)([^{;]*)", re.IGNORECASE)
 _MEDIA_FEATURE = re.compile(r"\(\s*([a-z-]+)")
@@ -103,22 +102,21 @@ def _stylesheet(css: str) -> frozenset[str]:
     return frozenset(used)
 
 
-def css_used(html: str) -> frozenset[str]:
-    """Everything the CSS of `html` uses, outside HTML comments (MJML's Outlook-only markup
-    lives in `<!--[if mso]>` comments)."""
-    visible = _COMMENT.sub("", html)
+def css_used(tree: LexborHTMLParser) -> frozenset[str]:
+    """Everything the CSS of a parsed page uses: its <style> blocks and style attributes. HTML
+    comments are not elements, so MJML's Outlook-only markup (`<!--[if mso]>`) is left out."""
     used: set[str] = set()
-    for block in _STYLE_BLOCK.findall(visible):
-        used |= _stylesheet(block)
-    for double, single in set(_STYLE_ATTR.findall(_STYLE_BLOCK.sub("", visible))):
-        used |= _declarations(double or single)
+    for node in tree.css("style"):
+        used |= _stylesheet(node.text(deep=True))
+    for style in {node.attributes.get("style") or "" for node in tree.css("[style]")}:
+        used |= _declarations(style)
     return frozenset(used)
 
 
-def unsupported_css(html: str) -> list[str]:
+def unsupported_css(html: str | LexborHTMLParser) -> list[str]:
     """One line per feature the HTML uses that Gmail or Outlook for Windows does not support
     (the same line for every variant that uses it, so a report can list it once)."""
-    used = css_used(html)
+    used = css_used(LexborHTMLParser(html) if isinstance(html, str) else html)
     return [
         f"CSS {feature.title} is ignored by "
         f"{' and '.join(CLIENT_NAMES[c] for c in feature.unsupported)}: make sure the email "

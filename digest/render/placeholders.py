@@ -20,3 +20,12 @@ def fill_preview(body: str, base_url: str) -> str:
     for key, value in preview_values(base_url).items():
         body = body.replace(key, value)
     return body
+
+
+def without_personal_links(body: str, replacement: str) -> str:
+    """A body for everyone (the archive's web copy): every per-recipient placeholder becomes
+    `replacement` (the subscribe page). Our web-copy footer prints none; a publication's own
+    template might, and no page may show a placeholder or anyone's link."""
+    for key in PLACEHOLDERS:
+        body = body.replace(key, replacement)
+    return body

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.backends import get_backend
 from digest.backends.base import Batch, EmailBackend, RecipientStatus
 from digest.config import Settings
-from digest.edition import lifecycle
+from digest.edition import archive, lifecycle
 from digest.edition.lifecycle import SYSTEM
 from digest.edition.preflight import PreflightReport, preflight_view, variants_of
 from digest.edition.queries import get_edition
@@ -39,7 +39,7 @@ from digest.edition.views import edition_view
 from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
-from digest.render.email import RenderedEmail
+from digest.render.email import EditionView, RenderedEmail
 from digest.send import worker as one_worker
 from digest.send.compose import Composer
 from digest.send.plan import BATCH_SIZE, Audience, freeze, survey
@@ -47,6 +47,7 @@ from digest.send.worker import Runtime, Worker, WorkerReport
 from digest.store.db import bulk_transaction, transaction
 from digest.store.models import (
     ACCEPTED,
+    APPROVED,
     FAILED,
     PLANNED,
     SEND_CANCELLED,
@@ -143,7 +144,7 @@ class SendReport:
     plan_s: float = 0.0
     send_s: float = 0.0
     # Each variant as the preflight rendered it (the send's worker uses them, not renders again).
-    renders: dict[str, RenderedEmail] = field(default_factory=dict, repr=False)
+    renders: Rendered | None = field(default=None, repr=False)
 
 
 def dry_run(
@@ -207,15 +208,19 @@ def begin(
         started = time.perf_counter()
         audience = survey(session, edition.sections, now, batch_size)
         surveyed = time.perf_counter()
-        renders: dict[str, RenderedEmail] = {}
+        # The emails as they will be sent: with the archive address the send will give them.
+        link = archive.url_when_sent(session, settings, edition, now) if settings else None
+        view = edition_view(edition, link)
+        renders = Rendered(view, {})
         checked = (
-            _preflight(edition, audience, settings, now, renders) if settings is not None else None
+            _preflight(view, edition, audience, settings, now, renders.emails)
+            if settings is not None
+            else None
         )
         forced = checked.require(force, "sending") if checked is not None else False
         checked_at = time.perf_counter()
         before = edition.status
-        edition.status = SENDING
-        edition.send_started_at = now
+        _claim_send(session, edition, now)
         planned = freeze(session, edition.id, audience, now)
         if planned.recipients == 0:
             raise EmptyAudienceError(
@@ -245,7 +250,34 @@ def begin(
     return report
 
 
+def _claim_send(session: Session, edition: Edition, now: datetime) -> None:
+    """approved -> sending as one conditional UPDATE: of two sends started at once (a
+    scheduler and a person, two schedulers on PostgreSQL), the second finds no approved row
+    once the first commits, and starts nothing (SQLite: write_first already serialised them)."""
+    moved = session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id, Edition.status == APPROVED)
+        .values(status=SENDING, send_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise EditionStateError(
+            f"edition {edition.id} is already being sent: another send started it a moment ago"
+        )
+    edition.status = SENDING
+    edition.send_started_at = now
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Each variant's email (key: its sections joined by "|"), rendered from `view`."""
+
+    view: EditionView
+    emails: dict[str, RenderedEmail]
+
+
 def _preflight(
+    view: EditionView,
     edition: Edition,
     audience: Audience,
     settings: Settings,
@@ -253,7 +285,6 @@ def _preflight(
     renders: dict[str, RenderedEmail],
 ) -> PreflightReport:
     """Every variant this send will render, checked before anything is frozen."""
-    view = edition_view(edition)
     counts = dict(sorted(audience.counts.items()))
     wanted = variants_of(view, counts)
     return preflight_view(settings, view, wanted, now, edition.version, renders)
@@ -266,10 +297,12 @@ def resume(
     now: datetime,
     *,
     resend_uncertain: bool = False,
+    actor: str | None = None,
 ) -> SendReport:
     """Pick a send up after a crash (or a cancel): crashed workers' claimed rows go back to
     planned; their submitted rows are settled from ESP events; what stays uncertain is listed,
-    and sent again only when `resend_uncertain` says so."""
+    and sent again only when `resend_uncertain` says so. With `actor` (a staff member), the
+    resume is kept in the edition's history."""
     with transaction(factory) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
@@ -301,6 +334,16 @@ def resume(
             )
             report.uncertain = []
         report.todo = tally.pending(session, edition.id)
+        if actor is not None:
+            lifecycle.record(
+                session,
+                edition,
+                "send resumed",
+                actor,
+                now,
+                detail=f"{report.todo} to go"
+                + (f", {report.resent} uncertain sent again" if report.resent else ""),
+            )
     return report
 
 
@@ -312,7 +355,7 @@ def run(
     *,
     runtime: Runtime | None = None,
     progress: Callable[[int], None] | None = None,
-    renders: Mapping[str, RenderedEmail] | None = None,
+    renders: Rendered | None = None,
 ) -> WorkerReport:
     """One worker on this send until nothing is left to claim (or cancel / warm-up cap).
     `renders`: variants rendered already (by the preflight of `begin`)."""
@@ -322,8 +365,9 @@ def run(
         edition = get_edition(session, edition_id)
         if edition.status != SENDING:
             raise EditionStateError(f"edition {edition.id} is {edition.status}, not being sent")
-        view = edition_view(edition)
-    composer = Composer(settings, view, now, settings.secret_keys(), dict(renders or {}))
+        view = edition_view(edition, archive.archive_url(session, settings, edition))
+    ready = dict(renders.emails) if renders is not None and renders.view == view else {}
+    composer = Composer(settings, view, now, settings.secret_keys(), ready)
     worker = Worker(factory, settings, backend, edition_id, composer, runtime, progress)
     return worker.run()
 
@@ -526,10 +570,26 @@ def send_test(
     edition_id: int | None,
     addresses: list[str],
     now: datetime,
+    actor: str | None = None,
 ) -> tuple[Batch, Sequence[RecipientStatus]]:
-    """The whole edition to a few addresses; the ledger and the edition's state are untouched."""
+    """The whole edition to a few addresses; the ledger and the edition's state are untouched.
+    With `actor` (a staff member in the console or the API), the test is kept in the edition's
+    history: who sent it, to whom, and what the provider said."""
     with factory() as session:
         view = edition_view(get_edition(session, edition_id))
     batch = Composer(settings, view, now, settings.secret_keys()).test_batch(addresses)
     with backend:
-        return batch, backend.send_batch(batch)
+        statuses = backend.send_batch(batch)
+    if actor is not None:
+        with transaction(factory) as session:
+            edition = get_edition(session, view.id)
+            outcome: Counter[str] = Counter(str(s.status) for s in statuses)
+            lifecycle.record(
+                session,
+                edition,
+                "test sent",
+                actor,
+                now,
+                detail=f"to {', '.join(addresses)}: {_summary(outcome)}",
+            )
+    return batch, statuses

@@ -17,7 +17,7 @@ Rules (docs/standards.md §3 "Event Webhook" and its suppression policy):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from digest.ledger import reconcile, registry
 from digest.people.privacy import ERASED_ADDRESS, scrub, spellings
+from digest.send.eventdata import SendGridEvent, validate_event
 from digest.store.models import Delivery, EditionSend, LinkClick, WebhookEvent
 from subscribers.lifecycle import find_by_email, suppress
 from subscribers.models import Subscriber
@@ -58,7 +59,7 @@ class _Event:
     delivery_id: int | None
     detail: str | None
     occurred_at: datetime | None
-    raw: dict[str, Any]
+    data: SendGridEvent
 
 
 def process(
@@ -93,39 +94,30 @@ def process(
 
 
 def _parse(raw: Any) -> _Event | None:
-    if not isinstance(raw, dict):
+    """The event as digest reads it, or None when a field does not fit (digest.send.eventdata
+    checks each field's type and range)."""
+    data = validate_event(raw)
+    if data is None:
         return None
-    kind, sg_event_id = raw.get("event"), raw.get("sg_event_id")
-    if not isinstance(kind, str) or not isinstance(sg_event_id, str) or not sg_event_id:
-        return None
+    kind = data.event
     if kind == "bounce":
-        detail = f"{raw.get('type') or 'bounce'}: {raw.get('reason') or ''}".strip(": ")
+        detail = f"{data.type or 'bounce'}: {data.reason or ''}".strip(": ")
     elif kind == "dropped":
-        detail = str(raw.get("reason") or "")
+        detail = data.reason or ""
     elif kind == "click":
-        detail = str(raw.get("url") or "")
+        detail = data.url or ""
     else:
         detail = None
-    stamp = raw.get("timestamp")
-    occurred = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int | float) else None
     return _Event(
-        sg_event_id=sg_event_id[:100],
-        kind=kind[:32],
-        email=str(raw.get("email") or ""),
-        edition_id=_int(raw.get("edition")),
-        delivery_id=_int(raw.get("delivery")),
+        sg_event_id=data.sg_event_id,
+        kind=kind,
+        email=data.email,
+        edition_id=data.edition,
+        delivery_id=data.delivery,
         detail=detail[:MAX_DETAIL] if detail else None,
-        occurred_at=occurred,
-        raw=raw,
+        occurred_at=data.occurred_at,
+        data=data,
     )
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit() and len(value) < 18:
-        return int(value)
-    return None
 
 
 def _delivery(session: Session, event: _Event) -> Delivery | None:
@@ -185,16 +177,16 @@ def _suppression(
     session: Session, event: _Event, subscriber: Subscriber | None, blocked_threshold: int
 ) -> str | None:
     """The suppression reason this event calls for, if any."""
-    kind, raw = event.kind, event.raw
+    kind, data = event.kind, event.data
     if kind == "spamreport":
         return "complained"
     if kind in ("unsubscribe", "group_unsubscribe"):
         return "unsubscribed"
     if kind == "dropped":
-        return DROP_SUPPRESSES.get(str(raw.get("reason") or "").strip().lower())
+        return DROP_SUPPRESSES.get((data.reason or "").strip().lower())
     if kind != "bounce":
         return None
-    if (raw.get("type") or "bounce") != "blocked":
+    if (data.type or "bounce") != "blocked":
         return "bounced"
     if subscriber is None:
         return None
@@ -215,7 +207,7 @@ def _count(session: Session, edition_id: int, event: _Event) -> None:
         return
     where = EditionSend.edition_id == edition_id
     if event.kind == "open":
-        column = "machine_opens" if event.raw.get("sg_machine_open") else "opens"
+        column = "machine_opens" if event.data.sg_machine_open else "opens"
         session.execute(
             update(EditionSend).where(where).values({column: getattr(EditionSend, column) + 1})
         )

@@ -12,6 +12,7 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.edition import lifecycle
 from digest.edition.queries import get_edition
 from digest.errors import EditionStateError, NotFoundError
 from digest.ledger import registry, tally
@@ -28,6 +29,7 @@ from digest.store.models import (
     SUBMITTED,
     LinkClick,
 )
+from subscribers.csvcells import csv_cell
 
 RATE_WINDOW = timedelta(seconds=60)
 
@@ -93,8 +95,9 @@ def status(session: Session, edition_id: int, now: datetime, worker_timeout: int
     return result
 
 
-def cancel(session: Session, edition_id: int, now: datetime) -> int:
-    """Stop claiming batches; batches already claimed finish. Returns the rows left unsent."""
+def cancel(session: Session, edition_id: int, now: datetime, actor: str | None = None) -> int:
+    """Stop claiming batches; batches already claimed finish. Returns the rows left unsent.
+    With `actor` (a staff member), the cancel is kept in the edition's history."""
     registry.write_first(session)
     edition = get_edition(session, edition_id)
     sent = registry.send_state(session, edition.id)
@@ -111,7 +114,12 @@ def cancel(session: Session, edition_id: int, now: datetime) -> int:
         raise EditionStateError(f"edition {edition.id} has finished sending: nothing to cancel")
     if sent.state != SEND_CANCELLED:
         registry.set_state(session, edition.id, SEND_CANCELLED, now)
-    return tally.pending(session, edition.id)
+    left = tally.pending(session, edition.id)
+    if actor is not None:
+        lifecycle.record(
+            session, edition, "send cancelled", actor, now, detail=f"{left} recipients not sent"
+        )
+    return left
 
 
 REPORT_COLUMNS = ("delivery_id", "email", "status", "reason", "attempts", "updated_at")
@@ -151,6 +159,7 @@ def write_report(out: TextIO, rows: Iterator[tuple[str, ...]]) -> int:
     writer.writerow(REPORT_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow(row)
+        # An address or a provider's message can start with "=": no cell may run as a formula.
+        writer.writerow([csv_cell(cell) for cell in row])
         n += 1
     return n

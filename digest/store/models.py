@@ -361,3 +361,116 @@ class WebhookEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
+
+
+# --- Scheduling (issue 14): what the scheduler did for each slot, and the claim on it ---
+
+# ScheduleRun.step values: the draft built before the slot, and the send at it.
+STEP_BUILD = "build"
+STEP_SEND = "send"
+# ScheduleRun.state values. Final: done, skipped, failed. The others are looked at again by
+# the next run: waiting (for approval, until the send window closes), interrupted (a send
+# stopped by SIGTERM, resumed) and running (taken over when its owner stopped updating it).
+RUN_RUNNING = "running"
+RUN_WAITING = "waiting"
+RUN_INTERRUPTED = "interrupted"
+RUN_DONE = "done"
+RUN_SKIPPED = "skipped"
+RUN_FAILED = "failed"
+RUN_FINAL = (RUN_DONE, RUN_SKIPPED, RUN_FAILED)
+
+
+class ScheduleRun(Base):
+    """One step of one slot: the database-level claim that makes it happen once.
+
+    The row is inserted by whichever process starts the step first (the unique slot and step
+    refuse the others) and moved on by conditional UPDATEs, so two schedulers, a scheduler and
+    a cron `digest run-due`, or three of them started in the same second, build and send a slot
+    once. `outcome` is what happened, in a line (a skip's reason, a failure's error)."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("slot", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[datetime]
+    step: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"))
+    # host and pid of the process that holds (or last held) the step.
+    owner: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)
+    # Staff were told of this state (a waiting step tells them once, not at every look).
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- Staff (issue 15): accounts, API tokens, console sessions; and the shared rate limits ---
+
+# StaffMember.role values: editors read everything, edit drafts and send tests; publishers also
+# approve, send and cancel (digest.staff.roles holds the rules).
+EDITOR = "editor"
+PUBLISHER = "publisher"
+STAFF_ROLES = (EDITOR, PUBLISHER)
+
+
+class StaffMember(Base):
+    """Someone who runs the newsletter: signs in to the console, holds API tokens. Their email
+    is the name every edition's history records for what they did."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # argon2id, in the PHC string format argon2-cffi writes (parameters and salt included).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class StaffToken(Base):
+    """An API token: only its SHA-256 is kept (the token is 256 random bits, so a plain hash
+    cannot be reversed or guessed); the token itself is shown once, when it is made."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie carries a random id (signed); this row, found by the id's
+    SHA-256, is what makes it valid, so logging out or removing the person ends it at once."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token this session's forms and unsafe API requests must carry (X-CSRF-Token).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class RateLimit(Base):
+    """One rate-limited key's state (digest.store.ratelimit): the theoretical arrival time of
+    GCRA, in epoch seconds, which is a token bucket held in one number. Shared by every process
+    on the database, so a limit holds behind a load balancer."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+    # Whether the last hit was allowed (the upsert returns it: one statement decides and counts).
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)

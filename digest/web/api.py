@@ -11,20 +11,21 @@ that this app never grants, and it acts on no cookie.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from digest.web.apierrors import ErrorBody
 from digest.web.guards import Refused, rate_limit, retry_after
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
-from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
+from subscribers.errors import InvalidEmail, InvalidName, InvalidSections, StaleConsentText
 from subscribers.optin import Notice, resend_confirmation, subscribe
 
 router = APIRouter(prefix="/api")
@@ -39,19 +40,40 @@ ACCEPTED = {
 }
 
 
-class SubscribeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+NUL_ERROR = "nul_character"
 
-    email: str = Field(max_length=320)
-    name: str | None = Field(None, max_length=200)
-    sections: list[str] | None = Field(None, max_length=100)
-    consent_text_version: str | None = Field(None, max_length=64)
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError(NUL_ERROR, "contains a NUL character")
+    return value
+
+
+# Every string the API takes: no NUL (PostgreSQL text cannot hold one; it is a 400).
+Text = Annotated[str, AfterValidator(_no_nul)]
+Section = Annotated[Text, Field(max_length=200)]
+
+
+class SubscribeRequest(BaseModel):
+    """POST /api/subscribe. Strict types (a number is not an address, a string is not a list),
+    every size bounded; the name is cleaned and its length checked by subscribers.names."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Annotated[Text, Field(max_length=320)]
+    name: Annotated[Text, Field(max_length=1000)] | None = None
+    sections: (
+        Annotated[list[Annotated[Text, Field(max_length=200)]], Field(max_length=100)] | None
+    ) = None
+    consent_text_version: Annotated[Text, Field(max_length=64)] | None = None
 
 
 class ResendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """POST /api/resend."""
 
-    email: str = Field(max_length=320)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: Annotated[Text, Field(max_length=320)]
 
 
 def error(status: int, field: str | None, message: str, **headers: str) -> JSONResponse:
@@ -63,28 +85,80 @@ def error(status: int, field: str | None, message: str, **headers: str) -> JSONR
 
 
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """A dependency reading the body as `model`, or refusing it with the API's JSON error."""
+    """A dependency reading the body as `model`, or refusing it with the API's JSON error:
+    415 for another media type, 400 for what is not JSON (a number of 5,000 digits, arrays
+    nested 5,000 deep, invalid UTF-8: pydantic's parser refuses them all) or carries a NUL,
+    422 naming the first field that does not fit. A body over the route's limit is a 413
+    (digest/web/bodies.py) raised while it is read."""
 
     async def read(request: Request) -> M:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise Refused(error(415, None, "send the request as application/json"))
         try:
-            data = json.loads(await request.body())
-            return model.model_validate(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Refused(error(400, None, f"the body is not JSON: {exc}")) from None
+            return model.model_validate_json(await request.body())
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            raise Refused(error(422, field, first["msg"])) from None
+            raise Refused(_refusal(exc)) from None
 
     return read
+
+
+def _refusal(exc: ValidationError) -> JSONResponse:
+    problems = exc.errors(include_url=False, include_input=False)
+    for problem in problems:
+        if problem["type"] == "json_invalid":
+            return error(400, None, f"the body is not JSON: {problem['msg']}")
+    first = next((p for p in problems if p["type"] == NUL_ERROR), problems[0])
+    field = ".".join(str(p) for p in first["loc"]) or None
+    return error(400 if first["type"] == NUL_ERROR else 422, field, first["msg"])
 
 
 def too_many(site: Site, request: Request, wait: float) -> JSONResponse:
     return error(
         429, None, "too many requests from this address", **{"Retry-After": retry_after(wait)}
     )
+
+
+class Accepted(BaseModel):
+    status: str
+    message: str
+
+
+class ConsentText(BaseModel):
+    version: str
+    text: str
+    sections: list[str]
+
+
+def documented(model: type[BaseModel], *codes: int) -> dict[str, Any]:
+    """The OpenAPI of a route that reads its JSON body itself (json_body): the body's schema,
+    and the errors it answers, so the schema (/api/openapi.json) tells the whole truth."""
+    errors = {
+        code: {"model": ErrorBody, "description": PUBLIC_ERRORS[code]}
+        for code in (400, 415, 422, 429, *codes)
+    }
+    errors[413] = {
+        "model": ErrorBody,
+        "description": "The body is over 16 KB (refused while it streams; the connection closes).",
+    }
+    return {
+        "responses": {202: {"model": Accepted, "description": "The same answer for everyone."}}
+        | errors,
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": model.model_json_schema()}},
+            }
+        },
+    }
+
+
+PUBLIC_ERRORS = {
+    400: "The body is not JSON.",
+    409: "The consent text changed: show GET /api/consent and send its version.",
+    415: "The body is not application/json.",
+    422: "A field is wrong; `error.field` names it.",
+    429: "Too many requests from this address (Retry-After says how long to wait).",
+}
 
 
 # Declared after the body in each handler's signature: FastAPI resolves dependencies in that
@@ -94,7 +168,7 @@ SubscribeBody = Annotated[SubscribeRequest, Depends(json_body(SubscribeRequest))
 ResendBody = Annotated[ResendRequest, Depends(json_body(ResendRequest))]
 
 
-@router.get("/consent")
+@router.get("/consent", response_model=ConsentText)
 def consent(request: Request) -> dict[str, Any]:
     site = site_of(request)
     sub = site.settings.subscribers
@@ -105,7 +179,9 @@ def consent(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/subscribe", status_code=202, response_model=None)
+@router.post(
+    "/subscribe", status_code=202, response_model=None, **documented(SubscribeRequest, 409)
+)
 async def api_subscribe(
     request: Request, background: BackgroundTasks, body: SubscribeBody, _: Limited
 ) -> JSONResponse:
@@ -135,6 +211,8 @@ async def api_subscribe(
         notice = await run_in_threadpool(work)
     except InvalidEmail as exc:
         return error(422, "email", str(exc))
+    except InvalidName as exc:
+        return error(422, "name", str(exc))
     except InvalidSections as exc:
         return error(422, "sections", str(exc))
     except IntegrityError:
@@ -144,7 +222,7 @@ async def api_subscribe(
     return JSONResponse(ACCEPTED, status_code=202)
 
 
-@router.post("/resend", status_code=202, response_model=None)
+@router.post("/resend", status_code=202, response_model=None, **documented(ResendRequest))
 async def api_resend(
     request: Request, background: BackgroundTasks, body: ResendBody, _: Limited
 ) -> JSONResponse:

@@ -1,6 +1,7 @@
 """The checks a request passes before its handler runs, declared as FastAPI dependencies so
 that no handler can forget one: the CSRF pair of every human-facing form, and the per-IP limit
-of every endpoint that can send a confirmation email (forms and the JSON API).
+of every endpoint that can send a confirmation email (forms and the JSON API), counted in the
+database so that it holds across every `digest serve` process.
 
 A dependency cannot return a response, so a refusal raises `Refused` carrying the exact answer
 (the form's page, or the API's JSON body) and the app's handler for it (`answer_refused`,
@@ -13,8 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from digest.web.site import Site, client_ip, site_of
+from subscribers.ratelimit import client_key
 
 # How a face answers a client over its limit: the site, the request, the seconds to wait.
 LimitAnswer = Callable[[Site, Request, float], Response]
@@ -74,12 +77,19 @@ async def csrf_form(request: Request, csrf_token: str = Form("")) -> None:
 
 
 def rate_limit(answer: LimitAnswer) -> Callable[[Request], Awaitable[None]]:
-    """A dependency taking one request from the client's per-IP allowance; over it, the
-    client gets `answer` (each face answers in its own format)."""
+    """A dependency taking one request from the client's per-IP allowance (an IPv6 client's
+    /64: subscribers.ratelimit.client_key); over it, the client gets `answer` (each face
+    answers in its own format)."""
 
     async def limit(request: Request) -> None:
         site = site_of(request)
-        wait = site.limiter.hit(client_ip(request), site.clock())
+        key, now = client_key(client_ip(request)), site.clock()
+        # The count is a database write shared by every process (digest.store.ratelimit):
+        # on SQLite it is quicker inline; a server database's round trip goes to a thread.
+        if site.inline_writes:
+            wait = site.limiter.hit(key, now)
+        else:
+            wait = await run_in_threadpool(site.limiter.hit, key, now)
         if wait:
             raise Refused(answer(site, request, wait))
 

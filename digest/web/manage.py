@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from digest.web.guards import FORM, LIMITED_FORM
@@ -113,7 +113,7 @@ def _change(request: Request, token: str, change: Change) -> Response:
         except (InvalidSections, InvalidPause) as exc:
             # Raised before anything changed, so committing this transaction writes nothing.
             return page(site, request, token, sub, status=400, error=str(exc).capitalize())
-    return RedirectResponse(f"/manage/{token}?m={key or ''}", status_code=303)
+    return site.redirect(f"/manage/{token}?m={key or ''}")
 
 
 @router.post("/manage/{token}", dependencies=FORM)
@@ -186,4 +186,4 @@ def resubscribe_request(request: Request, token: str, background: BackgroundTask
         )
     if notice is not None:
         site.schedule(background, notice)
-    return check_inbox()
+    return check_inbox(site)

@@ -27,8 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest.store.groupcommit import GroupCommit
+from digest.web.bodies import DEFAULT_LIMIT
 from digest.web.pages import environment, stylesheet
-from digest.web.security import MAX_BODY_BYTES
 from digest.web.site import Site
 from subscribers.consent import Evidence
 from subscribers.oneclick import UnsubscribeTokens, unsubscribe_public_ids
@@ -96,7 +96,7 @@ async def _body(receive: Receive) -> bytes:
         if message["type"] != "http.request":
             return body
         chunk: bytes = message.get("body", b"")
-        body = (body + chunk)[:MAX_BODY_BYTES]
+        body = (body + chunk)[:DEFAULT_LIMIT]
         if not message.get("more_body", False):
             return body
 

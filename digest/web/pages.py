@@ -62,3 +62,9 @@ class Pages:
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         self.csrf.set_cookie(response, nonce)
         return response
+
+    def public(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """A page without forms for everyone (the archive): no CSRF cookie, so it can be
+        cached and shared."""
+        html = environment().get_template(template).render(**self.base, **context)
+        return HTMLResponse(html, status_code=status_code)

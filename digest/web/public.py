@@ -14,14 +14,19 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from digest.edition import archive
+from digest.people.notify import Welcome
 from digest.web.guards import FORM, LIMITED_FORM
 from digest.web.site import Site, evidence, site_of
 from subscribers.consent import check_consent_version
-from subscribers.errors import InvalidEmail, InvalidSections, StaleConsentText
+from subscribers.errors import InvalidEmail, InvalidName, InvalidSections, StaleConsentText
+from subscribers.models import Subscriber
 from subscribers.optin import (
     ALREADY_CONFIRMED,
     CONFIRMED,
+    EXPIRED,
     READY,
+    ConfirmResult,
     check_confirmation,
     confirm,
     resend_confirmation,
@@ -37,8 +42,8 @@ FORM_SOURCE = "subscribe form"
 CONFIRM_SOURCE = "confirmation link"
 
 
-def check_inbox() -> RedirectResponse:
-    return RedirectResponse(CHECK_INBOX, status_code=303)
+def check_inbox(site: Site) -> RedirectResponse:
+    return site.redirect(CHECK_INBOX)
 
 
 def _form(site: Site, request: Request, status: int = 200, **values: object) -> HTMLResponse:
@@ -74,7 +79,7 @@ def subscribe_form(
 ) -> Response:
     site = site_of(request)
     if website:
-        return check_inbox()  # the honeypot: a bot filled the hidden field; it learns nothing
+        return check_inbox(site)  # the honeypot: a bot filled the hidden field; it learns nothing
     version = site.settings.subscribers.consent_text_version
     values = {"email": email, "name": name, "chosen": sections}
     try:
@@ -95,13 +100,13 @@ def subscribe_form(
                 name=name,
                 sections=chosen,
             )
-    except (InvalidEmail, InvalidSections) as exc:
+    except (InvalidEmail, InvalidName, InvalidSections) as exc:
         return _form(site, request, 400, error=_sentence(exc), **values)
     except IntegrityError:
-        return check_inbox()  # the same address submitted twice at once: one of them won
+        return check_inbox(site)  # the same address submitted twice at once: one of them won
     if notice is not None:
         site.schedule(background, notice)
-    return check_inbox()
+    return check_inbox(site)
 
 
 def _sentence(exc: Exception) -> str:
@@ -134,13 +139,32 @@ def resend_form(request: Request, background: BackgroundTasks, email: str = Form
         )
     if notice is not None:
         site.schedule(background, notice)
-    return check_inbox()
+    return check_inbox(site)
 
 
-def _confirm_page(site: Site, request: Request, token: str, state: str, status: int) -> Response:
-    context: dict[str, Any] = {"state": state, "token": token, "manage_url": None}
-    context["ttl_hours"] = site.settings.subscribers.confirm_ttl_hours
+def _confirm_page(
+    site: Site, request: Request, token: str, result: ConfirmResult, status: int
+) -> Response:
+    """The page of a confirmation link. A link that was already used says so and offers a
+    link by email, never a preferences link: an old confirmation email (forwarded, in a
+    shared inbox, in a log) must not hand out the right to change or end a subscription."""
+    sub = result.subscriber if result.state == READY else None
+    context: dict[str, Any] = {
+        "state": result.state,
+        "token": token,
+        "ttl_hours": site.settings.subscribers.confirm_ttl_hours,
+        # What confirming gives: the request's own name and sections.
+        "name": sub.requested_name if sub is not None else None,
+        "sections": _sections(site, sub.requested_sections) if sub is not None else None,
+    }
     return site.pages.render(request, "confirm.html", status_code=status, **context)
+
+
+def _sections(site: Site, chosen: list[str] | None) -> list[str]:
+    return list(site.rules.sections) if chosen is None else list(chosen)
+
+
+STATUS = {READY: 200, ALREADY_CONFIRMED: 200, EXPIRED: 410}
 
 
 @router.get("/confirm/{token}")
@@ -151,19 +175,11 @@ def confirm_page(request: Request, token: str) -> Response:
         result = check_confirmation(
             session, token, now=site.clock(), keys=site.keys, policy=site.rules
         )
-        if result.state == ALREADY_CONFIRMED and result.subscriber is not None:
-            return _manage_link_page(site, request, result.subscriber.public_id, "confirm.html")
-    status = {READY: 200, "expired": 410}.get(result.state, 404)
-    return _confirm_page(site, request, token, result.state, status)
-
-
-def _manage_link_page(site: Site, request: Request, public_id: str, template: str) -> Response:
-    url = site.url(f"/manage/{make_token(site.keys, MANAGE, public_id, site.clock())}")
-    return site.pages.render(request, template, state=ALREADY_CONFIRMED, manage_url=url)
+        return _confirm_page(site, request, token, result, STATUS.get(result.state, 404))
 
 
 @router.post("/confirm/{token}", dependencies=FORM)
-def confirm_submit(request: Request, token: str) -> Response:
+def confirm_submit(request: Request, token: str, background: BackgroundTasks) -> Response:
     site = site_of(request)
     version = site.settings.subscribers.consent_text_version
     with site.write() as session:
@@ -177,11 +193,15 @@ def confirm_submit(request: Request, token: str) -> Response:
         )
         sub = result.subscriber
         if result.state == CONFIRMED and sub is not None:
+            if site.settings.subscribers.welcome_email:
+                latest = archive.latest_url(session, site.settings)
+                site.schedule_welcome(background, _welcome(sub, latest))
             url = site.url(f"/manage/{make_token(site.keys, MANAGE, sub.public_id, site.clock())}")
             return site.pages.render(
                 request, "confirmed.html", manage_url=url, sections=sub.sections
             )
-        if result.state == ALREADY_CONFIRMED and sub is not None:
-            return _manage_link_page(site, request, sub.public_id, "confirm.html")
-    status = {"expired": 410}.get(result.state, 404)
-    return _confirm_page(site, request, token, result.state, status)
+        return _confirm_page(site, request, token, result, STATUS.get(result.state, 404))
+
+
+def _welcome(sub: Subscriber, latest_url: str | None) -> Welcome:
+    return Welcome(sub.id, sub.email, sub.public_id, sub.name, sub.sections, latest_url)

@@ -1,5 +1,6 @@
 """What every request handler shares: settings, the database, the signing keys, the rules, the
-clock, the mailer and the per-IP limiter. One `Site` per app, on `app.state.site`."""
+clock, the mailer, the rate limits (kept in the database, shared by every process), the staff
+session cookies and the sends this process delivers. One `Site` per app, on `app.state.site`."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fastapi import BackgroundTasks, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.backends.base import EmailBackend
 from digest.config import Settings
 from digest.people.audience import policy
-from digest.people.notify import send_notice
+from digest.people.notify import Welcome, send_notice, send_welcome
+from digest.send.background import Sends
+from digest.staff.sessions import Cookies
 from digest.store.db import transaction
-from digest.web.limits import IpLimiter
+from digest.store.ratelimit import BoundLimit, Limit, Limiter
 from digest.web.pages import Pages
 from digest.web.security import Csrf
 from subscribers.consent import Evidence
@@ -40,9 +44,14 @@ class Site:
     rules: Policy
     pages: Pages
     csrf: Csrf
+    # The database's rate limits (digest.store.ratelimit), and the per-IP limit of every
+    # endpoint that can send a confirmation email, bound to it.
+    limits: Limiter
+    limiter: BoundLimit
+    cookies: Cookies
+    sends: Sends
     clock: Clock = _utcnow
     backend: EmailBackend | None = None
-    limiter: IpLimiter = field(default_factory=lambda: IpLimiter(20, timedelta(hours=1)))
     # SQLite has one writer; queueing writers here keeps threads from spinning on its busy
     # handler (and a deferred transaction's read->write upgrade from failing outright).
     write_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
@@ -66,6 +75,15 @@ class Site:
         web = settings.web
         keys = settings.secret_keys()
         csrf = Csrf(keys, secure=web.base_url.startswith("https://"))
+        engine = sessions.kw["bind"]
+        assert isinstance(engine, Engine)
+        write_lock: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+        limits = Limiter(engine, write_lock)
+        subscribe = Limit(
+            "subscribe-ip",
+            web.subscribe_ip_limit,
+            timedelta(minutes=web.subscribe_ip_window_minutes),
+        )
         return cls(
             settings=settings,
             sessions=sessions,
@@ -73,12 +91,13 @@ class Site:
             rules=policy(settings),
             pages=Pages(settings.publication.name, settings.newsletter.title, csrf),
             csrf=csrf,
+            limits=limits,
+            limiter=limits.bound(subscribe),
+            cookies=Cookies(keys),
+            sends=Sends(sessions, settings, clock or _utcnow, backend),
             clock=clock or _utcnow,
             backend=backend,
-            limiter=IpLimiter(
-                web.subscribe_ip_limit, timedelta(minutes=web.subscribe_ip_window_minutes)
-            ),
-            write_lock=threading.Lock() if sqlite else nullcontext(),
+            write_lock=write_lock,
             inline_writes=sqlite,
         )
 
@@ -103,9 +122,18 @@ class Site:
             self._pending += 1
         background.add_task(self._send, notice)
 
-    def _send(self, notice: Notice) -> None:
+    def schedule_welcome(self, background: BackgroundTasks, welcome: Welcome) -> None:
+        """The welcome email, sent the same way after the response."""
+        with self._sending:
+            self._pending += 1
+        background.add_task(self._send, welcome)
+
+    def _send(self, mail: Notice | Welcome) -> None:
         try:
-            send_notice(self.settings, notice, self.backend)
+            if isinstance(mail, Welcome):
+                send_welcome(self.settings, mail, self.backend)
+            else:
+                send_notice(self.settings, mail, self.backend)
         finally:
             with self._sending:
                 self._pending -= 1
@@ -118,6 +146,11 @@ class Site:
 
     def url(self, path: str) -> str:
         return f"{self.settings.web.base_url}{path}"
+
+    def redirect(self, path: str) -> RedirectResponse:
+        """A 303 to one of our own pages, built from [web] base_url, never from the request's
+        Host header (which the client chooses: a redirect built from it can point anywhere)."""
+        return RedirectResponse(self.url(path), status_code=303)
 
 
 def site_of(request: Request) -> Site:

@@ -1,21 +1,35 @@
 """POST /webhooks/sendgrid: SendGrid's signed Event Webhook.
 
 Verification (docs/standards.md §3 "Signed webhook"): ECDSA P-256 over the timestamp header followed
-by the RAW body, checked with the library's own `EventWebhook` helper; SendGrid documents no
-replay window, so a timestamp older (or newer) than [delivery] webhook_max_age is refused too,
-and every event is deduplicated on sg_event_id (digest.events). Unsigned requests are refused:
-until the public key is configured the endpoint answers 503 and processes nothing.
+by the RAW body, with the key as the `sendgrid` library's `EventWebhook` helper loads it;
+SendGrid documents no replay window, so a timestamp older (or newer) than [delivery]
+webhook_max_age is refused too, and every event is deduplicated on sg_event_id (digest.events).
+Unsigned requests are refused: until the public key is configured the endpoint answers 503 and
+processes nothing.
+
+The order is what keeps an anonymous client cheap: the signature headers are checked (present,
+fresh, a well-formed signature) before a byte of the body is read; the body is then hashed as it
+streams and kept in a spooled file (memory up to SPOOL_BYTES, disk beyond, the route's 16 MB
+limit on top: digest/web/bodies.py), so a forged signature over 16 MB costs a megabyte of
+memory, not 16. Only a body whose signature verifies is parsed; its events are checked one by
+one (digest/send/eventdata.py), and a bad one is skipped and counted, not fatal to its batch.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
-import json
+import re
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -24,27 +38,69 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from digest.config import Settings
+from digest.send.eventdata import parse_batch
 from digest.send.events import EventResult, process
 from digest.store.db import transaction
 
 PATH = "/webhooks/sendgrid"
-MAX_BODY = 16 * 1024 * 1024
+# Bodies up to this size stay in memory while they are hashed; larger ones go to a temp file.
+SPOOL_BYTES = 1024 * 1024
+# A unix time in seconds, as SendGrid sends it.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 @lru_cache(maxsize=4)
-def _verifier(public_key: str) -> EventWebhook:
-    return EventWebhook(public_key)
+def _public_key(public_key: str) -> ec.EllipticCurvePublicKey:
+    key = EventWebhook(public_key).public_key
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
 
 
-def verify(public_key: str, payload: str, signature: str, timestamp: str) -> bool:
+def verify_digest(public_key: str, digest: bytes, signature: str) -> bool:
+    """SendGrid's check (EventWebhook.verify_signature: ECDSA-SHA256 over timestamp + body),
+    on the SHA-256 of timestamp + body computed as the body streamed."""
     try:
-        return bool(_verifier(public_key).verify_signature(payload, signature, timestamp))
-    except (binascii.Error, ValueError, TypeError):
+        key = _public_key(public_key)
+        key.verify(base64.b64decode(signature), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except (InvalidSignature, binascii.Error, ValueError, TypeError):
         return False
+    return True
 
 
 def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def header_problem(
+    signature: str | None, timestamp: str | None, now: datetime, max_age: int
+) -> str | None:
+    """Why the signature headers cannot verify any body, or None. Checked before the body."""
+    if not signature or not timestamp:
+        return "missing signature headers"
+    if not _TIMESTAMP.fullmatch(timestamp) or abs(now.timestamp() - int(timestamp)) > max_age:
+        return "timestamp outside the accepted window"
+    try:
+        decode_dss_signature(base64.b64decode(signature, validate=True))
+    except (binascii.Error, ValueError):
+        return "the signature is not a base64 ECDSA signature"
+    return None
+
+
+async def _read_hashed(request: Request, timestamp: str) -> tuple[bytes, IO[bytes]]:
+    """SHA-256 of timestamp + body, and the body, read as it streams (within the route's
+    limit: a larger body raises BodyTooLarge, answered 413)."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(timestamp.encode("utf-8"))
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (returned)
+    try:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return digest.finalize(), spool
 
 
 def router(clock: Callable[[], datetime] | None = None) -> APIRouter:
@@ -60,26 +116,24 @@ def router(clock: Callable[[], datetime] | None = None) -> APIRouter:
             return _refuse(
                 503, "the event webhook is not configured ([delivery] webhook_public_key)"
             )
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            return _refuse(413, "event batch too large")
-        raw = await request.body()
         signature = request.headers.get(EventWebhookHeader.SIGNATURE)
         timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP)
-        if not signature or not timestamp:
-            return _refuse(401, "missing signature headers")
         now = now_of()
-        if not _fresh(timestamp, now, settings.delivery.webhook_max_age):
-            return _refuse(401, "timestamp outside the accepted window")
+        problem = header_problem(signature, timestamp, now, settings.delivery.webhook_max_age)
+        if problem is not None:
+            return _refuse(401, problem)
+        assert signature is not None and timestamp is not None
+        digest, spool = await _read_hashed(request, timestamp)
+        with spool:
+            if not verify_digest(key, digest, signature):
+                return _refuse(401, "signature does not verify")
+            raw = spool.read()
         try:
-            payload = raw.decode("utf-8")
+            events = parse_batch(raw.decode("utf-8"))
         except UnicodeDecodeError:
             return _refuse(400, "body is not UTF-8")
-        if not verify(key, payload, signature, timestamp):
-            return _refuse(401, "signature does not verify")
-        try:
-            events = json.loads(payload)
-        except ValueError:
-            return _refuse(400, "body is not JSON")
+        except ValueError as exc:
+            return _refuse(400, f"body is not JSON: {exc}")
         if not isinstance(events, list):
             return _refuse(400, "body must be a JSON array of events")
         sessions: sessionmaker[Session] = request.app.state.sessions
@@ -87,14 +141,6 @@ def router(clock: Callable[[], datetime] | None = None) -> APIRouter:
         return JSONResponse(result.__dict__)
 
     return api
-
-
-def _fresh(timestamp: str, now: datetime, max_age: int) -> bool:
-    try:
-        stamp = int(timestamp)
-    except ValueError:
-        return False
-    return abs(now.timestamp() - stamp) <= max_age
 
 
 def _process(

@@ -180,7 +180,7 @@ def test_preview_fills_every_placeholder_with_a_sample_link(cli, tmp_path: Path)
 
     assert set(preview_values("https://n.example")) == set(PLACEHOLDERS)
     assert cli("build", "--now", "2026-11-20T09:00")[0] == 0
-    code = cli("preview", "--out", str(tmp_path / "p"))[0]
+    code = cli("preview", "--no-screenshots", "--out", str(tmp_path / "p"))[0]
     assert code == 0
     html = (tmp_path / "p" / "edition-1.html").read_text()
     text = (tmp_path / "p" / "edition-1.txt").read_text()
@@ -195,7 +195,7 @@ def test_preview_to_an_unwritable_directory_is_one_line_exit_2(cli, tmp_path: Pa
     cli("build", "--now", "2026-11-20T09:00")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    code, _, err = cli("preview", "--out", str(blocker / "preview"))
+    code, _, err = cli("preview", "--no-screenshots", "--out", str(blocker / "preview"))
     assert code == 2
     assert err.startswith(f"error: --out {blocker / 'preview'}: cannot write the preview there")
     assert len(err.strip().splitlines()) == 1

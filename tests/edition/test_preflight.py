@@ -29,7 +29,7 @@ from digest.edition.preflight import (
     preflight_view,
     sample,
 )
-from digest.errors import PreflightError, UsageError
+from digest.errors import EditionStateError, PreflightError, UsageError
 from digest.people.links import recipients
 from digest.render.email import EditionView, ItemView, render_edition
 from digest.render.preflight import Check, Sample, check
@@ -452,3 +452,11 @@ def test_preflight_view_reports_each_failure_with_its_fix(
         "[Europe] subject: the subject is empty (fix: `digest edition subject ID TEXT`)"
     ]
     assert report.as_json()["variants"][0]["recipients"] == 4
+
+
+def test_an_edition_without_articles_has_nothing_to_check(
+    factory: sessionmaker[Session], settings: Settings, now: datetime
+) -> None:
+    edition_id = make_edition(factory, now, sections=())
+    with pytest.raises(EditionStateError, match="has no articles: nothing to check"):
+        preflight_edition(factory, settings, edition_id, now)

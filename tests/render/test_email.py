@@ -81,13 +81,12 @@ def test_html_has_language_title_and_preheader() -> None:
     email = render_edition(view(*ITEMS), BRAND)
     assert '<html lang="en"' in email.html
     assert "<title>Round-up: November 20, 2026</title>" in email.html
-    assert email.preheader == "This week."
+    assert email.preheader == "Gulf talks resume · Euro bonds"
 
 
-def test_preheader_falls_back_to_first_titles() -> None:
-    assert (
-        render_edition(view(*ITEMS, intro=""), BRAND).preheader == "Gulf talks resume · Euro bonds"
-    )
+def test_preheader_is_the_variants_headlines_not_the_intro() -> None:
+    assert render_edition(view(*ITEMS), BRAND).preheader == "Gulf talks resume · Euro bonds"
+    assert render_edition(view(*ITEMS), BRAND, ["Europe"]).preheader == "Euro bonds"
 
 
 def test_every_image_has_alt_text_and_no_google_fonts() -> None:

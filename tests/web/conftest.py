@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.staff_helpers import StaffWeb, start_staff_web
 from tests.subscribers_helpers import Web, start_web
 
 
@@ -18,4 +19,14 @@ def web_fixture(tmp_path: Path, db_path: Path) -> Iterator[Web]:
         yield running
     finally:
         live.stop()
+        running.close()
+
+
+@pytest.fixture(name="staff_web")
+def staff_web_fixture(tmp_path: Path, db_path: Path) -> Iterator[StaffWeb]:
+    """The app on the demo week's draft, six subscribers, a publisher and an editor."""
+    running = start_staff_web(tmp_path, db_path)
+    try:
+        yield running
+    finally:
         running.close()

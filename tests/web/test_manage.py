@@ -48,7 +48,7 @@ def test_saving_sections_changes_what_the_next_edition_brings(web: Web) -> None:
     path = manage_path(web)
     response = post(web, path, sections=["Asia", "Diplomacy"])
     assert response.status_code == 303
-    assert response.headers["location"] == f"{path}?m=saved"
+    assert response.headers["location"] == f"{web.url}{path}?m=saved"
     assert sections_of(web) == ["Asia", "Diplomacy"]
     page = web.client.get(f"{path}?m=saved")
     assert "Your sections are saved." in page.text

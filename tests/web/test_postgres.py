@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from subscribers.tokens import UNSUBSCRIBE, make_token
 from tests.subscribers_helpers import SECTIONS, Web, csrf_token, start_web
 
 pytestmark = pytest.mark.postgres
-SCHEMA = "web_flow_test"
+# Unique per run: several worktrees' suites share the test server, and a schema one of them
+# migrates with its own revisions is "outdated" for another.
+SCHEMA = f"web_flow_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
