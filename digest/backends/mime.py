@@ -139,7 +139,7 @@ def _qp_encode(body: str, maxlinelen: int) -> str:
 
 def qp_quote(text: str) -> str:
     """The characters of a body's line as quoted-printable writes them (before wrapping)."""
-    return _QP_UNSAFE.sub(_qp_quote, text)
+    return _QP_UNSAFE.sub(_qp_quote, text.replace("=", "=3D"))
 
 
 def wrap_ranges(line: str, maxlinelen: int = _QP_LINE) -> list[tuple[int, int, str]]:
