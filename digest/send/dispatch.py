@@ -183,13 +183,13 @@ class Dispatcher:
             log.warning("%s: leaving %d recipients uncertain", exc, len(job.batch.recipients))
             return
         wait = self.policy.delay(job.attempt, self.runtime.rng, exc.retry_after)
+        self.throttle.pause(wait)  # first: the worker's other senders wait from now on
         ids = delivery_ids(job.batch.recipients)
         answer = RecipientStatus(ids[0], "deferred", reason=str(exc), retry_after=wait)
         self._record(job, SameAnswer(ids, answer))
         log.warning(
             "%s: pausing %.1f s (try %d of %d)", exc, wait, job.attempt, self.policy.max_attempts
         )
-        self.throttle.pause(wait)
 
 
 def _alike(statuses: Sequence[RecipientStatus], sent: Sequence[int]) -> RecipientStatus | None:

@@ -146,13 +146,21 @@ class _SharedTime(FakeTime):
 
 
 def test_a_retry_after_holds_every_sender_until_it_passed(
-    ledger_db: LedgerDb, edition_id: int, now: datetime
+    ledger_db: LedgerDb, edition_id: int, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     factory = ledger_db.factory
     add_subscribers(factory, 24, now)  # 12 batches of 2
     clock = _SharedTime(now)
     throttled: list[float] = []
     lock = threading.Lock()
+    paused = threading.Event()
+    pause = Throttle.pause
+
+    def pause_and_tell(self: Throttle, seconds: float) -> None:
+        pause(self, seconds)
+        paused.set()
+
+    monkeypatch.setattr(Throttle, "pause", pause_and_tell)
 
     def answer(batch: Batch) -> list[RecipientStatus]:
         with lock:
@@ -160,6 +168,9 @@ def test_a_retry_after_holds_every_sender_until_it_passed(
             if not throttled:
                 throttled.append(clock.mono)
                 raise TransientError("SendGrid 429: too many requests", retry_after=30)
+        # A batch out beside the refused one comes back only once the worker has paused, so
+        # its sender's next batch meets the pause (as a real one, answered later, would).
+        paused.wait(30)
         return [RecipientStatus(r.delivery_id, "accepted", "m") for r in batch.recipients]
 
     settings = with_delivery(ledger_db.settings, batch_size=2, concurrency=4)
