@@ -108,3 +108,9 @@ class Forbidden(AccessError):
     """A valid staff member whose role does not allow this: the web app answers 403."""
 
     status = 403
+
+
+class PortInUseError(DigestError):
+    """The port `digest serve` was to listen on is taken (another server runs there)."""
+
+    exit_code = 11

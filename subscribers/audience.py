@@ -8,11 +8,12 @@ lookup here would cost a query per recipient on a million-row send).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from subscribers.models import ACTIVE, Subscriber
@@ -46,6 +47,20 @@ def sections_for(wanted: tuple[str, ...], chosen: Sequence[str] | None) -> tuple
     """What a subscriber who chose `chosen` (None: everything) gets from an edition with the
     sections `wanted`, in the edition's order; nothing means they are not mailed it."""
     return wanted if chosen is None else tuple(s for s in wanted if s in chosen)
+
+
+def choices(session: Session, now: datetime) -> list[tuple[list[str] | None, int]]:
+    """How many people `recipients_query` holds at `now`, per set of sections they chose
+    (None: every section): the numbers of an edition's variants without reading every
+    subscriber (a few groups instead of a million rows). The same rule decides who counts."""
+    query = recipients_query(now).order_by(None).subquery()
+    # JSON has no equality operator in PostgreSQL: group by its text, parsed back here.
+    chosen = cast(query.c.sections, Text)
+    found: dict[str, int] = {}
+    for raw, n in session.execute(select(chosen, func.count()).group_by(chosen)):
+        key = "null" if raw is None else str(raw)
+        found[key] = found.get(key, 0) + int(n)
+    return [(json.loads(raw), n) for raw, n in sorted(found.items())]
 
 
 def recipients_for(session: Session, sections: Sequence[str], now: datetime) -> Iterator[Audience]:

@@ -76,9 +76,12 @@ class ImportResult:
 class InvalidFile(SubscriberError):
     """The file has bad rows; nothing was imported. `errors` lists every one of them."""
 
-    def __init__(self, errors: Sequence[RowError]) -> None:
+    def __init__(self, errors: Sequence[RowError], message: str | None = None) -> None:
         self.errors = list(errors)
-        super().__init__(f"{len(self.errors)} invalid row(s); nothing imported")
+        self.no_valid_row = message is not None
+        count = len(self.errors)
+        rows = "1 invalid row" if count == 1 else f"{count:,} invalid rows"
+        super().__init__(message or f"{rows}; nothing imported")
 
 
 def read_text(path: Path) -> str:
@@ -94,8 +97,11 @@ def read_text(path: Path) -> str:
 
 
 def read_rows(text: str, options: Options) -> tuple[list[Row], list[RowError]]:
-    """Every row parsed and checked; the valid ones and one error per bad one."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """Every row parsed and checked; the valid ones and one error per bad one.
+
+    The reader is strict: a quote that is never closed would otherwise swallow the rest of the
+    file into one field of one row, and that row could pass as valid (a name of 500 lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -116,7 +122,7 @@ def read_rows(text: str, options: Options) -> tuple[list[Row], list[RowError]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.append(RowError(start, f"malformed CSV: {exc}"))
+            errors.append(RowError(start, _malformed(exc, _line_count(text) - start)))
             break  # the reader cannot resynchronise after a broken quote
         line = reader.line_num
         if not any(f.strip() for f in fields):
@@ -132,6 +138,26 @@ def read_rows(text: str, options: Options) -> tuple[list[Row], list[RowError]]:
         seen[row.email] = start
         rows.append(row)
     return rows, errors
+
+
+def _malformed(exc: csv.Error, unread: int) -> str:
+    """Why the reader stopped at this line, and how much of the file it did not check."""
+    rest = (
+        "the line after it was not read"
+        if unread == 1
+        else f"the {unread:,} lines after it were not read"
+    )
+    if "unexpected end of data" in str(exc):
+        why = "a quote opened on this line is never closed"
+    else:
+        why = f"malformed CSV ({exc})"
+    if unread <= 0:
+        return f"{why}; close it and run again" if "quote" in why else why
+    return f"{why}, so {rest}; fix it and run again"
+
+
+def _line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
 
 
 def _check_header(header: list[str]) -> str | None:

@@ -310,8 +310,12 @@ def import_file(
     skip_invalid: bool = False,
 ) -> ImportResult:
     """Validate the whole file, then import it: all rows, or none if any is bad (unless
-    `skip_invalid`, when the bad rows are reported and the rest imported)."""
+    `skip_invalid`, when the bad rows are reported and the rest imported). A file without one
+    valid row is refused either way: skipping every row is not an import."""
     rows, errors = read_rows(read_text(path), options)
+    if not rows:
+        problems = errors or [RowError(1, "the header is the only line: no subscribers in it")]
+        raise InvalidFile(problems, "the file has no valid row; nothing imported")
     if errors and not skip_invalid:
         raise InvalidFile(errors)
     result = import_rows(session, rows, options=options, keys=keys, label=path.name)

@@ -25,14 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Subscriber.status values. Only `active` subscribers are ever mailed (see recipients_for).
-PENDING = "pending"
-ACTIVE = "active"
-UNSUBSCRIBED = "unsubscribed"
-BOUNCED = "bounced"
-COMPLAINED = "complained"
-ERASED = "erased"
-STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED, ERASED)
+# Subscriber.status values (subscribers/states.py). Only `active` subscribers are ever mailed
+# (see recipients_for).
+from subscribers.states import ACTIVE as ACTIVE
+from subscribers.states import BOUNCED as BOUNCED
+from subscribers.states import COMPLAINED as COMPLAINED
+from subscribers.states import ERASED as ERASED
+from subscribers.states import PENDING as PENDING
+from subscribers.states import STATUSES as STATUSES
+from subscribers.states import UNSUBSCRIBED as UNSUBSCRIBED
 
 
 class UTCDateTime(TypeDecorator[datetime]):

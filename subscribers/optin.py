@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -96,6 +97,40 @@ def subscribe(
     record(sub, SUBSCRIBE, evidence, now, sections=chosen, previous_status=previous)
     session.flush()
     return _notice(session, sub, CONFIRMATION, now, keys, policy)
+
+
+class StaffRequest(NamedTuple):
+    """What `staff_subscribe` did: nothing, for an address that is already active, or a
+    subscribe request whose notice (None when rate limited) the caller sends."""
+
+    already_active: bool
+    notice: Notice | None
+
+
+def staff_subscribe(
+    session: Session,
+    raw_email: str,
+    *,
+    evidence: Evidence,
+    now: datetime,
+    keys: Sequence[str],
+    policy: Policy,
+    name: str | None = None,
+    sections: Sequence[str] | None = None,
+) -> StaffRequest:
+    """A subscribe request made by staff (`digest subscribers add` without --confirmed).
+
+    The public form mails an active address an "already subscribed" note so that its answer
+    reveals nothing; staff see the list anyway, so an active address is told to them instead and
+    nobody is mailed (nor charged a confirmation of their daily allowance)."""
+    existing = find_by_email(session, validate_email(raw_email))
+    if existing is not None and existing.status == ACTIVE:
+        return StaffRequest(True, None)
+    notice = subscribe(
+        session, raw_email, evidence=evidence, now=now, keys=keys, policy=policy, name=name,
+        sections=sections,
+    )  # fmt: skip
+    return StaffRequest(False, notice)
 
 
 def _refused(sub: Subscriber | None, reason: str, evidence: Evidence, now: datetime) -> None:

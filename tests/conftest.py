@@ -137,6 +137,13 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def axe_path() -> Path:
+    """axe-core's axe.min.js (npm `axe-core`, pinned in tests/services.sh), for Playwright to
+    inject into the pages it checks."""
+    return Path(need_service("DIGEST_TEST_AXE", "axe-core (npm, installed by tests/services.sh)"))
+
+
+@pytest.fixture(scope="session")
 def node_mjml() -> Path:
     """The official MJML compiler's `mjml` command (tests/mjml_node.py runs it)."""
     return Path(need_service("DIGEST_TEST_MJML", "Node MJML (npm mjml on Debian's node)"))

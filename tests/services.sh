@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, when it can: Debian's Chromium (browser tests), a
 # PostgreSQL server on 127.0.0.1 (ledger tests on both databases) and the official MJML compiler
-# (npm `mjml` on Debian's node, in tests/.node/: compared with mjml-python, timed by the bench). It writes what it started to
+# (npm `mjml` on Debian's node, in tests/.node/: compared with mjml-python, timed by the bench)
+# with axe-core beside it (the accessibility checks of the browser tests). It writes what it started to
 # tests/.services.env, which tests/conftest.py reads. Without root a missing service is reported
 # here and its tests skip with that reason; under CI=true they fail instead (see conftest.py).
 set -uo pipefail
@@ -55,23 +56,31 @@ if [ -n "$BIN" ]; then
         echo "DIGEST_TEST_POSTGRES_URL=postgresql+psycopg://$OWNER@127.0.0.1:$PG_PORT/digest_test" >> "$ENV_FILE"
     fi
 fi
-# --- Node MJML (the official compiler) -------------------------------------------------------
-# Pinned: a new version is a deliberate change here, checked by tests/render/test_mjml_node.py.
+# --- Node packages: MJML (the official compiler) and axe-core (accessibility checks) --------
+# Pinned: a new version is a deliberate change here, checked by tests/render/test_mjml_node.py
+# and tests/web/test_console_browser.py. Both go into tests/.node/ in ONE npm command: npm
+# prunes what its own command did not name, so installing one after the other would remove
+# the first.
 MJML_VERSION=4.18.0
-MJML_DIR=.node
+AXE_VERSION=4.14.1
+NODE_DIR=.node
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm || echo "services: node and npm are not installed and cannot be (need root)" >&2
 fi
-mjml_installed() {
-    node -p "require('./$MJML_DIR/node_modules/mjml/package.json').version" 2>/dev/null
+node_version() {  # the installed version of npm package $1, or nothing
+    node -p "require('./$NODE_DIR/node_modules/$1/package.json').version" 2>/dev/null
 }
-if command -v npm >/dev/null 2>&1 && [ "$(mjml_installed)" != "$MJML_VERSION" ]; then
-    echo "services: npm install mjml@$MJML_VERSION into tests/$MJML_DIR" >&2
-    npm install --prefix "$MJML_DIR" --no-audit --no-fund --no-save --loglevel=error \
-        "mjml@$MJML_VERSION" >/dev/null 2>&1 || echo "services: npm install mjml@$MJML_VERSION failed" >&2
+if command -v npm >/dev/null 2>&1 \
+    && { [ "$(node_version mjml)" != "$MJML_VERSION" ] || [ "$(node_version axe-core)" != "$AXE_VERSION" ]; }; then
+    echo "services: npm install mjml@$MJML_VERSION axe-core@$AXE_VERSION into tests/$NODE_DIR" >&2
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --no-save --loglevel=error \
+        "mjml@$MJML_VERSION" "axe-core@$AXE_VERSION" >/dev/null 2>&1 \
+        || echo "services: npm install mjml@$MJML_VERSION axe-core@$AXE_VERSION failed" >&2
 fi
-[ "$(mjml_installed)" = "$MJML_VERSION" ] && [ -x "$MJML_DIR/node_modules/.bin/mjml" ] \
-    && echo "DIGEST_TEST_MJML=$PWD/$MJML_DIR/node_modules/.bin/mjml" >> "$ENV_FILE"
+[ "$(node_version mjml)" = "$MJML_VERSION" ] && [ -x "$NODE_DIR/node_modules/.bin/mjml" ] \
+    && echo "DIGEST_TEST_MJML=$PWD/$NODE_DIR/node_modules/.bin/mjml" >> "$ENV_FILE"
+[ "$(node_version axe-core)" = "$AXE_VERSION" ] && [ -f "$NODE_DIR/node_modules/axe-core/axe.min.js" ] \
+    && echo "DIGEST_TEST_AXE=$PWD/$NODE_DIR/node_modules/axe-core/axe.min.js" >> "$ENV_FILE"
 
 echo "services: $(tr '\n' ' ' < "$ENV_FILE")" >&2
 exit 0

@@ -3,6 +3,7 @@ week's edition, subscribers and two staff members (a publisher and an editor) wi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -69,6 +70,46 @@ class StaffWeb:
         self.web.close()
 
 
+def page_token(html: str, name: str = "csrf-token") -> str:
+    found = re.search(rf'<meta name="{name}" content="([^"]+)"', html)
+    assert found is not None, f"no {name} on the page"
+    return found.group(1)
+
+
+@dataclass
+class Console:
+    """A staff member signed in to the console with httpx, as a browser without script."""
+
+    client: httpx.Client
+    csrf: str  # the session's own token, which every console form carries
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.client.get(path, params=params or None)
+
+    def post(self, path: str, **form: Any) -> httpx.Response:
+        """A console form as the page sends it (its CSRF token included); not followed."""
+        return self.client.post(path, data={"csrf_token": self.csrf, **form})
+
+    def submit(self, path: str, **form: Any) -> httpx.Response:
+        """The form, then the page its answer redirects to (or the refusal page itself)."""
+        answer = self.post(path, **form)
+        if answer.status_code != 303:
+            return answer
+        return self.client.get(answer.headers["location"])
+
+
+def sign_in(staff_web: StaffWeb, email: str = PUBLISHER_EMAIL) -> Console:
+    client = staff_web.client()
+    login = client.get("/staff/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    data = {"email": email, "password": PASSWORD, "csrf_token": token.group(1)}
+    assert client.post("/staff/login", data=data).status_code == 303
+    home = client.get("/staff")
+    assert home.status_code == 200, home.text
+    return Console(client, page_token(home.text))
+
+
 def start_staff_web(tmp_path: Path, db_path: Path, **overrides: Any) -> StaffWeb:
     web, live = start_web(tmp_path, db_path, **overrides)
     report = build_edition(web.factory, web.settings, DEMO_NOW, actor="cron")
@@ -82,4 +123,4 @@ def start_staff_web(tmp_path: Path, db_path: Path, **overrides: Any) -> StaffWeb
     )
 
 
-__all__ = ["SECTIONS", "StaffWeb", "add_staff", "start_staff_web"]
+__all__ = ["SECTIONS", "Console", "StaffWeb", "add_staff", "sign_in", "start_staff_web"]

@@ -304,3 +304,74 @@ def test_a_faint_colour_from_the_environment_stops_the_cli_with_one_line(
     assert "DIGEST_BRANDING__DARK_MUTED (overrides" in err
     assert "dark_muted #44474d on dark_surface #1c1f24 is 1.8:1" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "variable"),
+    [
+        ("delivery", "sendgrid_api_key", "DIGEST_SENDGRID_API_KEY"),
+        ("delivery", "api_key", "DIGEST_SENDGRID_API_KEY"),
+        ("delivery", "smtp_password", "DIGEST_SMTP_PASSWORD"),
+        ("delivery", "password", "DIGEST_SMTP_PASSWORD"),
+        ("web", "secret_key", "DIGEST_SECRET_KEY"),
+        ("subscribers", "secret", "DIGEST_SECRET_KEY"),
+    ],
+)
+def test_a_secret_in_any_table_names_its_environment_variable(
+    tmp_path: Path, table: str, key: str, variable: str
+) -> None:
+    """Not "unknown key (check its spelling)": the key is right, the place is wrong."""
+    path = write(tmp_path, MINIMAL + f'\n[{table}]\n{key} = "s3cr3t"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message == (
+        f"{path}: [{table}] {key}: a secret does not belong in the config file (it is shared "
+        f"and committed); set the environment variable {variable} instead"
+    )
+    assert "s3cr3t" not in message
+
+
+def test_a_secret_at_the_top_of_the_file_names_its_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, 'secret_key = "s3cr3t"\n' + MINIMAL)
+    with pytest.raises(
+        ConfigError, match=r"secret_key: a secret does not belong .* DIGEST_SECRET_KEY"
+    ):
+        load_settings(path)
+
+
+def test_the_public_webhook_key_is_not_taken_for_a_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + '\n[delivery]\nwebhook_public_key = "nope"\n')
+    with pytest.raises(ConfigError, match="not a base64 DER public key"):
+        load_settings(path)
+
+
+def test_environment_lists_are_json_and_keys_any_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_WEB__TRUSTED_PROXIES", '["10.0.0.1"]')
+    monkeypatch.setenv("digest_delivery__batch_size", "7")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k1")
+    monkeypatch.setenv("DIGEST_CONFIG", "ignored.toml")  # names no setting
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.web.trusted_proxies == ["10.0.0.1"]
+    assert settings.delivery.batch_size == 7
+    assert settings.secret_keys() == ["k1"]
+
+
+def test_a_misspelt_environment_key_is_an_unknown_key_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__BACKNED", "smtp")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, MINIMAL))
+    assert "DIGEST_DELIVERY__BACKNED" in str(info.value)
+    assert "[delivery] backned: unknown key (check its spelling)" in str(info.value)
+
+
+def test_bad_json_in_an_environment_list_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__WARMUP_DAILY", "[1000, 2000")
+    with pytest.raises(ConfigError, match=r"^DIGEST_DELIVERY__WARMUP_DAILY: not valid JSON"):
+        load_settings(write(tmp_path, MINIMAL))

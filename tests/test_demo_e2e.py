@@ -172,3 +172,54 @@ def test_sending_again_is_refused(demo: dict[str, Path]) -> None:
     assert "already sent" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(list(demo["outbox"].glob("*.eml"))) == len(active_addresses())
+
+
+def tree(root: Path, skip: str) -> dict[str, bytes]:
+    """Every file under `root` but `skip`/, by its path, with its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] != skip
+    }
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_demo_touches_nothing_it_does_not_own(tmp_path: Path) -> None:
+    """`make demo`, then the README's commands on the demo (a pick, a subscriber by staff, so a
+    confirmation email): every file outside demo-output/ is as it was, the pick is in the demo's
+    copy of the picks file, and the email in demo-output/outbox/transactional/."""
+    for name in ("Makefile", "digest.toml", "examples"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    before = tree(tmp_path, "demo-output")
+    venv = Path(sys.executable).parent.parent
+    env = digest_env({"COLUMNS": "200"})
+    # This test's interpreter is the demo's: `-o` keeps make from reinstalling it.
+    make = ["make", "-o", f"{venv}/.installed", f"VENV={venv}", "demo"]
+    result = subprocess.run(
+        make, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "15 .eml files in demo-output/outbox/edition-1/" in result.stdout
+    demo_env = digest_env(
+        {"DIGEST_CONFIG": "demo-output/digest.toml", "DIGEST_SECRET_KEY": TEST_SECRET}
+    )
+    url = "https://meridianreview.example/asia/pakistan-seeks-fresh-imf-support-as-reserves-dwindle-again/"
+    for step in (["picks", "add", url, "--note", "x"], ["subscribers", "add", "new@example.com"]):
+        done = subprocess.run(
+            [str(venv / "bin" / "digest"), *step],
+            cwd=tmp_path,
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert tree(tmp_path, "demo-output") == before  # examples/picks.toml included
+    demo = tmp_path / "demo-output"
+    assert "pakistan-seeks-fresh-imf-support" in (demo / "examples" / "picks.toml").read_text()
+    assert len(list((demo / "outbox" / "transactional").glob("*.eml"))) == 1
+    assert not (tmp_path / "outbox").exists() and not (tmp_path / "digest.db").exists()

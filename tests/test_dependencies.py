@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # Distribution name -> the module it is imported as, where the two differ.
 IMPORT_NAMES = {
     "mjml-python": "mjml",
-    "pydantic-settings": "pydantic_settings",
     "email-validator": "email_validator",
     "python-multipart": "multipart",
     "dkimpy": "dkim",

@@ -133,6 +133,8 @@ class Batch:
     headers: Mapping[str, str] = field(default_factory=dict)
     # A `digest send --test-to` batch: not in the ledger, so its events match no delivery.
     test: bool = False
+    # Mail to one person about their subscription (a confirmation link), not an edition.
+    transactional: bool = False
 
 
 class RecipientStatus(NamedTuple):

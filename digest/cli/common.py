@@ -1,7 +1,8 @@
-"""What every command shares: loading settings once, opening the database, parsing --now.
+"""What every command shares: loading settings once, opening the database, parsing --now, the
+output-path options.
 
 Imported by every command (and by `digest --help`), so the configuration and database modules
-are imported when first used, not here.
+are imported when first used, not here (README "Development": start-up time).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -108,3 +110,33 @@ def actor(name: str | None) -> str:
 AS_OPTION = typer.Option(
     None, "--as", metavar="NAME", help="Who is acting, for the history (default: your login)."
 )
+
+
+def _option_name(param: Any) -> str:
+    """The option as a person writes it: its long name (--output, not -o)."""
+    names: list[str] = list(getattr(param, "opts", None) or ["--out"])
+    return max(names, key=len)
+
+
+def _checked_file(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    from digest.outputs import check_file
+
+    return None if value is None else check_file(value, _option_name(param))
+
+
+def _checked_directory(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    from digest.outputs import check_directory
+
+    return None if value is None else check_directory(value, _option_name(param))
+
+
+def output_file_option(*names: str, help: str, metavar: str = "FILE") -> Any:
+    """An option naming a file a command writes (the default: standard output). Checked while
+    the command line is parsed (digest.outputs), so a bad path is one line before any work."""
+    return typer.Option(None, *names, metavar=metavar, help=help, callback=_checked_file)
+
+
+def output_dir_option(default: Path, *names: str, help: str, metavar: str = "DIR") -> Any:
+    """An option naming a directory a command writes files into (made if missing; its parent
+    must exist). Checked while the command line is parsed, like output_file_option."""
+    return typer.Option(default, *names, metavar=metavar, help=help, callback=_checked_directory)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,19 +12,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from digest.cli import editions
-from digest.cli.common import AS_OPTION, actor, console, err_console, parse_now, state
-from digest.edition.build import BuildReport, build_edition
-from digest.edition.preflight import (
-    PreflightReport,
-    parse_variant,
-    preflight_edition,
-    preflight_view,
+from digest.cli.common import (
+    AS_OPTION,
+    actor,
+    console,
+    err_console,
+    output_dir_option,
+    parse_now,
+    state,
 )
-from digest.edition.queries import get_edition
-from digest.edition.views import edition_view
-from digest.errors import EmptyWeekError, PreflightError, UsageError
+from digest.human import day, plural
 
+# What the commands run is imported inside them, so that `--help` loads none of it (README
+# "Development": start-up time).
 if TYPE_CHECKING:
+    from digest.edition.build import BuildReport
+    from digest.edition.preflight import PreflightReport
     from digest.edition.preview import Preview
 
 
@@ -51,6 +54,9 @@ def build(
 
     Building a week that has a draft rebuilds it, keeping the staff's edits. A thin week
     (fewer than min_items) is recorded as skipped and exits 5."""
+    from digest.edition.build import build_edition
+    from digest.errors import EmptyWeekError
+
     st = state(ctx)
     moment = parse_now(now, st.settings.publication.tz)
     try:
@@ -64,11 +70,11 @@ def build(
         return
     console.print(_table(report, st.settings.publication.tz))
     verb = "Rebuilt draft" if report.replaced_draft else "Built draft"
+    sections = len({r.candidate.section for r in report.ranked})
     console.print(
-        f"{verb} edition [bold]{report.edition.id}[/]: {len(report.ranked)} articles in "
-        f"{len({r.candidate.section for r in report.ranked})} sections, chosen from "
-        f"{report.in_window} of the week ({report.candidates} gathered from "
-        f"{sum(r.ok for r in report.sources)}/{len(report.sources)} sources)."
+        f"{verb} edition [bold]{report.edition.id}[/]: {plural(len(report.ranked), 'article')} "
+        f"in {plural(sections, 'section')}, chosen from {report.in_window:,} of the week "
+        f"({_gathered(report)})."
     )
     e = report.edition.id
     console.print(
@@ -77,18 +83,32 @@ def build(
     )
 
 
+def _gathered(report: BuildReport) -> str:
+    """What this run's gathering brought: a source that answered 304 (or a local file that did
+    not change) is unchanged, not a source that gave nothing."""
+    from digest.gather.values import NOT_MODIFIED
+
+    total = len(report.sources)
+    unchanged = sum(r.ok and r.status == NOT_MODIFIED for r in report.sources)
+    read = sum(r.ok and r.status != NOT_MODIFIED for r in report.sources)
+    if unchanged and not report.candidates:
+        return f"nothing new: {unchanged}/{total} sources unchanged since they were last read"
+    text = f"{report.candidates:,} gathered from {read}/{total} sources"
+    return text + (f", {unchanged} unchanged since they were last read" if unchanged else "")
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
-def _table(report: BuildReport, tz: object) -> Table:
+def _table(report: BuildReport, tz: tzinfo) -> Table:
     table = Table(title=escape(report.edition.subject), show_lines=False)
     for column in ("#", "Section", "Title", "Published", "Score"):
         table.add_column(column, overflow="fold")
     for pos, r in enumerate(report.ranked, start=1):
         c = r.candidate
-        when = c.published_at.astimezone(tz).strftime("%a %d %b %H:%M") if c.published_at else "-"  # type: ignore[arg-type]
+        when = day(c.published_at, tz)
         table.add_row(str(pos), escape(c.section or "-"), escape(c.title), when, f"{r.score:.2f}")
     return table
 
@@ -143,8 +163,8 @@ def preview(
     ctx: typer.Context,
     edition_id: int | None = EDITION_OPTION,
     variant: str | None = VARIANT_OPTION,
-    out: Path = typer.Option(
-        Path("preview"), "--out", metavar="DIR", help="Directory for the HTML and text files."
+    out: Path = output_dir_option(
+        Path("preview"), "--out", help="Directory for the HTML and text files (made if missing)."
     ),
     screenshots: bool = typer.Option(
         True,
@@ -161,7 +181,11 @@ def preview(
 ) -> None:
     """Render an edition (or one variant) to HTML and plain-text files, with sample links, take
     screenshots of it, and preflight it: what approving and sending will check."""
+    from digest.edition.preflight import parse_variant, preflight_view
     from digest.edition.preview import write_mail_preview, write_preview
+    from digest.edition.queries import get_edition
+    from digest.edition.views import edition_view
+    from digest.errors import UsageError
 
     st = state(ctx)
     if email is not None:
@@ -211,6 +235,9 @@ def preflight(
 
     Without --variant: the full edition and every variant that has subscribers, as approving
     does. Exits 10 when a check failed (approve and send refuse it without --force)."""
+    from digest.edition.preflight import preflight_edition
+    from digest.errors import PreflightError
+
     st = state(ctx)
     report = preflight_edition(st.sessions, st.settings, edition_id, datetime.now(UTC), variant)
     if as_json:

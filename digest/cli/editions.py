@@ -5,17 +5,22 @@ cancel, skip. Each command parses its arguments and calls one function of digest
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import AS_OPTION, actor, console, err_console, state
-from digest.edition import edits, lifecycle
-from digest.edition.edits import EditResult
-from digest.edition.queries import describe, get_edition, list_editions
+from digest.human import moment, parse_iso, span
+
+# digest.edition is imported inside each command: `--help` needs none of it.
+if TYPE_CHECKING:
+    from digest.edition.edits import EditResult
+
+# The texts staff may set, one command each (digest.edition.edits.TEXTS; a test keeps them equal).
+TEXTS = ("subject", "preheader", "intro")
 
 app = typer.Typer(
     help="List, show and edit editions; approve one for sending.", no_args_is_help=True
@@ -34,6 +39,8 @@ def _now() -> datetime:
 @app.command("list")
 def list_command(ctx: typer.Context, as_json: bool = JSON) -> None:
     """Every edition, newest week first, with its status."""
+    from digest.edition.queries import describe, list_editions
+
     st = state(ctx)
     with st.sessions() as session:
         rows = [
@@ -60,16 +67,17 @@ def list_command(ctx: typer.Context, as_json: bool = JSON) -> None:
     console.print(table)
 
 
-def _week(row: dict[str, Any], tz: Any) -> str:
-    start = datetime.fromisoformat(row["window_start"]).astimezone(tz)
-    end = datetime.fromisoformat(row["cutoff"]).astimezone(tz)
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+def _week(row: dict[str, Any], tz: tzinfo) -> str:
+    start, end = (datetime.fromisoformat(row[key]) for key in ("window_start", "cutoff"))
+    return span(start, end, tz)
 
 
 @app.command("show")
 def show_command(ctx: typer.Context, edition_id: int = EDITION, as_json: bool = JSON) -> None:
     """Status, window, texts, the articles with their scores and reasons, the variants and
     their recipients, and the history."""
+    from digest.edition.queries import describe, get_edition
+
     st = state(ctx)
     with st.sessions() as session:
         data = describe(session, get_edition(session, edition_id), st.settings, _now())
@@ -77,12 +85,12 @@ def show_command(ctx: typer.Context, edition_id: int = EDITION, as_json: bool = 
         console.print_json(json.dumps(data))
         return
     tz = st.settings.publication.tz
-    opens, closes = (datetime.fromisoformat(t).astimezone(tz) for t in data["send_window"])
+    opens, closes = (datetime.fromisoformat(t) for t in data["send_window"])
     lines = [
         f"[bold]Edition {data['id']}[/]: {data['status']}"
         + (f" ({escape(data['status_reason'])})" if data["status_reason"] else ""),
-        f"Week: {_week(data, tz)} {st.settings.publication.timezone}",
-        f"Send window: {opens:%Y-%m-%d %H:%M} → {closes:%Y-%m-%d %H:%M}",
+        f"Week: {_week(data, tz)} ({st.settings.publication.timezone})",
+        f"Send window: {span(opens, closes, tz)}",
         f"Subject: {escape(data['subject'])}",
         f"Preheader: {escape(data['preheader']) or '(each variant: its first headlines)'}",
         f"Intro: {escape(data['intro']) or '(none)'}"
@@ -116,7 +124,7 @@ def _items(items: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _history(history: list[dict[str, Any]], tz: Any) -> Table:
+def _history(history: list[dict[str, Any]], tz: tzinfo) -> Table:
     table = Table(title="History")
     for column in ("When", "Who", "What", "Status", "Why"):
         table.add_column(column, overflow="fold")
@@ -124,10 +132,8 @@ def _history(history: list[dict[str, Any]], tz: Any) -> Table:
         status = h["to"] if h["from"] in (h["to"], None, "") else f"{h['from']} → {h['to']}"
         what = h["action"] + (f": {h['detail']}" if h["detail"] else "")
         why = (h["reason"] or "") + (" (forced)" if h["forced"] else "")
-        when = datetime.fromisoformat(h["at"]).astimezone(tz)
-        table.add_row(
-            f"{when:%Y-%m-%d %H:%M}", escape(h["actor"]), escape(what), status, escape(why)
-        )
+        when = moment(parse_iso(h["at"]), tz)
+        table.add_row(when, escape(h["actor"]), escape(what), status, escape(why))
     return table
 
 
@@ -145,6 +151,8 @@ def pin_command(
     who: str | None = AS_OPTION,
 ) -> None:
     """Keep an article in the edition, whatever the ranking does (a rebuild keeps it too)."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.pin(st.sessions, st.settings, edition_id, article, actor(who), _now())
     _done(result, f"article pinned at position {result.position}")
@@ -159,6 +167,8 @@ def lead_command(
 ) -> None:
     """Pin an article and make it the lead story, read first (without this, the lead is the
     highest score)."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.pin(st.sessions, st.settings, edition_id, article, actor(who), _now(), lead=True)
     _done(result, f"article pinned as the lead, at position {result.position}")
@@ -172,6 +182,8 @@ def drop_command(
     who: str | None = AS_OPTION,
 ) -> None:
     """Keep an article out of the edition; the next best article takes its place."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.drop(st.sessions, st.settings, edition_id, article, actor(who), _now())
     _done(result, "article dropped")
@@ -192,6 +204,8 @@ def move_command(
 ) -> None:
     """Move an article to a position, or into another section. An article stays with its
     section: moving it to the top makes its section the first one."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.move(
         st.sessions,
@@ -215,6 +229,8 @@ def _text_command(kind: str) -> Any:
         ),
         who: str | None = AS_OPTION,
     ) -> None:
+        from digest.edition import edits
+
         st = state(ctx)
         result = edits.set_text(
             st.sessions, st.settings, edition_id, kind, text, actor(who), _now()
@@ -225,7 +241,7 @@ def _text_command(kind: str) -> Any:
     return command
 
 
-for _kind in edits.TEXTS:
+for _kind in TEXTS:
     app.command(_kind)(_text_command(_kind))
 
 
@@ -244,6 +260,8 @@ def approve_command(
 ) -> None:
     """Approve a draft for sending, after a preflight of the full edition and every variant that
     has subscribers: its content is frozen (an edit returns it to draft)."""
+    from digest.edition import edits, lifecycle
+
     st = state(ctx)
     result = edits.change_status(
         st.sessions,
@@ -268,6 +286,8 @@ def unapprove_command(
     who: str | None = AS_OPTION,
 ) -> None:
     """Return an approved edition to draft."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.change_status(
         st.sessions, st.settings, edition_id, "unapprove", actor(who), _now(), reason=reason
@@ -283,6 +303,8 @@ def cancel_command(
     who: str | None = AS_OPTION,
 ) -> None:
     """This edition will not be sent (a rebuild of its week makes a new draft)."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.change_status(
         st.sessions, st.settings, edition_id, "cancel", actor(who), _now(), reason=reason
@@ -300,6 +322,8 @@ def skip_command(
     who: str | None = AS_OPTION,
 ) -> None:
     """Send nothing this week; its articles wait for the next edition."""
+    from digest.edition import edits
+
     st = state(ctx)
     result = edits.change_status(
         st.sessions, st.settings, edition_id, "skip", actor(who), _now(), reason=reason

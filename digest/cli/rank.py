@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from digest import human
 from digest.cli.common import console, parse_now, state
-from digest.edition.build import rank_cutoff
-from digest.edition.ranking import article_id, candidate_json
+from digest.human import plural
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,9 @@ def rank_command(
 
     Best first, with the reasons an edition's items carry. Reads the stored articles (it
     gathers nothing: `digest build` does) and writes nothing."""
+    from digest.edition.build import rank_cutoff
+    from digest.edition.ranking import article_id, candidate_json
+
     st = state(ctx)
     tz = st.settings.publication.tz
     moment = parse_now(now, tz)
@@ -48,7 +51,7 @@ def rank_command(
             highlight=False,
         )
         return
-    table = Table(title=f"The week ending {moment.astimezone(tz):%Y-%m-%d %H:%M}")
+    table = Table(title=f"The week ending {human.moment(moment, tz)}")
     for column in ("Rank", "In", "Article", "Section", "Title", "Score", "Why"):
         table.add_column(column, overflow="fold")
     for r in outcomes:
@@ -64,5 +67,6 @@ def rank_command(
         )
     console.print(table)
     console.print(
-        f"{len(week.result.chosen)} of {len(outcomes)} candidates chosen.", highlight=False
+        f"{len(week.result.chosen)} of {plural(len(outcomes), 'candidate')} chosen.",
+        highlight=False,
     )

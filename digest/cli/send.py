@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import typer
-from email_validator import EmailNotValidError, validate_email
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from digest.backends import get_backend
-from digest.cli.common import AS_OPTION, State, actor, console, err_console, parse_now, state
+from digest.cli.common import (
+    AS_OPTION,
+    State,
+    actor,
+    console,
+    err_console,
+    output_file_option,
+    parse_now,
+    state,
+)
 from digest.cli.safe import shown
-from digest.edition.lifecycle import override
 from digest.errors import UsageError
-from digest.send import engine as sending
-from digest.send.engine import SendReport
-from digest.send.status import cancel, report_rows, status, write_report
-from digest.store.db import transaction
+from digest.human import plural
+
+# The send engine, the backends and rich's progress bar are imported by the commands that use
+# them: `digest send --help` needs none of them.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from digest.send.engine import SendReport
 
 app = typer.Typer(help="Send an edition, and watch, cancel or report on a send.")
 
@@ -88,6 +90,9 @@ def send(
     after it."""
     if ctx.invoked_subcommand is not None:
         return
+    from digest.edition.lifecycle import override
+    from digest.send import engine as sending
+
     st = state(ctx)
     moment = parse_now(now, st.settings.publication.tz)
     if resend_uncertain and resume is None:
@@ -99,26 +104,89 @@ def send(
     if dry:
         _print(sending.dry_run(st.sessions, st.settings, edition_id, moment, gate))
         return
-    with _Bar() as bar:
+    from digest.send.runtime import Runtime
+
+    chosen = resume if resume is not None else edition_id
+    with _Bar() as bar, _CtrlC(chosen) as interrupt:
         report = sending.send_edition(
             st.sessions,
             st.settings,
-            edition_id=resume if resume is not None else edition_id,
+            edition_id=chosen,
             now=moment,
             resume_send=resume is not None,
             resend_uncertain=resend_uncertain,
             workers=workers,
             config=st.config,
             progress=bar,
+            runtime=Runtime(should_stop=interrupt.requested),
             actor=actor(who),
             force=gate,
         )
     if report.failed_workers:
         codes = report.failed_workers
         err_console.print(f"{len(codes)} worker(s) failed (exit codes {codes})")
+    if interrupt.requested() and not report.finished:
+        _print_interrupted(report)
+        raise typer.Exit(130)
     _print(report)
     if report.counts.get("failed"):
         raise typer.Exit(1)
+
+
+class _CtrlC:
+    """Ctrl-C during a send stops it after the batch in hand (every batch sent is recorded, so
+    `--resume` goes on where it stopped, nobody twice); a second Ctrl-C stops at once, which
+    the ledger survives too (a crash is what --resume is for)."""
+
+    def __init__(self, edition_id: int | None) -> None:
+        self.edition = "EDITION" if edition_id is None else str(edition_id)
+        self.count = 0
+        self.previous: Any = None
+
+    def requested(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count > 1:
+            signal.signal(signal.SIGINT, self.previous)
+            raise KeyboardInterrupt
+        err_console.print(
+            "\nStopping after the batch in hand (Ctrl-C again to stop at once)...",
+            highlight=False,
+        )
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self.previous is not None and signal.getsignal(signal.SIGINT) == self._handle:
+            signal.signal(signal.SIGINT, self.previous)
+        if kind is KeyboardInterrupt:
+            e = self.edition
+            err_console.print(
+                f"Stopped at once: `digest send status {e}` shows what went out; "
+                f"`digest send --resume {e}` sends the rest (nobody gets it twice).",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _print_interrupted(report: SendReport) -> None:
+    """What a person needs after Ctrl-C: what went out, what is left, the command that goes on."""
+    e = report.edition_id
+    counts = report.counts
+    done = counts["accepted"] + counts["failed"] + counts["skipped"]
+    detail = ", ".join(f"{counts[s]:,} {s}" for s in ("accepted", "failed", "skipped") if counts[s])
+    err_console.print(
+        f"Interrupted: edition {e}: {done:,} of {plural(report.planned, 'recipient')} done "
+        f"({detail or 'none sent'}), {report.left:,} left. `digest send --resume {e}` sends the "
+        "rest; nobody gets it twice.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class _Bar:
@@ -127,7 +195,7 @@ class _Bar:
 
     def __init__(self) -> None:
         self.bar = _progress()
-        self.task: TaskID | None = None
+        self.task: int | None = None
 
     def __enter__(self) -> _Bar:
         return self
@@ -142,29 +210,43 @@ class _Bar:
 
     def done(self, count: int) -> None:
         if self.task is not None:
-            self.bar.update(self.task, completed=count)
+            self.bar.update(self.task, completed=count)  # type: ignore[arg-type]
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.speed
+            return Text(f"{speed:,.0f}/s" if speed else "—/s", style="progress.data.speed")
+
     return Progress(
         TextColumn("sending"),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        _RateColumn(),
+        RateColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     )
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "—/s", style="progress.data.speed")
-
-
 def _test_send(st: State, edition_id: int | None, test_to: str, moment: datetime) -> None:
+    from digest.backends import get_backend
+    from digest.send import engine as sending
+
     addresses = _addresses(test_to)
     backend = get_backend(st.settings)
     batch, statuses = sending.send_test(
@@ -181,6 +263,8 @@ def _test_send(st: State, edition_id: int | None, test_to: str, moment: datetime
 
 
 def _addresses(value: str) -> list[str]:
+    from email_validator import EmailNotValidError, validate_email
+
     addresses = [a.strip() for a in value.split(",") if a.strip()]
     if not addresses:
         raise UsageError("--test-to needs at least one address, e.g. --test-to you@example.com")
@@ -255,6 +339,8 @@ def status_command(
     ctx: typer.Context, edition: int = typer.Argument(..., metavar="EDITION")
 ) -> None:
     """Counts per state, rate and ETA of a send."""
+    from digest.send.status import status
+
     st = state(ctx)
     with st.sessions() as session:
         s = status(session, edition, datetime.now(UTC), st.settings.delivery.worker_timeout)
@@ -285,6 +371,9 @@ def cancel_command(
     ctx: typer.Context, edition: int = typer.Argument(..., metavar="EDITION")
 ) -> None:
     """Stop claiming batches; those already claimed finish. `--resume` continues later."""
+    from digest.send.status import cancel
+    from digest.store.db import transaction
+
     st = state(ctx)
     with transaction(st.sessions) as session:
         left = cancel(session, edition, datetime.now(UTC))
@@ -301,15 +390,20 @@ def report_command(
     failed: bool = typer.Option(
         False, "--failed", help="Only who did not get the edition, and why."
     ),
-    out: Path | None = typer.Option(None, "--out", metavar="PATH", help="Write the CSV here."),
+    out: Path | None = output_file_option(
+        "--out", metavar="FILE.csv", help="Write the CSV to this file (default: standard output)."
+    ),
 ) -> None:
     """CSV of a send: one row per recipient (with --failed, those not delivered)."""
+    from digest.outputs import open_file
+    from digest.send.status import report_rows, write_report
+
     st = state(ctx)
     with st.sessions() as session:
         rows = report_rows(session, edition, failed_only=failed)
         if out is None:
             n = write_report(sys.stdout, rows)
         else:
-            with out.open("w", encoding="utf-8", newline="") as fh:
+            with open_file(out, "--out") as fh:
                 n = write_report(fh, rows)
-            err_console.print(f"{n} rows written to {shown(out)}")
+            err_console.print(f"{plural(n, 'row')} written to {shown(out)}", highlight=False)

@@ -2,7 +2,8 @@
 
 Access logs keep the path but never a link's token (a token is the only credential of the
 unsubscribe and preference pages; docs/standards.md §5: "strip tokens from access logs"), nor a
-staff API token someone put in a URL.
+staff API token someone put in a URL. digest's own log lines (where each confirmation email
+went) are shown beside uvicorn's.
 """
 
 from __future__ import annotations
@@ -45,20 +46,38 @@ def serve(
 
     # Here: other commands need not import the web stack.
     from digest.web.app import create_app
+    from digest.web.listen import listen, served_settings
     from digest.web.server import options
 
-    settings = state(ctx).settings
+    configured = state(ctx).settings
+    bind_host, bind_port = host or configured.web.host, port or configured.web.port
+    sock = listen(bind_host, bind_port)  # a port in use is one line and exit 11, before anything
+    settings = served_settings(configured, bind_port)
     web = settings.web
     application = create_app(settings)
-    bind_host, bind_port = host or web.host, port or web.port
     console.print(
         f"Serving {settings.newsletter.title} on http://{bind_host}:{bind_port} "
-        f"(public address {web.base_url})",
+        f"(public address {web.base_url}; Ctrl-C stops it)",
         highlight=False,
+        soft_wrap=True,
     )
-    uvicorn.run(
+    if settings.delivery.backend == "outbox":
+        console.print(
+            f"Confirmation emails are written to {settings.outbox_path / 'transactional'}/ "
+            "(the outbox backend: nothing is mailed).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    config = uvicorn.Config(
         application, host=bind_host, port=bind_port, log_config=log_config(), **options(settings)
     )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn has shut down cleanly; Ctrl-C is how one stops it
+        pass
+    finally:
+        sock.close()
 
 
 def log_config() -> dict[str, Any]:
@@ -68,4 +87,7 @@ def log_config() -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
     config["handlers"]["access"]["filters"] = ["redact_tokens"]
+    # digest's own lines (a confirmation email handed to the backend, one that failed) go
+    # where uvicorn's go, in the same format.
+    config["loggers"]["digest"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import console, err_console, parse_now, state
-from digest.config import Settings
-from digest.edition.articles import list_articles
-from digest.edition.options import edition_window, gather_options, named_window, source_specs
 from digest.errors import ConfigError, GatherError, NotFoundError, UsageError
-from digest.gather import SourceReport, gather
-from digest.gather.fetch import is_http, local_path
-from digest.gather.picks import Pick, PicksError, add_pick, check_section, check_url, load_picks
-from digest.gather.picks import remove_pick as remove_from_file
-from digest.store.models import Article
+from digest.human import day, moment, plural
+
+# The gatherer, the picks file and the database are imported by the commands that use them.
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.gather import SourceReport
+    from digest.store.models import Article
 
 sources_app = typer.Typer(help="Check the configured sources.", no_args_is_help=True)
 articles_app = typer.Typer(help="Articles gathered into the database.", no_args_is_help=True)
@@ -47,6 +47,9 @@ def check(
 
     Exit status: 0 when every source worked, 1 when some failed, 4 when none worked.
     """
+    from digest.edition.options import edition_window, gather_options, source_specs
+    from digest.gather import gather
+
     settings = state(ctx).settings
     specs = source_specs(settings)
     if not specs:
@@ -73,13 +76,13 @@ def check(
         raise typer.Exit(1)
 
 
-def _sources_table(reports: list[SourceReport], tz: ZoneInfo) -> Table:
+def _sources_table(reports: list[SourceReport], tz: tzinfo) -> Table:
     table = Table(title="Sources")
     for column in ("Source", "Kind", "Status", "Items", "Newest item", "Time"):
         table.add_column(column, overflow="fold")
     for r in reports:
         status = "[green]ok[/]" if r.ok else f"[red]{escape(r.error or 'error')}[/]"
-        newest = r.newest.astimezone(tz).strftime("%a %d %b %H:%M") if r.newest else "-"
+        newest = day(r.newest, tz)
         table.add_row(escape(r.label), r.kind, status, str(r.items), newest, f"{r.elapsed_s:.2f} s")
     return table
 
@@ -117,9 +120,18 @@ def list_command(
     now: str | None = typer.Option(None, "--now", metavar="ISO-8601", help=NOW_HELP),
 ) -> None:
     """List the candidate articles of a week: dates, flags, picks, sections and sources."""
+    from digest.edition.stored import list_articles
+    from digest.edition.windows import named_window
+
     st = state(ctx)
     settings = st.settings
     tz = settings.publication.tz
+    sections = settings.newsletter.sections
+    if section is not None and section not in sections:
+        raise UsageError(
+            f"--section {section!r} is not a section of this newsletter "
+            f"(configured: {', '.join(sections)})"
+        )
     start, end = (None, None)
     if not all_:
         try:
@@ -139,19 +151,22 @@ def list_command(
         title = ("★ " if a.is_pick else "") + (a.pick_title or a.title)
         table.add_row(
             str(a.id),
-            when.astimezone(tz).strftime("%a %d %b %H:%M"),
+            day(when, tz),
             a.date_flag or "",
             escape(a.pick_section or a.section or "-"),
             escape(title),
             escape(a.source_url or "-"),
         )
     console.print(table)
-    span = "in the database"
+    where = "in the database"
     if start is not None and end is not None:
         first, last = (t.astimezone(tz).strftime("%Y-%m-%d %H:%M") for t in (start, end))
-        span = f"between {first} and {last} {settings.publication.timezone}"
+        where = f"between {first} and {last} {settings.publication.timezone}"
     picks = sum(a.is_pick for a in rows)
-    console.print(f"{len(rows)} articles {span} ({picks} editor picks, ★).")
+    console.print(
+        f"{plural(len(rows), 'article')} {where} ({plural(picks, 'editor pick')}, ★).",
+        highlight=False,
+    )
 
 
 def _article_json(a: Article) -> dict[str, object]:
@@ -174,6 +189,8 @@ def _article_json(a: Article) -> dict[str, object]:
 
 def picks_path(settings: Settings, explicit: Path | None) -> Path:
     """--file, else the first [[sources]] with kind = "picks"."""
+    from digest.gather.fetch import is_http, local_path
+
     if explicit is not None:
         return explicit
     for source in settings.sources:
@@ -207,6 +224,8 @@ def add(
     now: str | None = typer.Option(None, "--now", metavar="ISO-8601", help=NOW_HELP),
 ) -> None:
     """Pick an article (or update a pick): it joins the week's edition at the next build."""
+    from digest.gather.picks import Pick, PicksError, add_pick, check_section, check_url
+
     settings = state(ctx).settings
     try:
         url = check_url(url)
@@ -230,6 +249,8 @@ def list_picks(
     as_json: bool = typer.Option(False, "--json", help="Print the picks as JSON."),
 ) -> None:
     """Show the editor picks in the picks file."""
+    from digest.gather.picks import PicksError, load_picks
+
     settings = state(ctx).settings
     path = picks_path(settings, file)
     try:
@@ -250,11 +271,11 @@ def list_picks(
         table.add_column(column, overflow="fold")
     tz = settings.publication.tz
     for n, p in enumerate(picks.picks, start=1):
-        added = p.added_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if p.added_at else "-"
+        added = moment(p.added_at, tz)
         cells = (p.url, p.title or "", p.section or "", p.note or "", added)
         table.add_row(str(n), *(escape(c) for c in cells))
     console.print(table)
-    console.print(f"{len(picks.picks)} picks.")
+    console.print(f"{plural(len(picks.picks), 'pick')}.")
 
 
 @picks_app.command("remove")
@@ -264,6 +285,9 @@ def remove(
     file: Path | None = FILE_OPTION,
 ) -> None:
     """Un-pick an article; from the next build it is an ordinary article again."""
+    from digest.gather.picks import PicksError
+    from digest.gather.picks import remove_pick as remove_from_file
+
     path = picks_path(state(ctx).settings, file)
     try:
         removed = remove_from_file(path, url)

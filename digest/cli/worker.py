@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from digest.cli.common import console, state
-from digest.send import engine as sending
-from digest.send.worker import WorkerReport
+
+if TYPE_CHECKING:  # the send engine is imported by the command, not by `--help`
+    from digest.send.worker import WorkerReport
 
 
 def register(root: typer.Typer) -> None:
@@ -30,6 +32,8 @@ def worker(
 ) -> None:
     """Claim and send batches of editions being sent, until stopped (SIGTERM/Ctrl-C finish the
     batch in hand first)."""
+    from digest.send import engine as sending
+
     st = state(ctx)
     stopping = _stop_flag()
     sending.work(

@@ -26,7 +26,7 @@ from digest.edition.views import edition_view
 from digest.render.email import WebCopy, render_edition
 from digest.render.feed import Channel, FeedItem, rss
 from digest.render.placeholders import without_personal_links
-from digest.store.models import SENDING, SENT, Edition
+from digest.store.models import APPROVED, DRAFT, SENDING, SENT, Edition
 
 ARCHIVED = (SENDING, SENT)
 PREFIX = "/archive"
@@ -82,25 +82,26 @@ def archive_url(session: Session, settings: Settings, edition: Edition) -> str |
     return None if slug is None else f"{settings.web.base_url}{PREFIX}/{slug}"
 
 
-def url_when_sent(
+def expected_url(
     session: Session, settings: Settings, edition: Edition, now: datetime
 ) -> str | None:
-    """The address `archive_url` will give the edition once its send begins at `now`: what
-    the emails it sends link to, for checking them (preflight) before the send begins."""
+    """The page the edition has, or will have if its send begins at `now`: what a send puts
+    in its "View in browser" link (the console's preview shows the email as it will go out).
+    None: no archive, or an edition that will never be sent (cancelled, skipped)."""
     if not enabled(settings):
         return None
     if edition.status in ARCHIVED:
         return archive_url(session, settings, edition)
+    if edition.status not in (DRAFT, APPROVED):
+        return None
     rows = session.execute(
         select(Edition.id, Edition.cutoff, Edition.send_started_at).where(
             Edition.status.in_(ARCHIVED)
         )
     )
-    found = slugs(
-        [*((i, c, s) for i, c, s in rows), (edition.id, edition.cutoff, now)],
-        settings.publication.tz,
-    )
-    return f"{settings.web.base_url}{PREFIX}/{found[edition.id]}"
+    known = [(i, c, s) for i, c, s in rows] + [(edition.id, edition.cutoff, now)]
+    slug = slugs(known, settings.publication.tz)[edition.id]
+    return f"{settings.web.base_url}{PREFIX}/{slug}"
 
 
 def entries(session: Session, settings: Settings, limit: int | None = None) -> list[Entry]:

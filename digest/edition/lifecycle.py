@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from digest import human
 from digest.config import Settings
 from digest.errors import EditionStateError, UsageError
 from digest.store.models import (
@@ -319,19 +320,18 @@ def send_window(edition: Edition, settings: Settings) -> tuple[datetime, datetim
     return edition.cutoff, edition.cutoff + timedelta(hours=hours)
 
 
-def _utc(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "at an unknown time"
-
-
-def check_approved(edition: Edition) -> bool:
-    """The status half of `check_sendable`, for callers that judge no send window."""
+def check_approved(edition: Edition, tz: tzinfo = UTC) -> bool:
+    """The status half of `check_sendable`, for callers that judge no send window. Times in
+    its messages are in `tz` (the publication's timezone when the caller knows it)."""
     e = edition.id
     if edition.status == SENT:
-        raise EditionStateError(f"edition {e} was already sent (finished {_utc(edition.sent_at)})")
+        finished = human.moment(edition.sent_at, tz, missing="at an unknown time")
+        raise EditionStateError(f"edition {e} was already sent (finished {finished})")
     if edition.status == SENDING:
+        started = human.moment(edition.send_started_at, tz, missing="at an unknown time")
         raise EditionStateError(
-            f"edition {e} is already being sent (started {_utc(edition.send_started_at)}); after a "
-            f"crash continue it with `digest send --resume {e}`"
+            f"edition {e} is already being sent (started {started}); after a crash continue it "
+            f"with `digest send --resume {e}`"
         )
     if edition.status == DRAFT:
         raise EditionStateError(
@@ -354,18 +354,17 @@ def check_sendable(
     """Raise EditionStateError unless a send of `edition` may start at `now`. Returns whether
     `force` was needed (a late send), for the history."""
     e = edition.id
-    check_approved(edition)
-    opens, closes = send_window(edition, settings)
     tz = settings.publication.tz
+    check_approved(edition, tz)
+    opens, closes = send_window(edition, settings)
     if now < opens:
         raise EditionStateError(
-            f"edition {e}'s week ends at {opens.astimezone(tz):%Y-%m-%d %H:%M %Z}: it can be "
-            "sent from then"
+            f"edition {e}'s week ends at {human.moment(opens, tz)}: it can be sent from then"
         )
     if now > closes:
         if force is None:
             raise EditionStateError(
-                f"edition {e}'s send window closed at {closes.astimezone(tz):%Y-%m-%d %H:%M %Z} "
+                f"edition {e}'s send window closed at {human.moment(closes, tz)} "
                 f"([newsletter] send_window_hours = {settings.newsletter.send_window_hours}): a "
                 "late round-up is refused; send it anyway with --force --reason TEXT"
             )

@@ -14,7 +14,7 @@ from digest.edition.lifecycle import send_window
 from digest.errors import NotFoundError
 from digest.ledger.moves import variant_key
 from digest.store.models import SENDING, SENT, Delivery, Edition
-from subscribers.audience import recipients_for
+from subscribers.audience import choices, sections_for
 
 
 def get_edition(session: Session, edition_id: int | None) -> Edition:
@@ -44,9 +44,12 @@ def variant_counts(session: Session, edition: Edition, now: datetime) -> dict[st
         rows = select(Delivery.variant, func.count()).where(Delivery.edition_id == edition.id)
         found = session.execute(rows.group_by(Delivery.variant))
         return {str(variant): int(n) for variant, n in found}
-    counts: Counter[str] = Counter(
-        variant_key(a.sections) for a in recipients_for(session, edition.sections, now)
-    )
+    wanted = tuple(edition.sections)
+    counts: Counter[str] = Counter()
+    for chosen, n in choices(session, now):
+        mine = sections_for(wanted, chosen)
+        if mine:
+            counts[variant_key(mine)] += n
     return dict(sorted(counts.items()))
 
 

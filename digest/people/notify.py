@@ -31,7 +31,8 @@ from subscribers.optin import CONFIRMATION, Notice
 
 log = logging.getLogger(__name__)
 
-# Outbox files of transactional mail go under edition-0/, named by the rate-limit row's id.
+# Transactional mail belongs to no edition; the outbox backend writes it under transactional/,
+# named by the rate-limit row's id (digest/backends/outbox.py).
 TRANSACTIONAL_EDITION = 0
 
 
@@ -133,25 +134,31 @@ def build_batch(settings: Settings, notice: Notice) -> Batch:
         headers={"Auto-Submitted": "auto-generated"},
         recipients=[Recipient(delivery_id=notice.send_id, email=notice.email)],
         test=True,
+        transactional=True,
     )
 
 
 def send_notice(settings: Settings, notice: Notice, backend: EmailBackend | None = None) -> bool:
     """Send it; False (logged, without the address) if the backend did not take it. The person
-    can ask for another copy; the web answer must not change either way."""
+    can ask for another copy; the web answer must not change either way. Where it went is
+    logged (an outbox file's path, the provider's message id): `digest serve` shows it."""
+    what = f"{_KINDS.get(notice.kind, notice.kind)} email {notice.send_id}"
     try:
         batch = build_batch(settings, notice)
         mailer = backend or get_backend(settings)
         with mailer:
             statuses = mailer.send_batch(batch)
     except (BackendError, DigestError) as exc:
-        log.error("confirmation email %s (%s) not sent: %s", notice.send_id, notice.kind, exc)
+        log.error("%s not sent: %s", what, exc)
         return False
-    ok = all(s.status == "accepted" for s in statuses)
+    ok = bool(statuses) and all(s.status == "accepted" for s in statuses)
     if not ok:
-        reasons = "; ".join(f"{s.status}: {s.reason}" for s in statuses)
-        log.error("confirmation email %s (%s) refused: %s", notice.send_id, notice.kind, reasons)
-    return ok
+        reasons = "; ".join(f"{s.status}: {s.reason}" for s in statuses) or "no answer"
+        log.error("%s refused: %s", what, reasons)
+        return False
+    where = ", ".join(s.provider_id or "" for s in statuses if s.provider_id)
+    log.info("%s handed to the %s backend%s", what, mailer.name, f": {where}" if where else "")
+    return True
 
 
 def welcome_batch(settings: Settings, welcome: Welcome) -> Batch:
@@ -194,3 +201,7 @@ def send_welcome(settings: Settings, welcome: Welcome, backend: EmailBackend | N
         reasons = "; ".join(f"{s.status}: {s.reason}" for s in statuses)
         log.error("welcome email for subscriber %s refused: %s", welcome.subscriber_id, reasons)
     return ok
+
+
+# Notice kinds as a log line names them.
+_KINDS = {CONFIRMATION: "confirmation", "already": "already-subscribed note"}

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.errors import NotFoundError, UsageError
 from digest.ledger.tally import effective_rows
 from digest.store.models import Delivery, SendBatch, WebhookEvent
 from subscribers.export import person_record
@@ -184,3 +185,25 @@ def erase_person(session: Session, email: str, *, now: datetime, keys: Sequence[
     _scrub_deliveries(session, sub.id, addresses)
     _scrub_batches(session, addresses)
     return erase(session, sub, now=now, keys=keys)
+
+
+def find_public_id(session: Session, public_id: str) -> Subscriber:
+    """The subscriber with this opaque id (staff pages name people by it, never by address)."""
+    sub = session.scalar(select(Subscriber).where(Subscriber.public_id == public_id))
+    if sub is None:
+        raise NotFoundError("no such subscriber (erased, or a wrong address)")
+    return sub
+
+
+def erase_confirmed(
+    session: Session, public_id: str, typed: str, *, now: datetime, keys: Sequence[str]
+) -> str:
+    """Erasure as staff ask for it in the console: the person's address typed again confirms
+    it (erasure cannot be undone, and a list of look-alike addresses invites a slip)."""
+    sub = find_public_id(session, public_id)
+    if typed.strip().lower() != sub.email.lower():
+        raise UsageError(
+            "to erase this subscriber, type their email address exactly as shown; nothing was "
+            "erased"
+        )
+    return erase_person(session, sub.email, now=now, keys=keys)

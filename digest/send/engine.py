@@ -146,6 +146,12 @@ class SendReport:
     # Each variant as the preflight rendered it (the send's worker uses them, not renders again).
     renders: Rendered | None = field(default=None, repr=False)
 
+    @property
+    def left(self) -> int:
+        """Recipients not settled yet (planned, claimed, deferred or submitted): what a
+        `--resume` goes on with."""
+        return sum(self.counts[state] for state in moves.UNFINISHED)
+
 
 def dry_run(
     factory: sessionmaker[Session],
@@ -209,7 +215,7 @@ def begin(
         audience = survey(session, edition.sections, now, batch_size)
         surveyed = time.perf_counter()
         # The emails as they will be sent: with the archive address the send will give them.
-        link = archive.url_when_sent(session, settings, edition, now) if settings else None
+        link = archive.expected_url(session, settings, edition, now) if settings else None
         view = edition_view(edition, link)
         renders = Rendered(view, {})
         checked = (

@@ -1,5 +1,6 @@
 """Who may do what. Editors read everything, edit drafts and send tests; publishers also
-approve, send and cancel (and undo an approval, skip a week, resume a send).
+approve, send and cancel (and undo an approval, skip a week, resume a send) and erase a
+subscriber (GDPR Art. 17: it cannot be undone).
 
 `Principal` is a staff member as a request sees them: who, which role, and how they proved it
 (an API token or a console session). Every check is `check(principal, action)`, so the rule
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
+from digest.edition.queries import get_edition
 from digest.errors import Forbidden
 from digest.store.models import DRAFT, EDITOR, PUBLISHER
 
@@ -21,7 +25,8 @@ UNAPPROVE = "unapprove"
 CANCEL = "cancel"
 SKIP = "skip"
 SEND = "send"
-ACTIONS = (READ, EDIT, TEST, APPROVE, UNAPPROVE, CANCEL, SKIP, SEND)
+ERASE = "erase"
+ACTIONS = (READ, EDIT, TEST, APPROVE, UNAPPROVE, CANCEL, SKIP, SEND, ERASE)
 
 MAY: dict[str, frozenset[str]] = {
     EDITOR: frozenset({READ, EDIT, TEST}),
@@ -65,6 +70,13 @@ def check_edit(principal: Principal, edition_id: int, status: str) -> None:
             f"edition {edition_id} is {status}: editors edit drafts; a publisher must "
             "unapprove it first"
         )
+
+
+def check_edit_of(session: Session, principal: Principal, edition_id: int) -> None:
+    """`check_edit` of a stored edition: NotFoundError for an unknown one (so that a missing
+    article in a request is that request's mistake, not a missing page)."""
+    found = get_edition(session, edition_id)
+    check_edit(principal, found.id, found.status)
 
 
 def _article(word: str) -> str:

@@ -5,23 +5,29 @@ search, and the numbers of the whole list. Read-only; the faces only serialise t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.edition import archive
 from digest.edition.queries import describe, get_edition, list_editions
 from digest.edition.ranking import candidate_json, rank_week
+from digest.errors import UsageError
 from digest.ledger import registry
+from digest.people.privacy import export_person, find_public_id
 from digest.send.status import SendStatus, status
-from digest.store.models import SENDING, SENT, Edition
-from subscribers.models import Subscriber
+from digest.store.models import SENDING, SENT, SUBMITTED, Edition
+from subscribers.models import ERASED, STATUSES, Subscriber
 
 MAX_PAGE = 200
+# The states a subscriber can be found in (an erased person is gone).
+LISTED_STATUSES = tuple(s for s in STATUSES if s != ERASED)
 
 
 def editions(session: Session, settings: Settings, now: datetime) -> list[dict[str, Any]]:
@@ -85,6 +91,7 @@ def progress_json(s: SendStatus) -> dict[str, Any]:
         "planned": s.planned,
         "counts": dict(s.counts),
         "remaining": s.remaining,
+        "percent": percent_settled(s),
         "done": s.edition_status == SENT,
         "started_at": s.started_at.isoformat(),
         "rate_per_s": round(s.rate, 3),
@@ -98,10 +105,26 @@ def progress_json(s: SendStatus) -> dict[str, Any]:
     }
 
 
-def subscribers(session: Session, search: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    """Subscribers whose address or name contains `search` (any case), by address."""
+def percent_settled(s: SendStatus) -> int:
+    """How far a send is: recipients accepted, failed or skipped, in whole per cent (rounded
+    down, so 100 means every one of them)."""
+    if s.planned <= 0:
+        return 100
+    settled = s.planned - s.remaining - s.counts[SUBMITTED]
+    return max(0, min(100, settled * 100 // s.planned))
+
+
+def subscribers(
+    session: Session, search: str, limit: int = 50, offset: int = 0, status: str | None = None
+) -> dict[str, Any]:
+    """Subscribers whose address or name contains `search` (any case), by address; with
+    `status`, only those in it."""
     limit = max(1, min(limit, MAX_PAGE))
     query = select(Subscriber)
+    if status:
+        if status not in LISTED_STATUSES:
+            raise UsageError(f"status {status!r} is not one of {', '.join(LISTED_STATUSES)}")
+        query = query.where(Subscriber.status == status)
     needle = search.strip().lower()
     if needle:
         pattern = f"%{_escape_like(needle)}%"
@@ -115,11 +138,18 @@ def subscribers(session: Session, search: str, limit: int = 50, offset: int = 0)
     rows = session.scalars(query.order_by(Subscriber.email).limit(limit).offset(max(0, offset)))
     return {
         "search": search,
+        "status": status or None,
         "total": int(total),
         "limit": limit,
         "offset": max(0, offset),
         "subscribers": [_subscriber(s) for s in rows],
     }
+
+
+def person(session: Session, public_id: str, keys: Sequence[str]) -> dict[str, Any]:
+    """Everything held about one subscriber (digest.people.privacy.export_person), found by
+    their opaque public id (the console's addresses never carry an email address)."""
+    return export_person(session, find_public_id(session, public_id).email, keys)
 
 
 def _escape_like(text: str) -> str:
@@ -146,9 +176,16 @@ def stats(session: Session, settings: Settings, now: datetime) -> dict[str, Any]
         session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
     )
     sections: Counter[str] = Counter()
-    for chosen in session.scalars(select(Subscriber.sections).where(Subscriber.status == "active")):
+    # Grouped by the sections chosen (a few dozen sets), not read person by person; JSON has
+    # no equality in PostgreSQL, so the groups are its text.
+    chosen_text = cast(Subscriber.sections, Text)
+    active = (
+        select(chosen_text, func.count()).where(Subscriber.status == "active").group_by(chosen_text)
+    )
+    for raw, n in session.execute(active):
+        chosen = json.loads(raw) if raw is not None else None
         for section in chosen or settings.newsletter.sections:
-            sections[section] += 1
+            sections[section] += int(n)
     editions_by_status = dict(
         session.execute(select(Edition.status, func.count()).group_by(Edition.status)).all()
     )

@@ -2,21 +2,26 @@
 
 SQLite gets WAL mode, foreign keys and a busy timeout so that the web app and a send can share
 the file. Migrations are Alembic's, run programmatically: no alembic.ini to lose.
+
+Alembic is imported only when a migration runs. Every command opens the database, and asking
+Alembic whether the schema is current costs ~0.2 s (it imports itself and every revision file);
+comparing the `alembic_version` rows with the heads read from the revision files' own text costs
+a millisecond (`schema_heads`; a test holds it equal to Alembic's answer).
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Executable, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import ConfigError
@@ -137,56 +142,52 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
 
 def current_heads(engine: Engine) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
+    """The revisions the database is at: the rows of Alembic's `alembic_version` table (none
+    for a new database)."""
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except (OperationalError, ProgrammingError) as exc:
+        if "alembic_version" in str(exc.orig):  # no such table: nothing was migrated yet
+            return set()
+        raise
 
-    with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+
+@cache
+def schema_heads() -> frozenset[str]:
+    """The newest revisions, read from the revision files' `revision` and `down_revision`
+    assignments: a revision that no other names as its parent is a head."""
+    parents: set[str] = set()
+    revisions: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        values = _assignments(path.read_text(encoding="utf-8"))
+        revisions.add(str(values["revision"]))
+        down = values.get("down_revision")
+        parents.update([down] if isinstance(down, str) else (down or ()))
+    return frozenset(revisions - parents)
+
+
+# `revision = "0002_gather"`, `down_revision: str | None = ("0001", "0002")`: Alembic's own
+# template writes them one per line at the top of the file.
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def _assignments(source: str) -> dict[str, Any]:
+    try:
+        return {name: ast.literal_eval(value) for name, value in _ASSIGNMENT.findall(source)}
+    except (ValueError, SyntaxError):  # written over several lines: read the module properly
+        found: dict[str, Any] = {}
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                        found[target.id] = ast.literal_eval(node.value)
+        return found
 
 
 def is_up_to_date(engine: Engine) -> bool:
-    """The database is at the head revisions of the migrations here. Read without Alembic
-    (its import and a look at every migration cost a command a fifth of a second): the
-    revisions are read from the migration files with `ast`, the database's from
-    alembic_version."""
-    heads = script_heads()
-    try:
-        with engine.connect() as conn:
-            stored = {str(v) for (v,) in conn.exec_driver_sql(_STORED)}
-    except OperationalError:  # no alembic_version table: a new database
-        return False
-    return bool(heads) and stored == heads
-
-
-_STORED = "SELECT version_num FROM alembic_version"
-
-
-@lru_cache(maxsize=1)
-def script_heads() -> frozenset[str]:
-    """The revisions no other migration revises: what `alembic heads` says."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        values = _assignments(path)
-        revision, down = values.get("revision"), values.get("down_revision")
-        if isinstance(revision, str):
-            revisions.add(revision)
-        if isinstance(down, str):
-            revised.add(down)
-        elif isinstance(down, tuple):
-            revised.update(d for d in down if isinstance(d, str))
-    return frozenset(revisions - revised)
-
-
-def _assignments(path: Path) -> dict[str, Any]:
-    """The module-level `name = literal` assignments of a migration file."""
-    found: dict[str, Any] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                with contextlib.suppress(ValueError):
-                    found[target.id] = ast.literal_eval(node.value)
-    return found
+    return current_heads(engine) == schema_heads()
 
 
 def open_database(url: str, *, auto_upgrade: bool | None = None) -> Engine:
@@ -199,10 +200,11 @@ def open_database(url: str, *, auto_upgrade: bool | None = None) -> Engine:
     if auto_upgrade is None:
         auto_upgrade = engine.dialect.name == "sqlite"
     try:
+        if is_up_to_date(engine):
+            return engine
         if auto_upgrade:
-            if not is_up_to_date(engine):
-                upgrade(engine)
-        elif not is_up_to_date(engine):
+            upgrade(engine)
+        else:
             raise ConfigError(
                 f"database {engine.url.render_as_string(hide_password=True)} needs migrating: "
                 "run `digest db upgrade`"

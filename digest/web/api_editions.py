@@ -15,20 +15,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from digest.backends import get_backend
-from digest.backends.base import BackendError
 from digest.edition import edits, lifecycle
 from digest.edition.preflight import preflight_edition
-from digest.edition.queries import get_edition
-from digest.errors import DeliveryError, UsageError
-from digest.send import engine, status
+from digest.send import status, testmail
 from digest.staff import roles, views
 from digest.staff.roles import Principal
 from digest.web import api_models as m
 from digest.web.apierrors import CONFLICT, NOT_FOUND, RESPONSES, about
 from digest.web.site import Site, site_of
 from digest.web.staffauth import role, staff
-from subscribers.addresses import validate_email
-from subscribers.errors import InvalidEmail
 
 router = APIRouter(prefix="/api", tags=["editions"], dependencies=[Depends(staff)])
 
@@ -58,8 +53,7 @@ def _may_edit(site: Site, who: Principal, edition_id: int) -> None:
     """404 for an unknown edition (so a missing article is the body's 422, not a 404), and
     editors edit drafts only."""
     with site.sessions() as session:
-        found = get_edition(session, edition_id)
-        roles.check_edit(who, found.id, found.status)
+        roles.check_edit_of(session, who, edition_id)
 
 
 @router.get("/editions", response_model=list[m.EditionSummary], responses=RESPONSES)
@@ -216,26 +210,16 @@ def send_test(edition_id: Id, body: m.TestBody, request: Request, who: Tester) -
     Any edition, a draft included; the history records it."""
     site = site_of(request)
     with about("to"):
-        try:
-            addresses = [validate_email(a) for a in body.to]
-        except InvalidEmail as exc:
-            raise UsageError(f"not an email address: {exc}") from None
-    with site.sessions() as session:
-        get_edition(session, edition_id)
+        to = testmail.addresses(body.to)
     backend = site.backend if site.backend is not None else get_backend(site.settings)
-    try:
-        batch, statuses = engine.send_test(
-            site.settings, backend, site.sessions, edition_id, addresses, site.clock(), who.email
-        )
-    except BackendError as exc:
-        raise DeliveryError(f"the test was not sent: {exc}") from None
-    emails = {r.delivery_id: r.email for r in batch.recipients}
+    sent = testmail.send_test_to(
+        site.sessions, site.settings, backend, edition_id, to, site.clock(), who.email
+    )
     return {
-        "edition_id": edition_id,
-        "subject": batch.subject,
+        "edition_id": sent.edition_id,
+        "subject": sent.subject,
         "results": [
-            {"email": emails[s.delivery_id], "status": str(s.status), "reason": s.reason}
-            for s in sorted(statuses, key=lambda s: s.delivery_id)
+            {"email": r.email, "status": r.status, "reason": r.reason} for r in sent.results
         ],
     }
 

@@ -135,6 +135,7 @@ class SendProgress(BaseModel):
     planned: int
     counts: dict[str, int]
     remaining: int
+    percent: int = Field(description="Recipients settled (accepted, failed or skipped), in %.")
     done: bool
     started_at: str
     rate_per_s: float
@@ -227,6 +228,7 @@ class SubscriberRow(BaseModel):
 
 class SubscriberPage(BaseModel):
     search: str
+    status: str | None = None
     total: int
     limit: int
     offset: int

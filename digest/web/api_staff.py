@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -37,11 +37,16 @@ def subscribers(
     ] = "",
     limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=m.MAX_ID)] = 0,
+    status: Annotated[
+        Literal[views.LISTED_STATUSES] | None,  # type: ignore[valid-type]
+        Query(description="Only subscribers in this state."),
+    ] = None,
 ) -> dict[str, Any]:
-    """Subscribers whose address or name contains `search`, by address, a page at a time."""
+    """Subscribers whose address or name contains `search` (and in `status`, if given), by
+    address, a page at a time."""
     site = site_of(request)
     with site.sessions() as session:
-        return views.subscribers(session, search, limit, offset)
+        return views.subscribers(session, search, limit, offset, status)
 
 
 @router.get("/stats", response_model=m.Stats, responses=RESPONSES)

@@ -1,10 +1,10 @@
 """`create_app(settings)`: the ASGI app served by `digest serve` (uvicorn).
 
 Public pages (subscribe, confirm, preferences, unsubscribe, the archive), the RFC 8058 one-click
-endpoint, the JSON subscribe API, the ESP webhooks, and the staff side: sign-in, the staff API
-with its schema and docs. Every response carries the security headers of
-digest/web/security.py (no-referrer, a CSP that allows nothing third-party, no caching, with a
-few pages' own: the archive's, the API docs').
+endpoint, the JSON subscribe API, the ESP webhooks, and the staff side: sign-in, the staff
+console (digest/web/console*.py), the staff API with its schema and docs. Every response
+carries the security headers of digest/web/security.py (no-referrer, a CSP that allows nothing
+third-party, no caching, with a few pages' own: the archive's, the console's, the API docs').
 
 Every /api route needs a staff token or session (digest/web/staffauth.py) except the public
 allowlist below; tests/web/test_api_access.py walks the route table to hold that.
@@ -38,6 +38,10 @@ from digest.web import (
     api_editions,
     api_staff,
     archive,
+    console,
+    console_editions,
+    console_pages,
+    console_people,
     manage,
     public,
     staff,
@@ -94,7 +98,7 @@ def create_app(
     app.add_middleware(
         SecurityMiddleware,
         headers=security_headers(stylesheet(), https=https),
-        overrides=page_overrides(),
+        overrides=page_overrides(stylesheet()),
     )
     app.add_exception_handler(StarletteHTTPException, _error_page)
     app.add_exception_handler(Refused, answer_refused)  # a guard's page or JSON body, as is
@@ -102,6 +106,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for module in (public, manage, unsubscribe, api, archive, staff):
         app.include_router(module.router)
+    for router in CONSOLE:  # every route behind a staff session (digest/web/console.py)
+        app.include_router(router)
     for module in (api_editions, api_staff, api_docs):  # every route behind staffauth.staff
         app.include_router(module.router)
     app.include_router(webhooks.router())  # POST /webhooks/sendgrid (issue 5)
@@ -115,6 +121,17 @@ def create_app(
 
 # The /api routes anyone may call: the subscribe API for the publication's own site.
 PUBLIC_API = frozenset({"/api/subscribe", "/api/resend", "/api/consent"})
+# The staff console's routers: pages need a session, actions its CSRF token too.
+CONSOLE = (
+    console.router,
+    console_pages.router,
+    console_editions.pages,
+    console_editions.actions,
+    console_people.pages,
+    console_people.actions,
+)
+# The /staff routes anyone may call: signing in and out (the sign-in form's CSRF pair).
+PUBLIC_STAFF = frozenset({"/staff/login", "/staff/logout"})
 
 
 @asynccontextmanager
@@ -127,9 +144,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:
-    """The API's 422 names the field; elsewhere FastAPI's own answer."""
+    """The API's 422 names the field; a console form a page saying what is wrong; elsewhere
+    FastAPI's own answer."""
     if request.url.path.startswith("/api/"):
         return await validation_error(request, exc)
+    if request.url.path.startswith("/staff/"):
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return site_of(request).pages.render(
+            request,
+            "error.html",
+            status_code=422,
+            heading="That request was not complete",
+            message=f"{field or 'the request'}: {first.get('msg', 'invalid')}",
+            back="/staff",
+        )
     return await request_validation_exception_handler(request, exc)  # type: ignore[arg-type]
 
 

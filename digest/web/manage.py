@@ -9,7 +9,7 @@ forwarded to should not learn the address from it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -53,8 +53,13 @@ def invalid(site: Site, request: Request) -> HTMLResponse:
     return site.pages.render(request, "invalid_link.html", status_code=404)
 
 
-def _date(value: datetime | None) -> str | None:
-    return None if value is None else f"{value:%B} {value.day}, {value.year}"
+def _date(value: datetime | None, tz: tzinfo) -> str | None:
+    """November 27, 2026: the day in the publication's timezone (a pause ends at a moment in
+    UTC, which is the day before or after in some timezones)."""
+    if value is None:
+        return None
+    local = value.astimezone(tz)
+    return f"{local:%B} {local.day}, {local.year}"
 
 
 def page(
@@ -80,7 +85,7 @@ def page(
         pending=sub.status == PENDING,
         sections=sections,
         chosen=chosen if chosen is not None else (sub.sections or sections),
-        paused_until=_date(paused),
+        paused_until=_date(paused, site.settings.publication.tz),
         pause_choices=[w for w in (1, 2, 4, 8, 12, 26, 52) if w <= site.rules.max_pause_weeks],
         message=message,
         error=error,

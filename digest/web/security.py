@@ -76,21 +76,58 @@ ARCHIVE_CSP = (
 )
 
 
+def console_csp(css: str, *, frames: bool = False) -> str:
+    """The staff console's pages: its stylesheet and script are files from our own origin (no
+    inline script, no third party), its script reads the staff API (connect-src), and the
+    public pages' one inline stylesheet (its hash) styles the error and sign-in pages under
+    /staff. `frames`: the edition pages show the email previews in iframes of our own origin."""
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self' {style_hash(css)}; "
+        "img-src 'self' data:; connect-src 'self'; "
+        + ("frame-src 'self'; " if frames else "")
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+# An email preview, shown in an iframe of an edition page: the email's own <style> blocks,
+# style attributes and https images, nothing that runs (the sandbox directive: no script, no
+# form, an opaque origin even for our own pages), framed by our own pages only.
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
+    "frame-ancestors 'self'; base-uri 'none'; sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+
+
 class PathHeaders(NamedTuple):
-    """Headers that replace the defaults on `path` (exactly, or every path under it)."""
+    """Headers that replace the defaults on `path` (exactly, or every path under it); with
+    `errors`, on its error answers too (the console shows its refusals on its own pages)."""
 
     path: str
     headers: Headers
     exact: bool = False
+    errors: bool = False
 
     def matches(self, path: str) -> bool:
         return path == self.path if self.exact else path.startswith(self.path)
 
 
-def page_overrides() -> list[PathHeaders]:
-    """The pages whose headers differ from the defaults, most specific first."""
+def page_overrides(css: str = "") -> list[PathHeaders]:
+    """The pages whose headers differ from the defaults, most specific first. `css`: the
+    public pages' inline stylesheet, which the console's pages allow too (its hash)."""
     public = (b"cache-control", b"public, max-age=300")
+    console = (b"content-security-policy", console_csp(css).encode())
+    editions = (b"content-security-policy", console_csp(css, frames=True).encode())
+    preview = [
+        (b"content-security-policy", PREVIEW_CSP.encode()),
+        (b"x-frame-options", b"SAMEORIGIN"),
+    ]
+    assets = (b"cache-control", b"private, no-cache")  # revalidated: a new version shows
     return [
+        PathHeaders("/staff/preview/", preview),
+        PathHeaders("/staff/assets/", [console, assets]),
+        PathHeaders("/staff/editions/", [editions], errors=True),
+        PathHeaders("/staff/", [console], errors=True),
+        PathHeaders("/staff", [console], exact=True, errors=True),
         PathHeaders("/api/docs/assets/", [(b"cache-control", b"private, max-age=3600")]),
         PathHeaders("/api/docs", [(b"content-security-policy", DOCS_CSP.encode())], exact=True),
         PathHeaders("/archive/feed.xml", [public], exact=True),
@@ -118,10 +155,12 @@ class SecurityMiddleware:
         names = {name for name, _ in extra}
         return [(k, v) for k, v in self.headers if k not in names] + list(extra)
 
-    def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+    def headers_for(self, path: str, status: int = 200) -> list[tuple[bytes, bytes]]:
+        """A path's headers; an error's are the defaults (never cached, nor styled like the
+        page it stands for) unless the override says otherwise."""
         for override in self.overrides:
             if override.matches(path):
-                return list(override.headers)
+                return list(override.headers) if status < 400 or override.errors else self.headers
         return self.headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,17 +168,14 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         started = False
-
-        headers = self.headers_for(str(scope.get("path", "")))
+        path = str(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 own = [(k, v) for k, v in message.get("headers", []) if k not in self.names]
-                # An error is never cached, nor styled like the page it stands for.
-                chosen = headers if message["status"] < 400 else self.headers
-                message["headers"] = own + chosen
+                message["headers"] = own + self.headers_for(path, message["status"])
             await send(message)
 
         try:

@@ -1,5 +1,5 @@
-"""The console's door: `/staff/login`, `/staff/logout` and a minimal `/staff` page. The console
-itself (the staff console issue) builds its pages on `signed_in` and the session core.
+"""The console's door: `/staff/login` and `/staff/logout`, and `signed_in`, which every console
+page depends on (digest/web/console.py); the console's pages are in the console_* modules.
 
 The sign-in form carries the site's CSRF pair (the visitor has no session yet); failures count
 per account and per IP in the database (digest.staff.signin). The session cookie is HttpOnly,
@@ -9,6 +9,7 @@ SameSite=Lax, Secure and `__Host-` under https (digest/web/staffauth.py).
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -70,7 +71,11 @@ async def signed_in(request: Request) -> Principal:
             return await call(site, lambda: _resume(site, session_id))
         except NotSignedIn:
             pass
-    target = f"{LOGIN}?next={request.url.path}"
+    # Back to the page asked for after signing in; a form's POST cannot be repeated by a
+    # redirect, so its sender goes to the dashboard.
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = wanted if request.method in ("GET", "HEAD") else HOME
+    target = f"{LOGIN}?{urlencode({'next': back})}"
     raise Refused(RedirectResponse(target, status_code=303))
 
 
@@ -128,9 +133,3 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse(LOGIN, status_code=303)
     clear_session_cookie(site, response)
     return response
-
-
-@router.get(HOME, include_in_schema=False)
-def home(request: Request, who: SignedIn) -> HTMLResponse:
-    site = site_of(request)
-    return site.pages.render(request, "staff_home.html", email=who.email, role=who.role)

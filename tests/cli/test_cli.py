@@ -189,13 +189,3 @@ def test_preview_fills_every_placeholder_with_a_sample_link(cli, tmp_path: Path)
         assert "http://127.0.0.1:8000/u/preview" in body
         assert "http://127.0.0.1:8000/manage/preview" in body
     assert 'href="http://127.0.0.1:8000/u/preview"' in html
-
-
-def test_preview_to_an_unwritable_directory_is_one_line_exit_2(cli, tmp_path: Path) -> None:
-    cli("build", "--now", "2026-11-20T09:00")
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    code, _, err = cli("preview", "--no-screenshots", "--out", str(blocker / "preview"))
-    assert code == 2
-    assert err.startswith(f"error: --out {blocker / 'preview'}: cannot write the preview there")
-    assert len(err.strip().splitlines()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_show_as_text_has_the_window_the_articles_and_the_history(built: CliRun)
     code, out, _ = built("edition", "show", "1")
     assert code == 0
     assert "Edition 1: draft" in out
-    assert "Week: 2026-11-13 09:00 → 2026-11-20 09:00 America/New_York" in out
+    assert "Week: 2026-11-13 09:00 → 2026-11-20 09:00 EST (America/New_York)" in out
     assert "Send window: 2026-11-20 09:00 → 2026-11-21 09:00" in out
     for title in ("Articles", "Variants", "History"):
         assert title in out
@@ -246,6 +247,27 @@ def test_sending_twice_exits_6(sent: CliRun) -> None:
     code, _, err = sent("send", "--edition", "1", "--now", IN_WINDOW)
     assert code == 6
     _one_line_error(err, "edition 1 was already sent")
+    # When, to the minute, in the publication's timezone (New York), not a raw timestamp.
+    assert re.search(r"\(finished \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T\)$", err.strip()), err
+
+
+def test_a_second_build_of_unchanged_sources_says_they_are_unchanged(cli: CliRun) -> None:
+    code, out, _ = cli("build", "--now", "2026-11-20T09:00")
+    assert code == 0 and "(49 gathered from 6/6 sources)" in out
+    code, out, _ = cli("build", "--now", "2026-11-20T09:00")
+    assert code == 0
+    assert "Rebuilt draft edition 1: 12 articles in 5 sections" in out
+    # Five feeds answer "not modified" (their files did not change); the picks file is read.
+    assert "(nothing new: 5/6 sources unchanged since they were last read)" in out
+    assert "0 gathered" not in out
+
+
+def test_one_section_is_not_one_sections(cli: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_NEWSLETTER__MIN_ITEMS", "1")
+    monkeypatch.setenv("DIGEST_NEWSLETTER__MAX_ITEMS", "1")  # the two picks are pinned anyway
+    code, out, err = cli("build", "--now", "2026-11-20T09:00")
+    assert code == 0, err
+    assert "2 articles in 1 section, chosen from" in out and "1 sections" not in out
 
 
 def test_a_dry_run_of_a_sent_edition_exits_6(sent: CliRun) -> None:

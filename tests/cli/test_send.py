@@ -228,3 +228,70 @@ def test_the_old_pipeline_depth_key_warns_and_still_sends(
         "warning: [delivery] pipeline_depth is deprecated: read as [delivery] concurrency = 2 "
         "(requests in flight per worker); rename the key"
     )
+
+
+def test_ctrl_c_stops_after_the_batch_says_what_is_left_and_resume_sends_the_rest(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, now: datetime
+) -> None:
+    """A person's Ctrl-C (a real SIGINT, sent by the process to itself once the first batch is
+    recorded): the batch in hand finishes, the line says what went out, what is left and the
+    exact command; exit 130; the resume sends the rest and nobody gets it twice."""
+    import os
+
+    from digest.send import runtime
+
+    monkeypatch.setenv("DIGEST_DELIVERY__BATCH_SIZE", "2")
+    monkeypatch.setenv("DIGEST_DELIVERY__CONCURRENCY", "1")
+    seen = []
+
+    def ctrl_c_after_the_first_batch(point: str) -> None:
+        seen.append(point)
+        if point == "recorded" and seen.count("recorded") == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(runtime, "checkpoint", ctrl_c_after_the_first_batch)
+    before = signal.getsignal(signal.SIGINT)
+    code, _, err = cli("send", "--now", now.isoformat())
+    assert code == 130
+    assert "Stopping after the batch in hand" in err
+    assert (
+        "Interrupted: edition 1: 2 of 5 recipients done (2 accepted), 3 left. "
+        "`digest send --resume 1` sends the rest; nobody gets it twice." in err
+    )
+    assert "Traceback" not in err
+    assert signal.getsignal(signal.SIGINT) == before  # the handler is put back
+    assert len(list((tmp_path / "outbox" / "edition-1").glob("*.eml"))) == 2
+    monkeypatch.setattr(runtime, "checkpoint", lambda point: None)
+    code, out, _ = cli("send", "--resume", "1")
+    assert code == 0 and "5 recipients planned: 5 accepted." in out
+    recipients = [p.read_bytes() for p in (tmp_path / "outbox" / "edition-1").glob("*.eml")]
+    assert len(recipients) == 5
+    addresses = {line for eml in recipients for line in eml.splitlines() if line.startswith(b"To:")}
+    assert len(addresses) == 5  # five people, once each
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_exits_130_with_the_resume_command(tmp_path: Path, db) -> None:
+    env = digest_env(
+        {
+            "DIGEST_CONFIG": str(ROOT / "digest.toml"),
+            "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
+            "DIGEST_DELIVERY__OUTBOX_DIR": str(tmp_path / "outbox"),
+            "DIGEST_DELIVERY__BATCH_SIZE": "2",
+            "DIGEST_DELIVERY__CONCURRENCY": "1",
+            "DIGEST_SECRET_KEY": TEST_SECRET,
+            "DIGEST_TEST_INTERRUPT_AT": "recorded:2",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.crash_runner", "send", "--now", "2026-11-20T14:00Z"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 130, result.stderr
+    assert "4 of 5 recipients done (4 accepted), 1 left" in result.stderr
+    assert "`digest send --resume 1` sends the rest" in result.stderr
+    assert "Traceback" not in result.stderr

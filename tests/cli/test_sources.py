@@ -152,3 +152,12 @@ def test_a_user_agent_with_a_line_break_is_a_config_error(cli, tmp_path: Path) -
     Path(path).write_text(Path(path).read_text() + '\n[gather]\nuser_agent = "x\\r\\nX-Evil: 1"\n')
     code, _, err = cli("--config", path, "sources", "check")
     assert code == 2 and "[gather] user_agent: Value error, must be one non-empty line" in err
+
+
+def test_articles_list_of_a_section_that_does_not_exist_names_the_sections(cli) -> None:
+    code, out, err = cli("articles", "list", "--section", "Sport")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "error: --section 'Sport' is not a section of this newsletter (configured: Middle East, "
+        "Europe, Asia, Military Industrial Complex, Diplomacy)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_a_bad_file_lists_every_bad_row_and_imports_nothing(cli, tmp_path: Path)
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"{bad}:3: invalid email address 'broken'")
     assert lines[1].startswith(f"{bad}:4: unknown section(s) 'Sport'")
-    assert "2 invalid row(s); nothing imported (fix them, or pass --skip-invalid)" in lines[2]
+    assert "2 invalid rows; nothing imported (fix them, or pass --skip-invalid)" in lines[2]
     assert "Traceback" not in err
     _, out, _ = cli("subscribers", "export")
     assert out.strip().count("\n") == 0  # the header only
@@ -88,7 +89,7 @@ def test_export_json_to_a_file(cli, tmp_path: Path) -> None:
     target = tmp_path / "all.json"
     code, out, _ = cli("subscribers", "export", "--format", "json", "--output", str(target))
     people = json.loads(target.read_text())
-    assert code == 0 and "Wrote 20 subscriber(s)" in out
+    assert code == 0 and "Wrote 20 subscribers" in out
     assert {p["subscriber"]["status"] for p in people} == {"active", "pending", "unsubscribed"}
 
 
@@ -185,7 +186,7 @@ def test_erase_asks_first(cli, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_resend_all_pending_mails_each_pending_subscriber(cli, tmp_path: Path) -> None:
     cli("subscribers", "import", DEMO)
     code, out, _ = cli("subscribers", "resend", "--all-pending")
-    assert code == 0 and "4 confirmation email(s) sent" in out
+    assert code == 0 and "4 confirmation emails sent" in out
     assert len(read_outbox(tmp_path / "outbox")) == 4
 
 
@@ -197,7 +198,7 @@ def test_resend_needs_an_address_or_all_pending(cli) -> None:
 def test_purge_pending_deletes_old_requests(cli) -> None:
     cli("subscribers", "add", "fresh@example.com")
     code, out, _ = cli("subscribers", "purge-pending")
-    assert code == 0 and "Deleted 0 request(s) left unconfirmed for 7 days" in out
+    assert code == 0 and "Deleted 0 requests left unconfirmed for 7 days" in out
 
 
 def free_port() -> int:
@@ -259,3 +260,137 @@ def test_a_bad_subscribers_setting_is_one_line(cli, monkeypatch: pytest.MonkeyPa
 def test_add_with_an_unknown_section_exits_2(cli) -> None:
     code, _, err = cli("subscribers", "add", "a@example.com", "--section", "Sport")
     assert code == 2 and "unknown section(s): 'Sport'" in err
+
+
+# --- a file with no valid row, an unclosed quote, --source alone (issue 18) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("mail,name\na@example.com,Ann\n", "the header has no 'email' column"),
+        ("", "the file is empty"),
+        ("email\nbroken\nalso-broken\n", "invalid email address 'broken'"),
+        ("email\n", "the header is the only line"),
+        ('email,name\na@example.com,"Ann\nb@example.com,Bob\n', "is never closed"),
+    ],
+    ids=["wrong header", "empty", "every row bad", "header only", "unclosed quote"],
+)
+@pytest.mark.parametrize("flag", [[], ["--skip-invalid"]], ids=["plain", "skip-invalid"])
+def test_a_file_without_one_valid_row_is_exit_1_with_or_without_skip_invalid(
+    cli, tmp_path: Path, text: str, says: str, flag: list[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    code, out, err = cli("subscribers", "import", *flag, str(bad))
+    assert code == 1, out
+    assert says in err
+    assert err.strip().splitlines()[-1] == "error: the file has no valid row; nothing imported"
+    assert "Traceback" not in err and out == ""
+    _, exported, _ = cli("subscribers", "export")
+    assert exported.strip().count("\n") == 0  # nobody was added
+
+
+def test_an_unclosed_quote_says_how_many_lines_were_not_read(cli, tmp_path: Path) -> None:
+    """A quote left open in a name would swallow the rest of the file into one field: the row
+    before it is fine, the line is named, and so are the lines after it that were not read."""
+    bad = tmp_path / "quote.csv"
+    rows = "".join(f"reader{i}@example.com,Reader {i}\n" for i in range(5))
+    bad.write_text('email,name\nfirst@example.com,First\nopen@example.com,"Open\n' + rows)
+    code, _, err = cli("subscribers", "import", "--skip-invalid", str(bad))
+    assert code == 0  # the one good row before it is imported; the rest is reported
+    assert (
+        f"{bad}:3: a quote opened on this line is never closed, so the 5 lines after it were not "
+        "read; fix it and run again"
+    ) in err
+    code, _, err = cli("subscribers", "import", str(bad))
+    assert code == 1 and "1 invalid row; nothing imported" in err
+
+
+def test_source_without_confirmed_is_a_usage_error(cli) -> None:
+    code, out, err = cli("subscribers", "import", "--source", "paper forms", DEMO)
+    assert code == 2
+    assert err.startswith("error: --source goes with --confirmed")
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_staff_adding_an_active_address_mails_nobody(cli, tmp_path: Path) -> None:
+    cli("subscribers", "import", DEMO)
+    code, out, _ = cli("subscribers", "add", "amara.okafor@example.com")
+    assert code == 0
+    assert (
+        "amara.okafor@example.com is already active; nothing changed and no email was sent" in out
+    )
+    assert read_outbox(tmp_path / "outbox") == []
+
+
+# --- subscribers list ------------------------------------------------------------------------
+
+
+def test_list_shows_everyone_and_the_counts_per_status_and_section(cli) -> None:
+    cli("subscribers", "import", DEMO)
+    code, out, _ = cli("subscribers", "list")
+    assert code == 0
+    assert "amara.okafor@example.com" in out and "Amara Okafor" in out
+    assert "20 subscribers." in out
+    assert "Per section and status" in out
+    counts = json.loads(cli("subscribers", "list", "--json")[1])
+    assert counts["total"] == 20
+    assert counts["by_status"] == {"active": 15, "pending": 4, "unsubscribed": 1}
+    # Everyone who gets every section counts in each, and those who chose Europe in it.
+    europe = counts["by_section"]["Europe"]
+    rows = list(csv.DictReader(io.StringIO(Path(DEMO).read_text(encoding="utf-8"))))
+    chose = [r for r in rows if not r["sections"] or "Europe" in r["sections"].split(";")]
+    assert sum(europe.values()) == len(chose)
+
+
+def test_list_filters_by_status_section_and_search(cli) -> None:
+    cli("subscribers", "import", DEMO)
+    listed = json.loads(cli("subscribers", "list", "--status", "pending", "--json")[1])
+    assert {p["status"] for p in listed["subscribers"]} == {"pending"}
+    listed = json.loads(cli("subscribers", "list", "--section", "Asia", "--json")[1])
+    assert all(p["sections"] is None or "Asia" in p["sections"] for p in listed["subscribers"])
+    listed = json.loads(cli("subscribers", "list", "--search", "LINDGREN", "--json")[1])
+    assert [p["email"] for p in listed["subscribers"]] == ["j.lindgren@example.org"]
+    assert listed["subscribers"][0]["created_at"].endswith("Z")  # ISO 8601 in JSON
+    listed = json.loads(cli("subscribers", "list", "--limit", "3", "--json")[1])
+    assert listed["total"] == 20 and listed["shown"] == 3
+
+
+def test_list_with_a_limit_says_how_to_see_all(cli) -> None:
+    cli("subscribers", "import", DEMO)
+    code, out, _ = cli("subscribers", "list", "--limit", "2")
+    assert code == 0 and "20 subscribers (showing 2; --limit 0 shows all)." in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--section", "Sport"), "--section 'Sport' is not a section of this newsletter"),
+        (("--status", "gone"), "--status 'gone' is not one of"),
+    ],
+)
+def test_list_with_an_unknown_section_or_status_exits_2(cli, args, message: str) -> None:
+    code, _, err = cli("subscribers", "list", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_list_of_nobody_says_so(cli) -> None:
+    code, out, _ = cli("subscribers", "list", "--search", "nobody")
+    assert code == 0 and out.strip() == "No subscribers match."
+
+
+# --- show, in words and local times ----------------------------------------------------------
+
+
+def test_show_prints_people_words_and_local_times_not_python(cli) -> None:
+    cli("subscribers", "import", DEMO)
+    cli("subscribers", "remove", "amara.okafor@example.com")
+    code, out, _ = cli("subscribers", "show", "amara.okafor@example.com")
+    assert code == 0
+    assert "{" not in out and "'reason'" not in out  # no Python dict
+    assert "T14:32:08" not in out and "+00:00" not in out  # no raw ISO time
+    # consented 2026-02-11T14:32:08Z: 09:32 in New York, standard time
+    assert "2026-02-11 09:32 EST" in out
+    assert re.search(r"yes: unsubscribed since \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T", out)
+    assert "No edition was sent to them." in out

@@ -332,3 +332,27 @@ def test_pending_changes_in_the_session_are_seen_by_the_import(session, now, tmp
     sub.status = UNSUBSCRIBED  # not flushed yet
     result = run(session, write(tmp_path, HEADER + OK_ROW, "again.csv"), now)
     assert (result.added, result.unchanged, result.suppressed) == (0, 0, [2])
+
+
+def test_skipping_every_row_is_not_an_import(session, now, tmp_path) -> None:
+    path = write(tmp_path, HEADER + "broken,,,,,\nalso broken,,,,,\n")
+    with pytest.raises(InvalidFile) as exc:
+        run(session, path, now, skip=True)
+    assert str(exc.value) == "the file has no valid row; nothing imported"
+    assert [e.line for e in exc.value.errors] == [2, 3]
+    assert count(session) == 0
+
+
+def test_an_unclosed_quote_in_a_name_does_not_swallow_the_file_into_one_row(
+    session, now, tmp_path
+) -> None:
+    """Read leniently, the name would run to the end of the file and the row would pass."""
+    rest = "".join(f"r{i}@example.com,R,,,,\n" for i in range(3))
+    path = write(tmp_path, HEADER + OK_ROW + 'open@example.com,"Open,,,,\n' + rest)
+    result = run(session, path, now, skip=True)
+    assert result.added == 1
+    assert [str(e) for e in result.errors] == [
+        "line 3: a quote opened on this line is never closed, so the 3 lines after it were not "
+        "read; fix it and run again"
+    ]
+    assert find_by_email(session, "open@example.com") is None

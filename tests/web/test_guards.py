@@ -17,14 +17,16 @@ from sqlalchemy import Engine
 from digest.config import Settings
 from digest.store.ratelimit import Limit
 from digest.web.app import create_app
+from digest.web.console import console_csrf
 from digest.web.guards import csrf_form
 from digest.web.staffauth import staff
 from tests.subscribers_helpers import Web, csrf_token
 
 # The POSTs that carry no CSRF pair, and why: the JSON API takes only application/json and acts
 # on no cookie; the ESP webhook is signed by the provider; the staff API's routes are guarded
-# by `staff` (a token, or the session cookie with its X-CSRF-Token header). Any other POST is a
-# form.
+# by `staff` (a token, or the session cookie with its X-CSRF-Token header); the console's forms
+# by `console_csrf` (the session's own token: tests/web/test_console_access.py). Any other POST
+# is a form.
 NOT_FORMS = {"/api/subscribe", "/api/resend", "/webhooks/sendgrid"}
 # The POSTs that can send a confirmation email, so count against the per-IP limit.
 LIMITED = {"/subscribe", "/resend", "/manage/{token}/resubscribe", "/api/subscribe", "/api/resend"}
@@ -63,7 +65,8 @@ def concrete(path: str) -> str:
 
 
 def staff_api(route: RouteContext) -> bool:
-    return staff in set(calls(route.dependant))
+    """A staff API route, or a console form: guarded by the staff session (or a token)."""
+    return bool({staff, console_csrf} & set(calls(route.dependant)))
 
 
 def test_every_post_but_the_api_and_the_webhook_is_a_form_that_checks_csrf(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ redirects built from base_url, and `digest serve`'s timeouts."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -295,14 +296,22 @@ def test_digest_serve_runs_with_the_configured_timeouts(
     cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
+
+    def run(server: Any, sockets: Any = None) -> None:  # `digest serve` binds, uvicorn serves
+        seen.update(vars(server.config), bound=[s.getsockname()[1] for s in sockets])
+
+    monkeypatch.setattr("uvicorn.Server.run", run)
     monkeypatch.setenv("DIGEST_WEB__HEADER_TIMEOUT_S", "7.5")
     monkeypatch.setenv("DIGEST_WEB__BODY_TIMEOUT_S", "12")
-    code, _, err = cli("serve", "--port", "8123")
+    with socket.socket() as probe:  # a port nobody uses (serve binds it itself)
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    code, _, err = cli("serve", "--port", str(port))
     assert code == 0, err
     protocol = seen["http"]
     assert issubclass(protocol, HeaderTimeoutProtocol) and protocol.header_timeout_s == 7.5
-    assert seen["port"] == 8123 and seen["server_header"] is False
+    assert seen["port"] == port and seen["server_header"] is False
+    assert seen["bound"] == [port]
 
 
 def test_the_timeouts_are_settings(tmp_path: Path, db_path: Path) -> None:

@@ -148,3 +148,14 @@ def test_an_erased_persons_manage_link_is_like_a_forged_one(web: Web) -> None:
     forged = web.client.get("/manage/0123.abc")
     assert erased.status_code == forged.status_code == 404
     assert erased.text.split("<main>")[1] == forged.text.split("<main>")[1]
+
+
+def test_the_pause_ends_on_the_publications_day_not_utcs() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from digest.web.manage import _date
+
+    end = datetime(2026, 12, 19, 2, 0, tzinfo=UTC)  # 21:00 on the 18th in New York
+    assert _date(end, ZoneInfo("America/New_York")) == "December 18, 2026"
+    assert _date(end, UTC) == "December 19, 2026"

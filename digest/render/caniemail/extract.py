@@ -1,6 +1,9 @@
 """Regenerate `css.json` from caniemail's `_features/css-*.md` files (run by hand, not at runtime).
 
-python -m digest.render.caniemail.extract ../shared/caniemail/features
+    python -m digest.render.caniemail.extract [FEATURES_DIR]
+
+FEATURES_DIR defaults to docs/caniemail/features, the copy kept in this repository (MIT, its
+LICENSE beside it); point it at a newer caniemail checkout's `_features` to update.
 """
 
 from __future__ import annotations
@@ -81,5 +84,7 @@ def main(features: Path) -> None:
     print(f"{len(data)} CSS features -> {OUT}")
 
 
+DEFAULT_FEATURES = Path(__file__).resolve().parents[3] / "docs" / "caniemail" / "features"
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FEATURES)
