@@ -129,8 +129,11 @@ def _subscribers_pg(engine: Engine, n: int, variants: Sequence[Sequence[str] | N
 
 
 @contextmanager
-def fake_sendgrid(validator: str = "jsonschema-rs") -> Iterator[str]:
-    """The fake SendGrid in its own process (its own core); yields its URL."""
+def fake_sendgrid(
+    validator: str = "jsonschema-rs", latency: float = 0.0, jitter: float = 0.0
+) -> Iterator[str]:
+    """The fake SendGrid in its own process (its own core), answering each request `latency`
+    seconds (+/- `jitter`) late; yields its URL."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -140,6 +143,10 @@ def fake_sendgrid(validator: str = "jsonschema-rs") -> Iterator[str]:
             validator,
             "--api-key",
             API_KEY,
+            "--latency",
+            str(latency),
+            "--jitter",
+            str(jitter),
         ],
         cwd=ROOT,
         stdin=subprocess.PIPE,

@@ -45,6 +45,15 @@ DEFAULT_CONFIG = "digest.toml"
 SECRET_KEYS = ("secret_key", "sendgrid_api_key", "smtp_password")
 
 
+def _in_range(value: Any, low: int, high: int) -> bool:
+    """An integer (or its text, from the environment) within [low, high]."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return False
+    return low <= number <= high and str(number) == str(value).strip()
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -438,8 +447,12 @@ class DeliverySettings(_Section):
         "starttls", description="How the SMTP connection is secured."
     )
     smtp_username: str | None = Field(None, description="SMTP login (password from env).")
-    batch_size: int = Field(
-        500, ge=1, le=1000, description="Recipients per batch (SendGrid allows 1000)."
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Recipients per batch (none: the backend's largest: 1000 for sendgrid and "
+        "the outbox, 100 for smtp).",
     )
     unsubscribe_mailto: str | None = Field(
         None, description="Optional mailto: address added to List-Unsubscribe."
@@ -520,12 +533,19 @@ class DeliverySettings(_Section):
     blocked_threshold: int = Field(
         3, ge=1, description="Suppress an address after this many `blocked` bounces."
     )
-    pipeline_depth: int = Field(
-        2,
+    concurrency: int = Field(
+        32,
         ge=1,
-        le=8,
-        description="Batches a worker holds at once: it claims and composes the next while "
-        "one is being sent (1: one at a time). Queued batches stay `claimed` until sent.",
+        le=256,
+        description="Requests in flight per worker: batches sent at once, each on a keep-alive "
+        "connection of its own (at most 8 with smtp; the outbox writes one batch at a time). "
+        "Each batch is claimed and committed before its request and recorded after its answer.",
+    )
+    pipeline_depth: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Deprecated: read as `concurrency` (with a warning) when that is not set.",
     )
     workers: int = Field(
         1,
@@ -555,6 +575,14 @@ class DeliverySettings(_Section):
         except (ValueError, TypeError, binascii.Error):
             raise ValueError("not a base64 DER public key (copy it from SendGrid)") from None
         return value.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """`pipeline_depth` (before issue 17) counts as `concurrency` when that is not set."""
+        if isinstance(data, dict) and _in_range(data.get("pipeline_depth"), 1, 256):
+            data = {"concurrency": data["pipeline_depth"], **data}
+        return data  # a bad pipeline_depth is reported by its own field, once
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliverySettings:
@@ -834,6 +862,22 @@ def https_base_url_problem(settings: Settings) -> str | None:
         f"[web] base_url: must start with https:// with the {backend} backend, got {url!r} "
         "(RFC 8058 one-click unsubscribe needs https; http is only for 127.0.0.1, localhost or ::1)"
     )
+
+
+def deprecations(settings: Settings) -> list[str]:
+    """Keys that still work under an old name, one warning line each (the CLI prints them)."""
+    d = settings.delivery
+    if d.pipeline_depth is None:
+        return []
+    if d.concurrency != d.pipeline_depth:
+        return [
+            f"[delivery] pipeline_depth is deprecated and ignored: [delivery] concurrency = "
+            f"{d.concurrency} is set (remove pipeline_depth)"
+        ]
+    return [
+        f"[delivery] pipeline_depth is deprecated: read as [delivery] concurrency = "
+        f"{d.concurrency} (requests in flight per worker); rename the key"
+    ]
 
 
 def _require_http(value: str) -> str:

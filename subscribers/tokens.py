@@ -81,7 +81,13 @@ class _Minter:
         return f"{payload}.{signature.translate(self._TABLE).decode()}"
 
     def many(self, payloads: Sequence[str]) -> list[str]:
-        """`self(p)` for every payload, in one loop and one base64 pass (a send's batch).
+        """`self(p)` for every payload, in one loop and one base64 pass (a send's batch)."""
+        signed = self.signatures([p.encode() for p in payloads])
+        return [f"{p}.{signature}" for p, signature in zip(payloads, signed, strict=True)]
+
+    def signatures(self, payloads: Sequence[bytes]) -> list[str]:
+        """The signature part of each payload's token (what follows `payload.`), in one loop
+        and one base64 pass: a send signs a million payloads twice (unsubscribe, manage).
 
         Each signature gets a zero byte after it: 33 bytes are 11 groups of 3, so in the
         base64 of them all each signature's text is a 44-character slice of its own, whose
@@ -89,17 +95,18 @@ class _Minter:
         unpadded form fills with zeros too).
         """
         inner_copy, outer_copy = self._inner.copy, self._outer.copy
-        signatures = []
+        digests: list[bytes] = []
+        append = digests.append
         for payload in payloads:
             inner = inner_copy()
-            inner.update(payload.encode())
+            inner.update(payload)
             outer = outer_copy()
             outer.update(inner.digest())
-            signatures.append(outer.digest())
-        signatures.append(b"")  # the zero byte after the last one
-        encoded = binascii.b2a_base64(b"\0".join(signatures), newline=False)
+            append(outer.digest())
+        append(b"")  # the zero byte after the last one
+        encoded = binascii.b2a_base64(b"\0".join(digests), newline=False)
         text = encoded.translate(self._TABLE).decode()
-        return [f"{p}.{text[44 * k : 44 * k + 43]}" for k, p in enumerate(payloads)]
+        return [text[start : start + 43] for start in range(0, 44 * len(payloads), 44)]
 
 
 @lru_cache(maxsize=64)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import config_path, load_settings
+from digest.config import config_path, deprecations, load_settings
 from digest.errors import ConfigError
 
 MINIMAL = """
@@ -192,6 +192,65 @@ def test_https_or_a_loopback_host_or_the_outbox_is_accepted(
 ) -> None:
     text = MINIMAL + f'\n[delivery]\nbackend = "{backend}"\n\n[web]\nbase_url = "{base_url}"\n'
     assert load_settings(write(tmp_path, text)).web.base_url == base_url
+
+
+def test_delivery_defaults_send_many_requests_at_once_in_the_backends_largest_batches(
+    tmp_path: Path,
+) -> None:
+    delivery = load_settings(write(tmp_path, MINIMAL)).delivery
+    assert delivery.concurrency == 32
+    assert delivery.batch_size is None and delivery.pipeline_depth is None
+
+
+@pytest.mark.parametrize(
+    ("table", "concurrency", "warning"),
+    [
+        (
+            "pipeline_depth = 4",
+            4,
+            "[delivery] pipeline_depth is deprecated: read as [delivery] concurrency = 4 "
+            "(requests in flight per worker); rename the key",
+        ),
+        (
+            "pipeline_depth = 4\nconcurrency = 16",
+            16,
+            "[delivery] pipeline_depth is deprecated and ignored: [delivery] concurrency = 16 "
+            "is set (remove pipeline_depth)",
+        ),
+        ("concurrency = 8", 8, None),
+    ],
+)
+def test_the_old_pipeline_depth_is_read_as_concurrency_with_a_warning(
+    tmp_path: Path, table: str, concurrency: int, warning: str | None
+) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL + f"\n[delivery]\n{table}\n"))
+    assert settings.delivery.concurrency == concurrency
+    assert deprecations(settings) == ([warning] if warning else [])
+
+
+def test_the_old_key_from_the_environment_counts_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__PIPELINE_DEPTH", "3")
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.delivery.concurrency == 3 and len(deprecations(settings)) == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("concurrency = 0", "[delivery] concurrency: Input should be greater than or equal to 1"),
+        ("concurrency = 1000", "[delivery] concurrency: Input should be less than or equal to 256"),
+        ("pipeline_depth = 0", "[delivery] pipeline_depth: Input should be greater than or equal"),
+        ("batch_size = 1001", "[delivery] batch_size: Input should be less than or equal to 1000"),
+    ],
+)
+def test_a_bad_concurrency_or_batch_size_is_one_line(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, MINIMAL + f"\n[delivery]\n{table}\n"))
+    assert message in str(error.value) and "\n" not in str(error.value)
 
 
 # --- [branding] and the templates folder (issue 13) --------------------------------------------

@@ -5,10 +5,10 @@ recipient. The send engine (`send/`) talks only to this; it never imports sendgr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar, Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple, overload
 
 Status = Literal["accepted", "deferred", "rejected", "failed"]
 
@@ -27,6 +27,86 @@ class Recipient(NamedTuple):
     substitutions: Mapping[str, str] = _NONE
     # Per-recipient headers, e.g. List-Unsubscribe with this recipient's token.
     headers: Mapping[str, str] = _NONE
+
+
+# A value every recipient of a batch has, written once: literal text, and the index of one of the
+# recipient's own strings (its tokens) wherever they go: ("https://x/u/", 0) is "https://x/u/"
+# followed by the recipient's first string.
+Pattern = tuple[str | int, ...]
+
+
+def fill(pattern: Pattern, own: Sequence[str]) -> str:
+    """`pattern` with one recipient's own strings put in."""
+    return "".join(part if isinstance(part, str) else own[part] for part in pattern)
+
+
+class RecipientTable(Sequence[Recipient]):
+    """A batch's recipients as columns: ids, addresses and each one's own strings (its tokens),
+    with the substitutions and headers every recipient has written once, as patterns over
+    those strings.
+
+    A send makes a million recipients: a backend that writes its request from the columns
+    (sendgrid_json, the MIME templates) never builds a Recipient or two dicts per person. To
+    everything else the table is a sequence of Recipients, made when asked for.
+    """
+
+    __slots__ = ("emails", "ids", "own", "patterns")
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        emails: Sequence[str],
+        own: Sequence[Sequence[str]],
+        patterns: Patterns,
+    ) -> None:
+        if not len(ids) == len(emails) == len(own):
+            raise ValueError("every column of a RecipientTable has one entry per recipient")
+        self.ids = ids
+        self.emails = emails
+        self.own = own
+        self.patterns = patterns
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Recipient: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RecipientTable: ...
+
+    def __getitem__(self, index: int | slice) -> Recipient | RecipientTable:
+        if isinstance(index, slice):
+            return RecipientTable(
+                self.ids[index], self.emails[index], self.own[index], self.patterns
+            )
+        own = self.own[index]
+        p = self.patterns
+        return Recipient(
+            self.ids[index],
+            self.emails[index],
+            {key: fill(pattern, own) for key, pattern in p.substitutions.items()},
+            {name: fill(pattern, own) for name, pattern in p.headers.items()},
+        )
+
+    def __iter__(self) -> Iterator[Recipient]:
+        for index in range(len(self.ids)):
+            yield self[index]
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """The substitutions and headers of every recipient of a RecipientTable, as patterns."""
+
+    substitutions: Mapping[str, Pattern]
+    headers: Mapping[str, Pattern]
+
+
+def delivery_ids(recipients: Sequence[Recipient]) -> Sequence[int]:
+    """The recipients' delivery ids, without building a Recipient for each."""
+    if isinstance(recipients, RecipientTable):
+        return recipients.ids
+    return [r.delivery_id for r in recipients]
 
 
 def personalise(body: str, values: dict[str, str]) -> str:
@@ -65,6 +145,42 @@ class RecipientStatus(NamedTuple):
     provider_id: str | None = None
     reason: str | None = None
     retry_after: float | None = None
+
+
+class SameAnswer(Sequence[RecipientStatus]):
+    """One answer for every recipient of a batch (SendGrid's 202: one message id per request),
+    kept once: the send records it with one UPDATE and no status per recipient is built."""
+
+    __slots__ = ("answer", "ids")
+
+    def __init__(self, ids: Sequence[int], answer: RecipientStatus) -> None:
+        self.ids = ids
+        self.answer = answer
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> RecipientStatus: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RecipientStatus]: ...
+
+    def __getitem__(self, index: int | slice) -> RecipientStatus | Sequence[RecipientStatus]:
+        if isinstance(index, slice):
+            return SameAnswer(self.ids[index], self.answer)
+        return self.answer._replace(delivery_id=self.ids[index])
+
+
+def answer_all(
+    recipients: Sequence[Recipient],
+    status: Status,
+    provider_id: str | None = None,
+    reason: str | None = None,
+) -> SameAnswer:
+    """The same answer for every recipient of a batch."""
+    ids = delivery_ids(recipients)
+    return SameAnswer(ids, RecipientStatus(ids[0] if ids else 0, status, provider_id, reason))
 
 
 class BackendError(Exception):
@@ -109,6 +225,8 @@ class PermanentError(BackendError):
 class EmailBackend(ABC):
     name: ClassVar[str]
     max_batch: ClassVar[int] = 1000
+    # Most batches this backend sends at once, whatever [delivery] concurrency says.
+    max_concurrency: ClassVar[int] = 256
 
     def open(self) -> None:  # noqa: B027 (optional hook, deliberately a no-op)
         """Acquire connections; idempotent. The default backend needs none."""
@@ -117,8 +235,11 @@ class EmailBackend(ABC):
         """Release what open() acquired; idempotent."""
 
     @abstractmethod
-    def send_batch(self, batch: Batch) -> list[RecipientStatus]:
-        """Send one body to every recipient; return one status per recipient, in any order.
+    def send_batch(self, batch: Batch) -> Sequence[RecipientStatus]:
+        """Send one body to every recipient; return one status per recipient, in any order
+        (`answer_all` when every recipient got the same answer). Called from several threads
+        at once (one per batch in flight, up to `max_concurrency`): anything shared between
+        calls needs a lock or a copy per thread.
 
         A recipient left out of the answer is *uncertain*: the backend cannot tell whether the
         provider took it (a connection lost after DATA), so the ledger keeps it `submitted` for

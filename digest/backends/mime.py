@@ -129,35 +129,52 @@ def _qp_encode(body: str, maxlinelen: int) -> str:
     quoted = _QP_UNSAFE.sub(_qp_quote, body.replace("=", "=3D"))
     out: list[str] = []
     append = out.append
-    width = maxlinelen - 1
     for line in quoted.splitlines():
-        start = 0
-        laststart = len(line) - 1 - maxlinelen
-        while start <= laststart:
-            stop = start + width
-            if line[stop - 2] == "=":
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == "=":
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + "=")
-                start = stop
-        if line and line[-1] in " \t":
-            room = start - laststart
-            if room >= 3:
-                tail = f"={ord(line[-1]):02X}"
-            elif room == 2:
-                tail = line[-1] + "=\n"
-            else:
-                tail = "=\n" + f"={ord(line[-1]):02X}"
-            append(line[start:-1] + tail)
-        else:
-            append(line[start:])
+        for start, stop, tail in wrap_ranges(line, maxlinelen):
+            append(line[start:stop] + tail)
     if quoted[-1] in "\r\n":
         append("")
     return "\n".join(out)
+
+
+def qp_quote(text: str) -> str:
+    """The characters of a body's line as quoted-printable writes them (before wrapping)."""
+    return _QP_UNSAFE.sub(_qp_quote, text.replace("=", "=3D"))
+
+
+def wrap_ranges(line: str, maxlinelen: int = _QP_LINE) -> list[tuple[int, int, str]]:
+    """How quoprimime wraps one quoted line: each output line is `line[start:stop] + tail`
+    (tail: a soft break "=", an escaped trailing blank, or nothing). Where it breaks depends
+    only on where the line's "=XX" escapes are, so a line whose text changes without moving
+    them wraps at the same places (mimetemplate relies on it)."""
+    ranges: list[tuple[int, int, str]] = []
+    append = ranges.append
+    width = maxlinelen - 1
+    start = 0
+    laststart = len(line) - 1 - maxlinelen
+    while start <= laststart:
+        stop = start + width
+        if line[stop - 2] == "=":
+            append((start, stop - 1, ""))
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            append((start, stop, ""))
+            start = stop - 1
+        else:
+            append((start, stop, "="))
+            start = stop
+    if line and line[-1] in " \t":
+        room = start - laststart
+        if room >= 3:
+            tail = f"={ord(line[-1]):02X}"
+        elif room == 2:
+            tail = line[-1] + "=\n"
+        else:
+            tail = "=\n" + f"={ord(line[-1]):02X}"
+        append((start, len(line) - 1, tail))
+    else:
+        append((start, len(line), ""))
+    return ranges
 
 
 def encoded_offset(part: bytes, text: str) -> int:

@@ -7,17 +7,24 @@ per-recipient headers go in `personalizations[i].headers`). `custom_args` carry 
 (docs/standards.md §4: custom_args are kept indefinitely by Twilio). Subscription tracking is
 off and no `asm` is sent: we host RFC 8058 unsubscribe ourselves, and SendGrid would otherwise
 inject its own List-Unsubscribe (docs/standards.md §3). The body is handed to the library as JSON
-text (digest.backends.sendgrid_json): the library still sends it, with its own headers and errors.
+text (digest.backends.sendgrid_json): the library still builds the request, with its own headers,
+and raises its own errors; it writes the request on a keep-alive connection of the sending
+thread's own (digest.backends.keepalive), through the seam the library keeps for its tests
+(`Client._make_request`), instead of opening a connection per request. Batches are sent from
+several threads at once (one per request in flight).
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import re
 import socket
 import urllib.error
-from collections.abc import Callable
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -31,7 +38,9 @@ from digest.backends.base import (
     PermanentError,
     RecipientStatus,
     TransientError,
+    answer_all,
 )
+from digest.backends.keepalive import Answer, Connections, Unreachable
 from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText, body_text, personalization
 from digest.backends.wait import provider_wait
 
@@ -65,6 +74,13 @@ class SendGridBackend(EmailBackend):
         }
         self.clock = clock or (lambda: datetime.now(UTC))
         self._client = SendGridAPIClient(api_key=api_key, host=self.host)
+        self._connections = Connections(self.host, timeout)
+        # The library's client for /v3/mail/send, writing on our keep-alive connections.
+        self._send = self._client.client.mail.send
+        self._send._make_request = self._exchange
+
+    def close(self) -> None:
+        self._connections.close()
 
     def __repr__(self) -> str:  # the client holds the API key: never show it
         return f"SendGridBackend(host={self.host!r})"
@@ -102,16 +118,18 @@ class SendGridBackend(EmailBackend):
             message["headers"] = dict(batch.headers)
         return message
 
-    def send_batch(self, batch: Batch) -> list[RecipientStatus]:
+    def send_batch(self, batch: Batch) -> Sequence[RecipientStatus]:
         body = JsonText(self.body(batch))
         try:
-            response = self._client.client.mail.send.post(
+            response = self._send.post(
                 request_body=body,
                 request_headers={"Content-Type": CONTENT_TYPE},
                 timeout=self.timeout,
             )
         except http_errors.HTTPError as exc:
             raise self._refusal(exc) from None
+        except Unreachable as exc:  # no connection: nothing was sent
+            raise TransientError(f"cannot reach SendGrid at {self.host}: {exc.__cause__}") from None
         except TimeoutError as exc:
             raise TransientError(
                 f"SendGrid did not answer in {self.timeout:g} s", maybe_sent=True
@@ -122,7 +140,26 @@ class SendGridBackend(EmailBackend):
             # The connection broke after the request went out: SendGrid may have it.
             raise TransientError(f"connection to SendGrid lost: {exc!r}", maybe_sent=True) from None
         message_id = response.headers.get("X-Message-Id")
-        return [RecipientStatus(r.delivery_id, "accepted", message_id) for r in batch.recipients]
+        return answer_all(batch.recipients, "accepted", message_id)
+
+    def _exchange(
+        self, opener: object, request: urllib.request.Request, timeout: float | None = None
+    ) -> Answer:
+        """What the library's `_make_request` does with urllib, on a keep-alive connection: the
+        answer, or the library's own HTTPError for a status of 400 and up."""
+        url = urllib.parse.urlsplit(request.full_url)
+        path = url.path + (f"?{url.query}" if url.query else "")
+        data = request.data if isinstance(request.data, bytes) else b""
+        answer = self._connections.request(
+            request.get_method(), path, data, dict(request.header_items())
+        )
+        if answer.status >= 400:
+            error = urllib.error.HTTPError(
+                request.full_url, answer.status, answer.reason, answer.headers,
+                io.BytesIO(answer.body),
+            )  # fmt: skip
+            raise http_errors.handle_error(error)
+        return answer
 
     def _unreachable(self, exc: urllib.error.URLError) -> TransientError:
         reason = exc.reason

@@ -3,22 +3,26 @@
 A batch's body is 1000 personalizations that differ only in a few strings (the address, two
 links, the List-Unsubscribe header, the delivery id). Building a dict per recipient and letting
 `json.dumps` walk them costs ~7 ms per request; here the message-level members are serialised
-once, and each personalization is one %-format of a template made from the batch's first
-recipient, its strings put in as they are when none of the batch's needs escaping (checked once
-for the whole batch), else escaped by the C function json.dumps itself uses. A recipient whose
-substitutions or headers have other keys is serialised on its own. The text parses to
-exactly `SendGridBackend.payload(batch)` (a property test holds it to that).
+once per variant, and each personalization is one %-format of a template: for a RecipientTable
+(what a send composes) the template is written from its patterns, with a hole for each string a
+recipient has of its own (its address, its tokens, its delivery id), so no URL is even joined
+per recipient; for a list of Recipients it is made from the first one, and a recipient whose
+substitutions or headers have other keys is serialised on its own. The strings go in as they
+are when none of the batch's needs escaping (checked once for the whole batch), else escaped by
+the C function json.dumps itself uses. The text parses to exactly `SendGridBackend.payload(batch)`
+(a property test holds it to that).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any, cast
 
-from digest.backends.base import Batch, Recipient
+from digest.backends.base import Batch, Pattern, Recipient, RecipientTable
 
 # json.dumps' own string escaping (ASCII output, \uXXXX for the rest), the C version.
 _quote = cast(Any, encode_basestring_ascii)
@@ -38,10 +42,36 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 def body_text(batch: Batch, message: Mapping[str, Any]) -> str:
     """The request body: `message` (every member but the personalizations) and one
     personalization per recipient."""
-    head = json.dumps(message, separators=_SEPARATORS)
-    assert head.endswith("}") and len(head) > 2, "a message has from, subject and content"
+    head = _head(message)
     people = ",".join(_personalizations(batch))
     return f'{head[:-1]},"personalizations":[{people}]}}'
+
+
+# The message part of the last bodies written: every batch of a variant has the same one (the
+# same body, subject and sender), and the HTML is tens of kilobytes to escape.
+_HEADS: dict[object, str] = {}
+_HEADS_KEPT = 64
+
+
+def _head(message: Mapping[str, Any]) -> str:
+    key = _frozen(message)  # the strings hash once each (Python keeps a str's hash)
+    head = _HEADS.get(key)
+    if head is None:
+        head = json.dumps(message, separators=_SEPARATORS)
+        assert head.endswith("}") and len(head) > 2, "a message has from, subject and content"
+        if len(_HEADS) >= _HEADS_KEPT:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
+
+
+def _frozen(value: Any) -> object:
+    """`value` (JSON: dicts, lists, strings, numbers) as something hashable."""
+    if isinstance(value, Mapping):
+        return tuple((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return ("[", *(_frozen(item) for item in value))
+    return value
 
 
 def personalization(recipient: Recipient, edition: str, delivery: str) -> dict[str, Any]:
@@ -59,6 +89,8 @@ def _personalizations(batch: Batch) -> list[str]:
     if not recipients:
         return []
     edition = str(batch.edition_id)
+    if isinstance(recipients, RecipientTable):
+        return _from_table(recipients, edition, batch.test)
     keys = tuple(recipients[0].substitutions), tuple(recipients[0].headers)
     # Each recipient's own strings, in the template's order (empty: keys of its own).
     strings: list[tuple[str, ...]] = []
@@ -81,6 +113,60 @@ def _personalizations(batch: Batch) -> list[str]:
                 personalization(r, edition, delivery), separators=_SEPARATORS
             )
     return filled
+
+
+def _from_table(table: RecipientTable, edition: str, test: bool) -> list[str]:
+    """Each personalization as one %-format of a template written from the table's patterns:
+    the literal parts escaped once, a hole inside a JSON string for each string a recipient
+    has of its own (its address, its tokens) and one for its delivery id. The strings go in as
+    they are when none of the batch's needs escaping (checked once for the whole batch, on the
+    columns), else escaped."""
+    subs, heads = table.patterns.substitutions, table.patterns.headers
+    holes: list[int] = []
+    pick = _picker(holes, subs, heads)
+    template = (
+        f'{{"to":[{{"email":"%s"}}],"substitutions":{{{_members(subs)}}},'
+        f'"headers":{{{_members(heads)}}},'
+        f'"custom_args":{{"edition":{_constant(edition)},"delivery":"%s"}}}}'
+    )
+    columns = [tuple(table.emails), tuple(chain.from_iterable(table.own))]
+    if test:
+        deliveries: Sequence[object] = ["test"] * len(table)
+    else:
+        deliveries = table.ids  # integers: %s writes them as they are
+    if _need_no_escaping(columns):
+        return [
+            template % (email, *pick(own), delivery)
+            for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
+        ]
+    return [
+        template % tuple(_quote(str(v))[1:-1] for v in (email, *pick(own), delivery))
+        for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
+    ]
+
+
+def _picker(holes: list[int], *groups: Mapping[str, Pattern]) -> Callable[[Any], tuple[str, ...]]:
+    """A function from a recipient's own strings to those the patterns of `groups` use, in
+    their order (`holes` receives their indexes)."""
+    for patterns in groups:
+        holes += [p for pattern in patterns.values() for p in pattern if isinstance(p, int)]
+    if not holes:
+        return lambda own: ()
+    if len(holes) == 1:
+        index = holes[0]
+        return lambda own: (own[index],)
+    return cast(Callable[[Any], tuple[str, ...]], itemgetter(*holes))
+
+
+def _members(patterns: Mapping[str, Pattern]) -> str:
+    """`"key":"value"` for each pattern: its literal parts escaped (and % doubled), a %s
+    wherever a recipient's own string goes."""
+    return ",".join(
+        f'{_constant(key)}:"'
+        + "".join("%s" if isinstance(part, int) else _constant(part)[1:-1] for part in pattern)
+        + '"'
+        for key, pattern in patterns.items()
+    )
 
 
 def _need_no_escaping(strings: list[tuple[str, ...]]) -> bool:

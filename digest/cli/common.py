@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from digest.errors import UsageError
 
@@ -42,9 +43,11 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from digest.config import config_path, load_settings
+            from digest.config import config_path, deprecations, load_settings
 
             self._settings = load_settings(config_path(self.config, dict(os.environ)))
+            for line in deprecations(self._settings):
+                err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
         return self._settings
 
     @property

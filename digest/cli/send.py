@@ -298,7 +298,18 @@ def _print(report: SendReport) -> None:
         )
     summary = ", ".join(f"{n:,} {s}" for s, n in sorted(report.counts.items()))
     console.print(f"{report.planned:,} recipients planned: {summary or 'nothing to send'}.")
+    console.print(_timing(report), highlight=False)
     _explain(report)
+
+
+def _timing(report: SendReport) -> str:
+    """How long each part took, and the rate of the sending part."""
+    parts = [] if report.resumed else [f"preflight {report.preflight_s:.1f} s"]
+    parts += [] if report.resumed else [f"plan {report.plan_s:.1f} s"]
+    rate = report.todo / report.send_s if report.send_s > 0 else 0.0
+    parts.append(f"sending {report.send_s:.1f} s ({rate:,.0f} recipients/s)")
+    total = report.preflight_s + report.plan_s + report.send_s
+    return f"Took {total:.1f} s: {', '.join(parts)}."
 
 
 def _explain(report: SendReport) -> None:

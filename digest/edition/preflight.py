@@ -211,11 +211,16 @@ def preflight_view(
     variants: Sequence[tuple[tuple[str, ...], int | None]],
     now: datetime,
     version: int = 0,
+    renders: dict[str, RenderedEmail] | None = None,
 ) -> PreflightReport:
+    """Check each variant. `renders` receives each variant's rendered email (key: its sections
+    joined by "|"), for a send to use instead of rendering it again."""
     report = PreflightReport(view.id, version)
     headers = None  # the same for every variant: built once
     for sections, count in variants:
         email = render_edition(view, branding(settings), sections)
+        if renders is not None:
+            renders["|".join(sections)] = email
         made = sample(settings, view, email, now, headers)
         headers = made.headers
         report.variants.append(

@@ -1,7 +1,8 @@
 """Gathering: every configured source → one deduplicated list of sanitised candidates.
 
 Sources are read concurrently (asyncio; at most `concurrency` fetches in flight across all
-sources and their article pages, each bounded in time, size and redirects). A failing source is
+sources and their article pages, each bounded in time, size and redirects), and parsed in one
+thread of the gather's own as they arrive (gather.parsing). A failing source is
 reported with its URL and the precise reason and skipped; the others still make the edition.
 Editor picks are read last: a pick of an article another source already brought (or that is
 already stored) is only marked, not fetched again.
@@ -29,6 +30,7 @@ from digest.gather.fetch import (
 )
 from digest.gather.identity import deduplicate, url_key
 from digest.gather.items import ParseError
+from digest.gather.parsing import parse_thread
 from digest.gather.sources import read_picks, read_source
 from digest.gather.values import (
     ERROR,
@@ -107,6 +109,16 @@ async def gather_async(
     now: datetime,
     fetcher: Fetcher | None = None,
     options: GatherOptions = GatherOptions(),
+) -> GatherResult:
+    with parse_thread():
+        return await _gather(sources, now, fetcher, options)
+
+
+async def _gather(
+    sources: Sequence[SourceSpec],
+    now: datetime,
+    fetcher: Fetcher | None,
+    options: GatherOptions,
 ) -> GatherResult:
     outcomes: list[Outcome | None] = [None] * len(sources)
     async with _fetcher(fetcher, options.limits) as raw:

@@ -1,8 +1,8 @@
 """Reading one source of each kind: fetch, parse, follow article links, report.
 
 Nothing here raises for a bad source: every failure becomes a SourceReport with the URL and the
-precise reason, so one broken source never stops the others. Parsing runs in a worker thread so
-that slow parsing of one feed does not hold up the network for the rest.
+precise reason, so one broken source never stops the others. Parsing runs in the gather's parse
+thread (gather.parsing) so that slow parsing of one feed does not hold up the network for the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from digest.gather.items import ParseContext, Parsed, ParseError, date_flag
 from digest.gather.links import resolve_link
 from digest.gather.listings import article_links
 from digest.gather.pages import html_tree, parse_page
+from digest.gather.parsing import in_parse_thread
 from digest.gather.picks import Pick, PicksError, parse_picks
 from digest.gather.sanitize import safe_url
 from digest.gather.sitemaps import SitemapEntry, parse_sitemap, recent
@@ -124,19 +125,19 @@ def _failed(spec: SourceSpec, started: float, exc: FetchError | ParseError) -> S
 async def _feed(
     spec: SourceSpec, fetched: Fetched, ctx: ParseContext, fetch: Fetcher, opt: GatherOptions
 ) -> Parsed:
-    return await asyncio.to_thread(parse_feed, fetched.body, ctx, fetched.content_type)
+    return await in_parse_thread(parse_feed, fetched.body, ctx, fetched.content_type)
 
 
 async def _page(
     spec: SourceSpec, fetched: Fetched, ctx: ParseContext, fetch: Fetcher, opt: GatherOptions
 ) -> Parsed:
-    return await asyncio.to_thread(parse_page, fetched.body, ctx, fetched.content_type)
+    return await in_parse_thread(parse_page, fetched.body, ctx, fetched.content_type)
 
 
 async def _listing(
     spec: SourceSpec, fetched: Fetched, ctx: ParseContext, fetch: Fetcher, opt: GatherOptions
 ) -> Parsed:
-    tree, warning = await asyncio.to_thread(html_tree, fetched.body, fetched.content_type)
+    tree, warning = await in_parse_thread(html_tree, fetched.body, fetched.content_type)
     limit = spec.max_pages or opt.max_pages
     links = article_links(tree, fetched.url, pattern=spec.link_pattern, limit=limit)
     parsed = Parsed(warnings=[warning] if warning else [])
@@ -154,7 +155,7 @@ async def _sitemap(
     spec: SourceSpec, fetched: Fetched, ctx: ParseContext, fetch: Fetcher, opt: GatherOptions
 ) -> Parsed:
     limit = opt.limits.max_bytes
-    sitemap = await asyncio.to_thread(
+    sitemap = await in_parse_thread(
         parse_sitemap, fetched.body, fetched.url, fetched.content_type, limit
     )
     parsed = Parsed()
@@ -215,7 +216,7 @@ async def _pages(
     async def one(url: str) -> Candidate | Exception:
         try:
             page = await fetch(url, timeout_s=spec.timeout_s)
-            result = await asyncio.to_thread(
+            result = await in_parse_thread(
                 parse_page, page.body, ctx.at(page.url), page.content_type
             )
         except (FetchError, ParseError) as exc:

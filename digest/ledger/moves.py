@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -112,12 +113,24 @@ def move(
     if to == PLANNED:
         values.setdefault("not_before", None)
         values.setdefault("worker_id", None)
-    where = [B.c.edition_id == edition_id, B.c.id == batch, B.c.status == frm]
-    if held_by is not None:
-        where.append(B.c.worker_id == held_by)
-    statement = update(B).where(*where).values(status=to, updated_at=now, **values)
+    statement = _move_statement(frm, to, held_by is not None, tuple(sorted(values)))
+    params = {"e": edition_id, "b": batch, "now": now, "held": held_by, **values}
     # On the Connection: the ORM's execution path costs more than this small UPDATE itself.
-    return bool(session.connection().execute(statement).rowcount)
+    return bool(session.connection().execute(statement, params).rowcount)
+
+
+@lru_cache(maxsize=64)
+def _move_statement(frm: str, to: str, held: bool, names: tuple[str, ...]) -> Any:
+    """The UPDATE of `move`, built once per kind of move (a send makes two per batch: building
+    a statement costs more than running it)."""
+    where = [B.c.edition_id == bindparam("e"), B.c.id == bindparam("b"), B.c.status == frm]
+    if held:
+        where.append(B.c.worker_id == bindparam("held"))
+    values = {name: bindparam(name, type_=B.c[name].type) for name in names}
+    return update(B).where(*where).values(status=to, updated_at=_NOW, **values)
+
+
+_NOW = bindparam("now", type_=B.c.updated_at.type)
 
 
 def new_batch(
@@ -246,18 +259,30 @@ def record_all(
 ) -> None:
     """Every row of a submitted batch got the same answer (SendGrid: one message id per
     request): one UPDATE. Rows that already have a state of their own keep it."""
-    session.connection().execute(
-        update(B)
-        .where(B.c.edition_id == edition_id, B.c.id == batch, B.c.status == SUBMITTED)
-        .values(
-            status=outcome.status,
-            error=outcome.reason,
-            not_before=outcome.not_before,
-            provider_message_id=outcome.provider_id,
-            attempts=B.c.attempts + 1,
-            updated_at=now,
-        )
+    params = {
+        "e": edition_id,
+        "b": batch,
+        "status": outcome.status,
+        "error": outcome.reason,
+        "not_before": outcome.not_before,
+        "provider_message_id": outcome.provider_id,
+        "now": now,
+    }
+    session.connection().execute(_RECORD_ALL, params)
+
+
+_RECORD_ALL = (
+    update(B)
+    .where(B.c.edition_id == bindparam("e"), B.c.id == bindparam("b"), B.c.status == SUBMITTED)
+    .values(
+        status=bindparam("status", type_=B.c.status.type),
+        error=bindparam("error", type_=B.c.error.type),
+        not_before=bindparam("not_before", type_=B.c.not_before.type),
+        provider_message_id=bindparam("provider_message_id", type_=B.c.provider_message_id.type),
+        attempts=B.c.attempts + 1,
+        updated_at=_NOW,
     )
+)
 
 
 def record(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from digest.backends.base import Recipient
+from digest.backends.base import Patterns, RecipientTable
 from digest.render.placeholders import MANAGE_URL, UNSUBSCRIBE_URL
 from subscribers.tokens import MANAGE, UNSUBSCRIBE, minter
 
@@ -22,24 +22,44 @@ Row = tuple[int, str, str, str]
 
 def recipients(
     rows: Sequence[Row], base_url: str, keys: Sequence[str], mailto: str | None
-) -> list[Recipient]:
-    """Each row as a Recipient with its own links, in one loop: a send makes a million of
-    these, so the parts every link shares are made once per batch and the tokens come from
-    their minters a batch at a time (subscribers.tokens: make_token for these purposes)."""
-    unsubscribe, manage = minter(tuple(keys), UNSUBSCRIBE), minter(tuple(keys), MANAGE)
-    to_unsubscribe, to_manage = f"{base_url}/u/", f"{base_url}/manage/"
+) -> RecipientTable:
+    """Each row as a recipient with its own links."""
+    return table(
+        [r[0] for r in rows], [r[1] for r in rows], [r[3] for r in rows], base_url, keys, mailto
+    )
+
+
+def table(
+    ids: Sequence[int],
+    emails: Sequence[str],
+    public_ids: Sequence[str],
+    base_url: str,
+    keys: Sequence[str],
+    mailto: str | None,
+) -> RecipientTable:
+    """The recipients of a batch with their links, as columns: a send makes a million of these,
+    so a recipient's own strings are its public id and its two signatures (a token is
+    `public_id.signature`, subscribers.tokens), minted a batch at a time, and the URLs and
+    headers every recipient has are patterns written once per batch."""
+    payloads = [p.encode() for p in public_ids]
+    unsubscribe = minter(tuple(keys), UNSUBSCRIBE).signatures(payloads)
+    manage = minter(tuple(keys), MANAGE).signatures(payloads)
+    own = list(zip(public_ids, unsubscribe, manage, strict=True))
+    return RecipientTable(ids, emails, own, patterns(base_url, mailto))
+
+
+def patterns(base_url: str, mailto: str | None) -> Patterns:
+    """The links every recipient has, over its own strings (public id, unsubscribe signature,
+    manage signature)."""
+    unsubscribe_url = (f"{base_url}/u/", 0, ".", 1)
     after = f">, <mailto:{mailto}?subject=unsubscribe>" if mailto else ">"
-    public_ids = [r[3] for r in rows]
-    unsubscribe_tokens, manage_tokens = unsubscribe.many(public_ids), manage.many(public_ids)
-    made = []
-    for (delivery_id, email, _, _), token, manage_token in zip(
-        rows, unsubscribe_tokens, manage_tokens, strict=True
-    ):
-        unsubscribe_url = to_unsubscribe + token
-        substitutions = {UNSUBSCRIBE_URL: unsubscribe_url, MANAGE_URL: to_manage + manage_token}
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe_url}{after}",
-            "List-Unsubscribe-Post": ONE_CLICK,
-        }
-        made.append(Recipient(delivery_id, email, substitutions, headers))
-    return made
+    return Patterns(
+        substitutions={
+            UNSUBSCRIBE_URL: unsubscribe_url,
+            MANAGE_URL: (f"{base_url}/manage/", 0, ".", 2),
+        },
+        headers={
+            "List-Unsubscribe": ("<", *unsubscribe_url, after),
+            "List-Unsubscribe-Post": (ONE_CLICK,),
+        },
+    )

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.backends.base import Batch, Recipient
+from digest.backends.base import Batch, Recipient, RecipientTable
 from digest.config import Settings
 from digest.edition.options import branding
 from digest.people import links
 from digest.render.email import EditionView, RenderedEmail, render_edition
-from digest.send.claims import Claimed
+from digest.send.claims import Claimed, ClaimedRows
 
 
 def list_id(settings: Settings) -> str:
@@ -57,7 +57,11 @@ class Composer:
         return dataclasses.replace(batch, subject=prefix + batch.subject)
 
     def _batch(
-        self, email: RenderedEmail, recipients: list[Recipient], batch_id: str, test: bool = False
+        self,
+        email: RenderedEmail,
+        recipients: Sequence[Recipient],
+        batch_id: str,
+        test: bool = False,
     ) -> Batch:
         nl = self.settings.newsletter
         return Batch(
@@ -74,6 +78,14 @@ class Composer:
             test=test,
         )
 
-    def recipients(self, rows: Sequence[Claimed]) -> list[Recipient]:
+    def recipients(self, rows: Sequence[Claimed]) -> RecipientTable:
+        """The rows with their links, as columns (straight from a claim's columns)."""
         s = self.settings
-        return links.recipients(rows, s.web.base_url, self.keys, s.delivery.unsubscribe_mailto)
+        if isinstance(rows, ClaimedRows):
+            ids, emails, public_ids = rows.ids, rows.emails, rows.public_ids
+        else:
+            ids = [r.delivery_id for r in rows]
+            emails, public_ids = [r.email for r in rows], [r.public_id for r in rows]
+        return links.table(
+            ids, emails, public_ids, s.web.base_url, self.keys, s.delivery.unsubscribe_mailto
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from digest.backends.base import (
     PermanentError,
     Recipient,
     RecipientStatus,
+    SameAnswer,
     TransientError,
+    delivery_ids,
 )
 from digest.errors import DeliveryError
 from digest.ledger import moves
@@ -71,6 +74,12 @@ class Dispatcher:
         self.runtime = runtime
         self.counts = counts
         self.progress = progress
+        self._counting = threading.Lock()  # batches are recorded from several threads
+
+    def count(self, settled: Counter[str]) -> None:
+        """Add to the worker's counts (from the claiming thread and every sender thread)."""
+        with self._counting:
+            self.counts.update(settled)
 
     def deliver(self, job: Job) -> None:
         self.throttle.acquire(len(job.batch.recipients))
@@ -113,7 +122,7 @@ class Dispatcher:
 
     def _record(self, job: Job, statuses: Sequence[RecipientStatus]) -> None:
         now = self.runtime.clock()  # once: a batch deferred as a whole stays one batch
-        edition, sent = job.batch.edition_id, [r.delivery_id for r in job.batch.recipients]
+        edition, sent = job.batch.edition_id, delivery_ids(job.batch.recipients)
         alike = _alike(statuses, sent)
         with self.writes.transaction() as session:
             if alike is not None:  # the common case: one answer for the whole batch
@@ -125,7 +134,7 @@ class Dispatcher:
                 moves.record(session, edition, job.number, sent, outcomes, now)
                 done = Counter(o.status for o in outcomes)
         seam.checkpoint("recorded")
-        self.counts.update(done)
+        self.count(done)
         if self.progress:
             self.progress(done[ACCEPTED] + done[FAILED])
 
@@ -174,21 +183,21 @@ class Dispatcher:
             log.warning("%s: leaving %d recipients uncertain", exc, len(job.batch.recipients))
             return
         wait = self.policy.delay(job.attempt, self.runtime.rng, exc.retry_after)
-        statuses = [
-            RecipientStatus(r.delivery_id, "deferred", reason=str(exc), retry_after=wait)
-            for r in job.batch.recipients
-        ]
-        self._record(job, statuses)
+        self.throttle.pause(wait)  # first: the worker's other senders wait from now on
+        ids = delivery_ids(job.batch.recipients)
+        answer = RecipientStatus(ids[0], "deferred", reason=str(exc), retry_after=wait)
+        self._record(job, SameAnswer(ids, answer))
         log.warning(
             "%s: pausing %.1f s (try %d of %d)", exc, wait, job.attempt, self.policy.max_attempts
         )
-        self.throttle.pause(wait)
 
 
 def _alike(statuses: Sequence[RecipientStatus], sent: Sequence[int]) -> RecipientStatus | None:
     """The one answer every recipient of the batch got, if they all got the same one."""
     if not statuses or len(statuses) != len(sent):
         return None
+    if isinstance(statuses, SameAnswer) and (statuses.ids is sent or statuses.ids == sent):
+        return statuses.answer
     answer = statuses[0][1:]
     if any(s[1:] != answer for s in statuses) or {s[0] for s in statuses} != set(sent):
         return None

@@ -18,8 +18,9 @@ import contextlib
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -33,16 +34,17 @@ from digest.config import Settings
 from digest.edition import archive, lifecycle
 from digest.edition.lifecycle import SYSTEM
 from digest.edition.preflight import PreflightReport, preflight_view, variants_of
-from digest.edition.queries import get_edition, variant_counts
+from digest.edition.queries import get_edition
 from digest.edition.views import edition_view
 from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
+from digest.render.email import EditionView, RenderedEmail
 from digest.send import worker as one_worker
 from digest.send.compose import Composer
-from digest.send.plan import BATCH_SIZE, plan
+from digest.send.plan import BATCH_SIZE, Audience, freeze, survey
 from digest.send.worker import Runtime, Worker, WorkerReport
-from digest.store.db import transaction
+from digest.store.db import bulk_transaction, transaction
 from digest.store.models import (
     ACCEPTED,
     APPROVED,
@@ -136,6 +138,13 @@ class SendReport:
     failed_workers: list[int] = field(default_factory=list)
     # Recipients this run set out to settle (the progress bar's total).
     todo: int = 0
+    # Seconds spent (wall clock) checking every variant before the start, freezing the
+    # audience, and sending (this process, or its worker processes).
+    preflight_s: float = 0.0
+    plan_s: float = 0.0
+    send_s: float = 0.0
+    # Each variant as the preflight rendered it (the send's worker uses them, not renders again).
+    renders: Rendered | None = field(default=None, repr=False)
 
     @property
     def left(self) -> int:
@@ -193,7 +202,8 @@ def begin(
     the rest off, which costs a write per row moved). Only an approved edition, unchanged since
     approval, within its send window (judged when `settings` is given, as `send_edition` always
     does); an empty audience starts nothing and leaves the edition approved."""
-    with transaction(factory) as session:
+    # Every row written refers to the edition or a subscriber read here, under the write lock.
+    with bulk_transaction(factory, known_references=True) as session:
         registry.write_first(session)
         edition = get_edition(session, edition_id)
         late = (
@@ -201,11 +211,23 @@ def begin(
             if settings is not None
             else lifecycle.check_approved(edition)
         )
-        checked = _preflight(session, edition, settings, now) if settings is not None else None
+        started = time.perf_counter()
+        audience = survey(session, edition.sections, now, batch_size)
+        surveyed = time.perf_counter()
+        # The emails as they will be sent: with the archive address the send will give them.
+        link = archive.expected_url(session, settings, edition, now) if settings else None
+        view = edition_view(edition, link)
+        renders = Rendered(view, {})
+        checked = (
+            _preflight(view, edition, audience, settings, now, renders.emails)
+            if settings is not None
+            else None
+        )
         forced = checked.require(force, "sending") if checked is not None else False
+        checked_at = time.perf_counter()
         before = edition.status
         _claim_send(session, edition, now)
-        planned = plan(session, edition.id, edition.sections, now, batch_size)
+        planned = freeze(session, edition.id, audience, now)
         if planned.recipients == 0:
             raise EmptyAudienceError(
                 f"edition {edition.id} has no recipients: no confirmed subscriber takes any of "
@@ -227,7 +249,11 @@ def begin(
         )
         registry.start(session, edition.id, planned.recipients, planned.batches, now)
         count = planned.recipients
-        return SendReport(edition_id=edition.id, planned=count, todo=count)
+        report = SendReport(edition_id=edition.id, planned=count, todo=count, renders=renders)
+    # Seconds measured (not `now`, which a test freezes): the preflight apart from the plan.
+    report.preflight_s = checked_at - surveyed
+    report.plan_s = time.perf_counter() - started - report.preflight_s
+    return report
 
 
 def _claim_send(session: Session, edition: Edition, now: datetime) -> None:
@@ -248,13 +274,26 @@ def _claim_send(session: Session, edition: Edition, now: datetime) -> None:
     edition.send_started_at = now
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """Each variant's email (key: its sections joined by "|"), rendered from `view`."""
+
+    view: EditionView
+    emails: dict[str, RenderedEmail]
+
+
 def _preflight(
-    session: Session, edition: Edition, settings: Settings, now: datetime
+    view: EditionView,
+    edition: Edition,
+    audience: Audience,
+    settings: Settings,
+    now: datetime,
+    renders: dict[str, RenderedEmail],
 ) -> PreflightReport:
     """Every variant this send will render, checked before anything is frozen."""
-    view = edition_view(edition)
-    counts = variant_counts(session, edition, now)
-    return preflight_view(settings, view, variants_of(view, counts), now, edition.version)
+    counts = dict(sorted(audience.counts.items()))
+    wanted = variants_of(view, counts)
+    return preflight_view(settings, view, wanted, now, edition.version, renders)
 
 
 def resume(
@@ -322,8 +361,10 @@ def run(
     *,
     runtime: Runtime | None = None,
     progress: Callable[[int], None] | None = None,
+    renders: Rendered | None = None,
 ) -> WorkerReport:
-    """One worker on this send until nothing is left to claim (or cancel / warm-up cap)."""
+    """One worker on this send until nothing is left to claim (or cancel / warm-up cap).
+    `renders`: variants rendered already (by the preflight of `begin`)."""
     runtime = runtime or Runtime()
     now = runtime.clock()
     with factory() as session:
@@ -331,7 +372,8 @@ def run(
         if edition.status != SENDING:
             raise EditionStateError(f"edition {edition.id} is {edition.status}, not being sent")
         view = edition_view(edition, archive.archive_url(session, settings, edition))
-    composer = Composer(settings, view, now, settings.secret_keys())
+    ready = dict(renders.emails) if renders is not None and renders.view == view else {}
+    composer = Composer(settings, view, now, settings.secret_keys(), ready)
     worker = Worker(factory, settings, backend, edition_id, composer, runtime, progress)
     return worker.run()
 
@@ -407,17 +449,25 @@ def send_edition(
     progress = progress or _Quiet()
     progress.total(report.todo)
     runtime = runtime or Runtime()
+    started = time.perf_counter()
     if count == 1:
         one_worker.checkpoint("planned")
         advance = _RunningCount(progress)
         worker = run(
-            factory, settings, backend, report.edition_id, runtime=runtime, progress=advance
+            factory,
+            settings,
+            backend,
+            report.edition_id,
+            runtime=runtime,
+            progress=advance,
+            renders=report.renders,
         )
         report.variants = worker.variants
         report.stopped = worker.stopped
     else:
         report.failed_workers = _run_processes(factory, report.edition_id, count, config, progress)
     report.counts, report.finished = finish(factory, report.edition_id, runtime.clock())
+    report.send_s = time.perf_counter() - started
     return report
 
 
@@ -527,7 +577,7 @@ def send_test(
     addresses: list[str],
     now: datetime,
     actor: str | None = None,
-) -> tuple[Batch, list[RecipientStatus]]:
+) -> tuple[Batch, Sequence[RecipientStatus]]:
     """The whole edition to a few addresses; the ledger and the edition's state are untouched.
     With `actor` (a staff member in the console or the API), the test is kept in the edition's
     history: who sent it, to whom, and what the provider said."""

@@ -1,22 +1,45 @@
 """Freezing the audience: one ledger row per recipient and the batches they will go out in, before
-any provider call, written by the database itself (no row passes through Python).
+any provider call.
 
-Who is mailed is decided by `subscribers.lifecycle`: `recipients_query` (consent) runs inside
-the INSERT ... SELECT, and `sections_for` (what each subscriber gets from this edition) is applied
-to the few distinct `sections` values there are, turned into a CASE. Each variant's rows are
-numbered in subscriber order and cut into batches of `batch_size`; a batch's number interleaves
-the variants (batch k of variant v is k * variants + v), so numbers never collide whatever the
-counts, and the first batches of a send cover every variant.
+Who is mailed is decided by `subscribers.lifecycle`: `recipients_query` (consent) and
+`sections_for` (what each subscriber gets from this edition). Planning is two passes over that
+query, in one transaction:
+
+1. `survey` reads only (id, sections) of the audience, in subscriber order: the variants (each
+   distinct stored `sections` text is decided once), their counts (preflight checks each
+   variant that has readers), and every `batch_size`-th subscriber of each variant, where a
+   batch starts. A batch's number interleaves the variants (batch k of variant v is
+   k * variants + v), so numbers never collide whatever the counts, and the first batches of a
+   send cover every variant.
+2. `freeze` writes the rows with one INSERT ... SELECT the database runs (no row passes through
+   Python), joined with two small temporary tables: the `sections` texts with their variant,
+   and the batch starts, from which each row's batch is looked up by its subscriber id. Rows
+   are written in subscriber order, as the unique (edition, subscriber) index wants them; no
+   window function sorts the audience by variant.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, case, cast, func, insert, literal, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from digest.ledger.moves import B, D, variant_key
@@ -25,6 +48,11 @@ from subscribers.lifecycle import recipients_query, sections_for
 
 # The largest batch any backend takes (SendGrid: 1000 personalizations per request).
 BATCH_SIZE = 1000
+# Rows read at a time by the survey.
+_CHUNK = 10_000
+# The stored `sections` value of a subscriber who takes every section (SQL NULL), in the
+# temporary table's text column (no JSON value is the empty string).
+_EVERYTHING = ""
 
 
 @dataclass(frozen=True)
@@ -33,64 +61,170 @@ class Plan:
     batches: int  # batch numbers used: 0 .. batches - 1 (with gaps between variants)
 
 
+@dataclass
+class Audience:
+    """Who an edition reaches now, from one pass over the audience query."""
+
+    batch_size: int
+    # Variant keys (the sections a reader gets, joined by "|"), in the order of their first
+    # subscriber, with their readers.
+    counts: dict[str, int] = field(default_factory=dict)
+    # Each stored `sections` text that leads to a variant ("" for NULL): the variant's index.
+    texts: dict[str, int] = field(default_factory=dict)
+    # Where each batch starts: (variant index, first subscriber id, batch number).
+    starts: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.counts)
+
+    @property
+    def recipients(self) -> int:
+        return sum(self.counts.values())
+
+
+# The two temporary tables `freeze` joins (created, filled and dropped in its transaction).
+_TEMP = MetaData()
+_VARIANTS = Table(
+    "plan_variants",
+    _TEMP,
+    Column("text", Text, primary_key=True),
+    Column("v", Integer, nullable=False),
+    Column("variant", String(1000), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_STARTS = Table(
+    "plan_starts",
+    _TEMP,
+    Column("v", Integer, primary_key=True),
+    Column("lo", Integer, primary_key=True),
+    Column("batch", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def survey(session: Session, sections: Sequence[str], now: datetime, batch_size: int) -> Audience:
+    """The audience of an edition with `sections` at `now`, per variant, and where its batches
+    of `batch_size` start (read in the caller's transaction; nothing is written)."""
+    wanted = tuple(sections)
+    audience = recipients_query(now).subquery("audience")
+    rows = select(audience.c.id, cast(audience.c.sections, Text)).order_by(audience.c.id)
+    found = Audience(batch_size)
+    decided: dict[str | None, int | None] = {}  # stored text -> variant index (None: not mailed)
+    seen: list[int] = []  # per variant index: readers so far
+    keys: dict[str, int] = {}
+    starts: list[tuple[int, int, int]] = []  # (variant index, subscriber id, k-th batch of it)
+    for sid, text in _raw_rows(session.connection(), rows):
+        index = decided.get(text, -1)
+        if index == -1:
+            index = decided[text] = _variant_of(wanted, text, keys, seen, found)
+        if index is None:
+            continue
+        position = seen[index]
+        seen[index] = position + 1
+        if position % batch_size == 0:
+            starts.append((index, sid, position // batch_size))
+    width = len(keys)  # known once every variant was met
+    found.starts = [(index, sid, k * width + index) for index, sid, k in starts]
+    found.counts = {key: seen[index] for key, index in keys.items()}
+    return found
+
+
+def _variant_of(
+    wanted: tuple[str, ...],
+    text: str | None,
+    keys: dict[str, int],
+    seen: list[int],
+    found: Audience,
+) -> int | None:
+    """The index of the variant a stored `sections` text leads to (a new variant gets the next
+    one); None when its subscribers get nothing of this edition."""
+    mine = sections_for(wanted, None if text is None else json.loads(text))
+    if not mine:
+        return None
+    key = variant_key(mine)
+    if key not in keys:
+        keys[key] = len(keys)
+        seen.append(0)
+    found.texts[_EVERYTHING if text is None else text] = keys[key]
+    return keys[key]
+
+
+def _raw_rows(conn: Connection, statement: Any) -> Iterator[tuple[Any, ...]]:
+    """The statement's rows as the driver returns them (plain tuples, no per-row processing:
+    the survey reads a million of them), a chunk at a time. (Not `stream_results`: its
+    result reads ahead of the driver's cursor.)"""
+    result = conn.execute(statement)
+    try:
+        cursor = result.cursor
+        while chunk := cursor.fetchmany(_CHUNK):
+            yield from chunk
+    finally:
+        result.close()
+
+
 def plan(
     session: Session, edition_id: int, sections: list[str], now: datetime, batch_size: int
 ) -> Plan:
     """Freeze the audience of an edition with `sections`, in the caller's transaction."""
-    conn = session.connection()
-    audience = recipients_query(now).order_by(None).subquery("audience")
-    chosen = cast(audience.c.sections, Text)
-    variants = _variants(conn, audience, chosen, tuple(sections))
-    if not variants:
+    return freeze(session, edition_id, survey(session, sections, now, batch_size), now)
+
+
+def freeze(session: Session, edition_id: int, audience: Audience, now: datetime) -> Plan:
+    """Write the ledger rows and batches of a surveyed audience (same transaction as the
+    survey, so the audience is the one surveyed)."""
+    if not audience.counts:
         return Plan(0, 0)
-    width = len(variants)
-
-    def by_variant(value: Any) -> Any:  # the variant's `value`, from the subscriber's sections
-        whens = [
-            (audience.c.sections.is_(None) if text is None else chosen == text, value(i, key))
-            for i, (key, texts) in enumerate(variants)
-            for text in texts
-        ]
-        return case(*whens, else_=None)
-
-    index = by_variant(lambda i, key: literal(i))
-    position = func.row_number().over(partition_by=index, order_by=audience.c.id) - 1
+    conn = session.connection()
+    _fill_temporary(conn, audience)
+    people = recipients_query(now).order_by(None).subquery("audience")
+    chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
     rows = (
         select(
             literal(edition_id),
-            audience.c.id,
-            audience.c.email,
-            by_variant(lambda i, key: literal(key)),
-            (position // batch_size) * width + index,
+            people.c.id,
+            people.c.email,
+            _VARIANTS.c.variant,
+            (  # the batch whose start is the row's subscriber id or the last one before it
+                select(_STARTS.c.batch)
+                .where(_STARTS.c.v == _VARIANTS.c.v, _STARTS.c.lo <= people.c.id)
+                .order_by(_STARTS.c.lo.desc())
+                .limit(1)
+                .scalar_subquery()
+            ),
             literal(0),
             literal(now, D.c.created_at.type),
             literal(now, D.c.updated_at.type),
-            audience.c.public_id,
+            people.c.public_id,
         )
-        .where(index.is_not(None))
-        .order_by(index, audience.c.id)
+        .select_from(people.join(_VARIANTS, _VARIANTS.c.text == chosen))
+        .order_by(people.c.id)
     )
     columns = ["edition_id", "subscriber_id", "email", "variant", "batch_id", "attempts"]
     columns += ["created_at", "updated_at", "public_id"]
     conn.execute(insert(D).from_select(columns, rows))
-    return _batches(conn, edition_id, [key for key, _ in variants], now)
+    _drop_temporary(conn)
+    return _batches(conn, edition_id, audience.variants, now)
 
 
-def _variants(
-    conn: Connection, audience: Any, chosen: Any, wanted: tuple[str, ...]
-) -> list[tuple[str, list[str | None]]]:
-    """The variants of this edition in the order of their first subscriber, each with the
-    `sections` texts (as stored; None for SQL NULL) that lead to it."""
-    found = conn.execute(select(chosen, func.min(audience.c.id)).group_by(chosen)).all()
-    variants: dict[str, tuple[int, list[str | None]]] = {}
-    for text, first in found:
-        mine = sections_for(wanted, None if text is None else json.loads(text))
-        if mine:
-            key = variant_key(mine)
-            earliest, texts = variants.get(key, (first, []))
-            variants[key] = (min(earliest, first), [*texts, text])
-    ordered = sorted(variants.items(), key=lambda item: item[1][0])
-    return [(key, texts) for key, (_, texts) in ordered]
+def _fill_temporary(conn: Connection, audience: Audience) -> None:
+    _drop_temporary(conn)
+    _TEMP.create_all(conn)
+    variants = audience.variants
+    conn.execute(
+        insert(_VARIANTS),
+        [{"text": text, "v": v, "variant": variants[v]} for text, v in audience.texts.items()],
+    )
+    conn.execute(
+        insert(_STARTS), [{"v": v, "lo": lo, "batch": batch} for v, lo, batch in audience.starts]
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE plan_variants")
+        conn.exec_driver_sql("ANALYZE plan_starts")
+
+
+def _drop_temporary(conn: Connection) -> None:
+    _TEMP.drop_all(conn, checkfirst=True)
 
 
 def _batches(conn: Connection, edition_id: int, variants: list[str], now: datetime) -> Plan:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.store.db import bulk_transaction
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -55,5 +57,5 @@ class Writes:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._lock, self.factory() as session, session.begin():
+        with self._lock, bulk_transaction(self.factory) as session:
             yield session

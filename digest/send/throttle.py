@@ -9,6 +9,7 @@ tests never wait.
 from __future__ import annotations
 
 import bisect
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,19 +34,23 @@ class Rate:
         # A fractional rate (0.5/s) becomes one message per 1/rate seconds.
         return cls(int(rate), 1.0) if rate >= 1 else cls(1, 1.0 / rate)
 
-    def earliest(self, n: int, now: float) -> float:
-        """The first moment from `now` on when `n` more messages fit in the window."""
+    def earliest(self, n: int, at: float, now: float) -> float:
+        """The first moment from `at` on when `n` more messages fit in the window. Every
+        booking so far is at `at` or before (Throttle books in order); those older than a
+        window before `now` are forgotten (never those of a window ahead: another sender's
+        booking may still be waiting for its moment)."""
         n = min(n, self.limit)  # callers cap batches at the limit; never wait forever
         self._log = [(t, k) for t, k in self._log if t > now - self.period]
-        used = sum(k for _, k in self._log)
+        seen = [(t, k) for t, k in self._log if t > at - self.period]
+        used = sum(k for _, k in seen)
         if used + n <= self.limit:
-            return now
+            return at
         need, freed = used + n - self.limit, 0
-        for t, k in self._log:
+        for t, k in seen:
             freed += k
             if freed >= need:
-                return max(now, t + self.period)
-        return now  # unreachable: the whole log frees enough
+                return max(at, t + self.period)
+        return at  # unreachable: the whole window frees enough
 
     def book(self, n: int, at: float) -> None:
         bisect.insort(self._log, (at, min(n, self.limit)))
@@ -64,6 +69,9 @@ class Throttle:
         self.clock = clock
         self.sleep = sleep
         self.paused_until = 0.0
+        # Sender threads book their batches one at a time (each then sleeps on its own).
+        self._lock = threading.Lock()
+        self._last = 0.0  # the latest moment booked
 
     @classmethod
     def from_settings(
@@ -78,19 +86,25 @@ class Throttle:
 
     def pause(self, seconds: float) -> None:
         """Hold every send for `seconds` (the provider said 429, or is failing)."""
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
+        with self._lock:
+            self.paused_until = max(self.paused_until, self.clock() + seconds)
 
     def acquire(self, n: int) -> float:
-        """Block until `n` messages may go; returns the seconds slept."""
-        now = self.clock()
-        start = max(self.paused_until, now)
-        for _ in range(len(self.rates) + 1):  # until every limit agrees on one moment
-            later = max([start, *(r.earliest(n, start) for r in self.rates)])
-            if later == start:
-                break
-            start = later
-        for rate in self.rates:
-            rate.book(n, start)
+        """Block until `n` messages may go; returns the seconds slept. Called by every sender
+        thread: each books its moment under the lock, so the windows hold across them."""
+        with self._lock:
+            now = self.clock()
+            # Never before the last booking: senders go in the order they asked.
+            start = max(self.paused_until, now, self._last)
+            for _ in range(len(self.rates) + 1):  # until every limit agrees on one moment
+                later = max([start, *(r.earliest(n, start, now) for r in self.rates)])
+                if later == start:
+                    break
+                start = later
+            for rate in self.rates:
+                rate.book(n, start)
+            if self.rates:
+                self._last = start
         if start > now:
             self.sleep(start - now)
         return start - now

@@ -1,9 +1,10 @@
 """One send worker: claim a batch (committed), compose it, hand it to the dispatcher.
 
 Several workers (processes, possibly on several machines) can share a send on PostgreSQL; the
-ledger's SKIP LOCKED claim keeps them apart. Within a worker, claiming and composing the next
-batch overlaps with sending the previous one (send/overlap.py). Each batch is checked against
-the cancel flag, the warm-up cap and the rate limits first.
+ledger's SKIP LOCKED claim keeps them apart. Within a worker, up to [delivery] concurrency
+batches are in flight at once, each on a sender thread of its own, while the next is claimed
+and composed (send/inflight.py). Each claim is checked against the cancel flag and the warm-up
+cap first; each request against the rate limits.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from digest.send import runtime as seams
 from digest.send.claims import ClaimedBatch
 from digest.send.compose import Composer
 from digest.send.dispatch import Dispatcher, Job
-from digest.send.overlap import Overlap
+from digest.send.inflight import InFlight
 from digest.send.retry import RetryPolicy
 from digest.send.runtime import Runtime
 from digest.send.throttle import Throttle, day_start, warmup_cap
@@ -42,13 +43,20 @@ def checkpoint(point: str) -> None:
 
 
 def batch_size(settings: Settings, backend: EmailBackend) -> int:
-    """Recipients per batch: the backend's limit, the configured size, and never more in one
-    go than a rate window allows. A send is planned in batches of this size."""
+    """Recipients per batch: the configured size, else the backend's largest; never more than
+    the backend takes, nor more in one go than a rate window allows. A send is planned in
+    batches of this size."""
     delivery = settings.delivery
-    size = min(backend.max_batch, delivery.batch_size)
+    size = min(backend.max_batch, delivery.batch_size or backend.max_batch)
     for rate in Throttle.from_settings(delivery).rates:
         size = max(1, min(size, rate.limit))
     return size
+
+
+def concurrency(settings: Settings, backend: EmailBackend) -> int:
+    """Batches a worker has in flight at once: [delivery] concurrency, within the backend's
+    own limit (SMTP connections, one outbox writer)."""
+    return max(1, min(settings.delivery.concurrency, backend.max_concurrency))
 
 
 @dataclass
@@ -86,6 +94,7 @@ class Worker:
         self.writes = self.dispatcher.writes  # shared: one writer at a time on SQLite
         self.backend = backend
         self.size = batch_size(settings, backend)
+        self.width = concurrency(settings, backend)
         self.worker_id = 0
         self._beat = datetime.min.replace(tzinfo=UTC)
 
@@ -98,8 +107,8 @@ class Worker:
             )
             self.worker_id = registry.register_worker(session, self.edition_id, now)
         switch = sys.getswitchinterval()
-        if self.settings.delivery.pipeline_depth > 1:
-            # Two threads of one worker hand the GIL back and forth around every socket and
+        if self.width > 1:
+            # The threads of one worker hand the GIL back and forth around every socket and
             # SQLite call; at the default 5 ms interval each hand-over can stall that long.
             sys.setswitchinterval(SWITCH_INTERVAL)
         try:
@@ -113,9 +122,9 @@ class Worker:
 
     def _loop(self) -> None:
         d = self.dispatcher
-        with Overlap[Job](d.deliver, d.release, self.settings.delivery.pipeline_depth) as pipe:
+        with InFlight[Job](d.deliver, d.release, self.width) as pipe:
             while True:
-                pipe.reserve()  # waits while `depth` batches are claimed and unsent
+                pipe.reserve()  # waits while `width` batches are in flight and one waits
                 pipe.check()
                 size = 0 if self._stop_requested() else self._allowance()
                 if size == 0:
@@ -152,15 +161,15 @@ class Worker:
             claimed = claims.claim(session, self.edition_id, self.worker_id, size, now)
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:
-            self.report.counts["skipped"] += claimed.skipped
+            self.dispatcher.count(Counter({"skipped": claimed.skipped}))
             if self.progress:
                 self.progress(claimed.skipped)
         return claimed
 
     def _compose(self, claimed: ClaimedBatch) -> Batch:
         rows = claimed.rows
-        variants = self.report.variants
-        variants[rows[0].variant] = variants.get(rows[0].variant, 0) + len(rows)
+        variant = rows[0].variant
+        self.report.variants[variant] = self.report.variants.get(variant, 0) + len(rows)
         self.report.batches += 1
         return self.composer.batch(rows, str(claimed.batch))
 

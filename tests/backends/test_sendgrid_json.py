@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.backends.base import Batch, Recipient
+from digest.backends.base import Batch, Patterns, Recipient, RecipientTable
 from digest.backends.sendgrid import SendGridBackend
 from digest.backends.sendgrid_json import CONTENT_TYPE, JsonText
 
@@ -58,7 +58,42 @@ def _batches(draw: st.DrawFn) -> Batch:
     )
 
 
+@st.composite
+def _table_batches(draw: st.DrawFn) -> Batch:
+    """A send's batch: recipients as columns, links as patterns over their own strings."""
+    width = draw(st.integers(0, 3))
+    pattern = st.lists(_text | st.integers(0, max(width - 1, 0)), max_size=4).map(
+        lambda parts: tuple(p for p in parts if isinstance(p, str) or width)
+    )
+    patterns = Patterns(
+        draw(st.dictionaries(_text, pattern, max_size=3)),
+        draw(st.dictionaries(_text, pattern, max_size=3)),
+    )
+    n = draw(st.integers(1, 5))
+    ids = draw(st.lists(st.integers(1, 10**9), min_size=n, max_size=n))
+    emails = draw(st.lists(_text, min_size=n, max_size=n))
+    own = draw(st.lists(st.lists(_text, min_size=width, max_size=width), min_size=n, max_size=n))
+    return Batch(
+        batch_id="b",
+        edition_id=draw(st.integers(1, 10**6)),
+        subject=draw(_text),
+        html=draw(_text),
+        text=draw(_text),
+        from_email=draw(_text),
+        recipients=RecipientTable(ids, emails, [tuple(o) for o in own], patterns),
+        headers=draw(_mapping),
+        test=draw(st.booleans()),
+    )
+
+
 BACKEND = SendGridBackend("SG.k", "http://127.0.0.1:9", click_tracking=True)
+
+
+@given(_table_batches())
+def test_a_table_batch_reads_as_the_payload_of_its_recipients(batch: Batch) -> None:
+    text = BACKEND.body(batch)
+    assert json.loads(text) == BACKEND.payload(batch)
+    assert text.isascii()
 
 
 @given(_batches())

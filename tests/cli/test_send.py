@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -207,6 +208,28 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
         pytest.fail(f"the worker printed nothing in {timeout} s")
 
 
+def test_a_send_says_how_long_each_part_took(cli, now: datetime) -> None:
+    code, out, _ = cli("send", "--now", now.isoformat())
+    assert code == 0
+    took = (
+        r"Took \d+\.\d s: preflight \d+\.\d s, plan \d+\.\d s, "
+        r"sending \d+\.\d s \([\d,]+ recipients/s\)\."
+    )
+    assert re.search(took, out), out
+
+
+def test_the_old_pipeline_depth_key_warns_and_still_sends(
+    cli, monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> None:
+    monkeypatch.setenv("DIGEST_DELIVERY__PIPELINE_DEPTH", "2")
+    code, out, err = cli("send", "--now", now.isoformat())
+    assert code == 0 and "5 recipients planned: 5 accepted." in out
+    assert err.strip() == (
+        "warning: [delivery] pipeline_depth is deprecated: read as [delivery] concurrency = 2 "
+        "(requests in flight per worker); rename the key"
+    )
+
+
 def test_ctrl_c_stops_after_the_batch_says_what_is_left_and_resume_sends_the_rest(
     cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, now: datetime
 ) -> None:
@@ -218,7 +241,7 @@ def test_ctrl_c_stops_after_the_batch_says_what_is_left_and_resume_sends_the_res
     from digest.send import runtime
 
     monkeypatch.setenv("DIGEST_DELIVERY__BATCH_SIZE", "2")
-    monkeypatch.setenv("DIGEST_DELIVERY__PIPELINE_DEPTH", "1")
+    monkeypatch.setenv("DIGEST_DELIVERY__CONCURRENCY", "1")
     seen = []
 
     def ctrl_c_after_the_first_batch(point: str) -> None:
@@ -255,7 +278,7 @@ def test_ctrl_c_in_a_real_process_exits_130_with_the_resume_command(tmp_path: Pa
             "DIGEST_DATABASE__URL": f"sqlite:///{tmp_path / 'cli.db'}",
             "DIGEST_DELIVERY__OUTBOX_DIR": str(tmp_path / "outbox"),
             "DIGEST_DELIVERY__BATCH_SIZE": "2",
-            "DIGEST_DELIVERY__PIPELINE_DEPTH": "1",
+            "DIGEST_DELIVERY__CONCURRENCY": "1",
             "DIGEST_SECRET_KEY": TEST_SECRET,
             "DIGEST_TEST_INTERRUPT_AT": "recorded:2",
         }

@@ -367,7 +367,7 @@ def test_a_dry_run_of_a_half_finished_send_counts_only_who_is_left(
             cancel(session, edition_id, NOV_20)
         return [RecipientStatus(r.delivery_id, "accepted", "m") for r in batch.recipients]
 
-    small = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    small = with_delivery(settings, batch_size=3, concurrency=1)
     report, backend = _send(
         factory, small, NOV_20, backend=MemoryBackend(cancel_after_the_first_batch)
     )

@@ -12,9 +12,14 @@
   Retry-After and X-RateLimit-* headers; 5xx. Scripted faults; records what it accepted.
 - Posts signed Event Webhook batches (ECDSA P-256 over timestamp + payload, headers
   X-Twilio-Email-Event-Webhook-Signature / -Timestamp) to the app, like SendGrid does.
+- Answers as late as the real API can (`latency` seconds per request, +/- `jitter`): a request
+  of 1000 personalizations takes SendGrid a few hundred milliseconds, and that wait, not our
+  CPU, is what a sender meets. Each connection has a thread of its own, so requests in flight
+  wait side by side; keep-alive connections are kept.
 
-Run as a process for the benchmark: `python -m tests.fakes.sendgrid --validator jsonschema-rs`
-prints its URL, serves until stdin closes, and reports counts at GET /_fake/stats.
+Run as a process for the benchmark: `python -m tests.fakes.sendgrid --validator jsonschema-rs
+--latency 0.25 --jitter 0.05` prints its URL, serves until stdin closes, and reports counts at
+GET /_fake/stats.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import gc
 import http.client
 import itertools
 import json
+import random
 import secrets
 import sys
 import threading
@@ -130,8 +136,16 @@ class FakeSendGrid:
         webhook_url: str | None = None,
         events: tuple[str, ...] = ("processed", "delivered"),
         webhook_batch: int = 200,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        seed: int | None = None,
     ) -> None:
+        if latency < 0 or jitter < 0 or jitter > latency:
+            raise ValueError("latency >= 0 and 0 <= jitter <= latency")
         self.api_key = api_key
+        self.latency = latency
+        self.jitter = jitter
+        self._random = random.Random(seed)
         self.validate = make_validator(validator)
         self.record = record
         self.webhook_url = webhook_url
@@ -146,6 +160,7 @@ class FakeSendGrid:
         self.delivery_ids: collections.Counter[str] = collections.Counter()
         self.requests = 0
         self.recipients = 0
+        self.connections = 0  # TCP connections accepted (keep-alive reuses them)
         self.on_request: Callable[[int, str], None] | None = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -153,7 +168,7 @@ class FakeSendGrid:
         self._events: collections.deque[dict[str, Any]] = collections.deque()
         self._posting = threading.Event()
         self.webhook_answers: list[int] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -167,8 +182,7 @@ class FakeSendGrid:
 
     def start(self) -> FakeSendGrid:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         serve = self._server.serve_forever
         threading.Thread(target=serve, kwargs={"poll_interval": 0.02}, daemon=True).start()
         threading.Thread(target=self._post_events, daemon=True).start()
@@ -193,10 +207,18 @@ class FakeSendGrid:
     def script(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 
+    def delay(self) -> float:
+        """How late to answer this request: `latency`, +/- up to `jitter`."""
+        if not self.jitter:
+            return self.latency
+        with self._lock:
+            return self.latency + self._random.uniform(-self.jitter, self.jitter)
+
     def stats(self) -> dict[str, int]:
         dupes = sum(n - 1 for n in self.delivery_ids.values() if n > 1)
         return {
             "requests": self.requests,
+            "connections": self.connections,
             "recipients": self.recipients,
             "duplicates": dupes,
             "refusals": len(self.refusals),
@@ -215,6 +237,7 @@ class FakeSendGrid:
             self.requests += 1
             number = self.requests
             fault = self._next_fault()
+        _current.number = number  # the handler's "answered" hook names this request
         if self.on_request:
             self.on_request(number, "received")
         if fault is not None and not fault.accept_first:
@@ -362,6 +385,10 @@ class FakeSendGrid:
             time.sleep(0.02)
 
 
+# The request a handler thread is serving (its number in `FakeSendGrid.requests`).
+_current = threading.local()
+
+
 def parse(raw: bytes) -> Any:
     """json.loads with the cyclic garbage collector paused: a request of 1000 personalizations
     makes some 20,000 containers, and every 700 of them would start a collection that walks
@@ -388,9 +415,22 @@ def _fault_answer(fault: Fault) -> tuple[int, dict[str, str], dict[str, Any] | N
     return fault.status, dict(fault.headers), {"errors": [_error(fault.message, None)]}
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per connection; a backlog for a sender that opens dozens of connections at
+    once (the default of 5 would make the rest wait a second for a SYN retry)."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeSendGrid
     protocol_version = "HTTP/1.1"  # keep-alive for clients that want it
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -412,14 +452,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(413, {}, {"errors": [_error("content too large", None)]})
             return
         raw = self.rfile.read(length)
+        started = time.monotonic()
         status, headers, body = self.fake.handle(self.headers, raw)
+        late = self.fake.delay() - (time.monotonic() - started)
+        if late > 0:
+            time.sleep(late)  # the API's own time to answer (its validation counted in it)
         if status == -1:
             self.close_connection = True
             self.connection.shutdown(2)
             return
         self._answer(status, headers, body)
         if self.fake.on_request:
-            self.fake.on_request(self.fake.requests, "answered")
+            self.fake.on_request(_current.number, "answered")
 
     def _discard(self, length: int) -> None:
         while length > 0:
@@ -453,8 +497,20 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--validator", default="jsonschema-rs")
     parser.add_argument("--api-key", default="SG.bench-key")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before each answer (default 0)"
+    )
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="+/- this many seconds on each (default 0)"
+    )
     args = parser.parse_args(argv)
-    fake = FakeSendGrid(args.api_key, validator=args.validator, record=False).start()
+    fake = FakeSendGrid(
+        args.api_key,
+        validator=args.validator,
+        record=False,
+        latency=args.latency,
+        jitter=args.jitter,
+    ).start()
     print(fake.url, flush=True)
     sys.stdin.read()  # until the parent closes our stdin
     fake.stop()

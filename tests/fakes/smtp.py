@@ -159,3 +159,40 @@ def smtp_server(
         require_starttls=True,
         **options,
     )
+
+
+class Sink:
+    """An aiosmtpd handler that takes every message and counts it (the benchmark's server)."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.recipients: set[str] = set()
+        self.duplicates = 0
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        self.messages += 1
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.recipients:
+                self.duplicates += 1
+            self.recipients.add(rcpt)
+        return "250 Message accepted"
+
+
+def main() -> None:
+    """`python -m tests.fakes.smtp`: a plain SMTP sink on 127.0.0.1 in a process of its own
+    (the benchmark's); prints host:port, serves until stdin closes, then prints its counts."""
+    import json
+    import sys
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    print(f"{controller.hostname}:{controller.port}", flush=True)
+    sys.stdin.read()
+    controller.stop()
+    counts = {"messages": sink.messages, "unique": len(sink.recipients)}
+    print(json.dumps({**counts, "duplicates": sink.duplicates}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -358,3 +359,39 @@ def test_an_unknown_kind_is_a_reported_failure_not_a_crash(tmp_path, now: dateti
         not report.ok
         and report.error == "unknown source kind 'podcast' (feed, sitemap, listing, page)"
     )
+
+
+def test_parsing_never_holds_up_the_fetches_of_other_sources(
+    now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first feed's parse waits until the second feed has been fetched: on the event loop
+    it would wait forever (the second fetch could not run), in the parse thread it does not."""
+    import threading
+
+    from digest.gather import sources
+
+    second_fetched = threading.Event()
+    threads: set[str] = set()
+    real = sources.parse_feed
+
+    def slow_parse(body, ctx, content_type):  # type: ignore[no-untyped-def]
+        threads.add(threading.current_thread().name)
+        if ctx.source_url.endswith("/first"):
+            assert second_fetched.wait(30), "the second fetch never ran while the first parsed"
+        return real(body, ctx, content_type)
+
+    async def fetcher(
+        url: str, *, validators: Validators = Validators(), timeout_s: float | None = None
+    ) -> Fetched:
+        if url.endswith("/second"):
+            await asyncio.sleep(0.05)  # after the first parse has begun
+            second_fetched.set()
+        return Fetched(url=url, body=rss((url[-6:], f"A story from {url[-6:]}", now, "s")))
+
+    monkeypatch.setattr(sources, "parse_feed", slow_parse)
+    specs = [SourceSpec(url="https://f.example/first"), SourceSpec(url="https://f.example/second")]
+    switch = sys.getswitchinterval()
+    result = gather(specs, now=now, fetcher=fetcher)
+    assert all(r.ok for r in result.reports) and len(result.candidates) == 2
+    assert len(threads) == 1 and threads.pop().startswith("digest-parse")  # one parse thread
+    assert sys.getswitchinterval() == switch  # the interpreter's setting comes back

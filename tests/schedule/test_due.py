@@ -377,7 +377,7 @@ def test_a_send_stopped_by_sigterm_is_continued_by_the_next_run(
 ) -> None:
     add_subscribers(factory, 15, SLOT - timedelta(days=30))
     make_edition(factory, SLOT)
-    s = with_delivery(with_schedule(settings), batch_size=5, pipeline_depth=1)
+    s = with_delivery(with_schedule(settings), batch_size=5, concurrency=1)
     stopping = [False]
 
     def first_batch_then_sigterm(batch: Batch) -> list[RecipientStatus]:

@@ -275,18 +275,19 @@ def test_rows_planned_on_their_own_are_gathered_into_a_new_batch_of_one_variant(
         session.execute(update(SendBatch).values(status="accepted"))
         session.execute(update(Delivery).where(Delivery.id > 1).values(status=PLANNED))
     claimed = _claim(ledger_db, edition_id, 10, now, worker=4)
-    # The variant of the lowest such row (Asia), its rows only, in the edition's next number.
+    # Rows are numbered in subscriber order: Asia 1, 3, 5; Europe 2, 4, 6. The variant of the
+    # lowest such row (Europe), its rows only, in the edition's next number.
     assert claimed is not None and claimed.batch == 2
-    assert _ids(claimed) == [2, 3] and {r.variant for r in claimed.rows} == {"Asia"}
+    assert _ids(claimed) == [2, 4, 6] and {r.variant for r in claimed.rows} == {"Europe"}
     with ledger_db.factory() as session:
         own = {i: status for i, status in session.execute(select(Delivery.id, Delivery.status))}
-    assert own == {1: None, 2: None, 3: None, 4: PLANNED, 5: PLANNED, 6: PLANNED}
-    assert _batches(ledger_db)[2] == (CLAIMED, 2, 4)
-    europe = _claim(ledger_db, edition_id, 1, now)
-    assert europe is not None and _ids(europe) == [4]  # at most `size` rows, lowest ids first
-    assert {r.variant for r in europe.rows} == {"Europe"}
+    assert own == {1: None, 2: None, 3: PLANNED, 4: None, 5: PLANNED, 6: None}
+    assert _batches(ledger_db)[2] == (CLAIMED, 3, 4)
+    asia = _claim(ledger_db, edition_id, 1, now)
+    assert asia is not None and _ids(asia) == [3]  # at most `size` rows, lowest ids first
+    assert {r.variant for r in asia.rows} == {"Asia"}
     assert _statuses(ledger_db, edition_id) == {
-        1: "accepted", 2: CLAIMED, 3: CLAIMED, 4: CLAIMED, 5: PLANNED, 6: PLANNED
+        1: "accepted", 2: CLAIMED, 3: CLAIMED, 4: CLAIMED, 5: PLANNED, 6: CLAIMED
     }  # fmt: skip
 
 

@@ -1,9 +1,11 @@
 """kill -9 a real `digest send` at many points; after `--resume` (and reconciliation from the
 fake's signed Event Webhook batches) every subscriber has exactly one copy at the fake SendGrid.
-Every case runs on SQLite and on PostgreSQL.
+Every case runs on SQLite and on PostgreSQL, with the default [delivery] concurrency (all six
+batches in flight at once) and, for the deep cases, 40 batches with 16 requests in flight.
 
 Crash points inside the worker come from tests/crash_runner.py (DIGEST_TEST_CRASH_AT); the
-fake itself kills the sender while it holds a request, or right after answering it.
+fake itself kills the sender while it holds a request, or right after answering it, and in the
+deep cases while it holds sixteen requests at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +44,8 @@ pytestmark = pytest.mark.slow
 SUBSCRIBERS = 48
 BATCH = 8  # six batches
 KEY = "SG.crash-test-key"
+DEEP = 16  # requests in flight in the deep cases
+DEEP_SUBSCRIBERS = 320  # forty batches
 
 
 @dataclass
@@ -49,6 +54,8 @@ class Rig:
     env: dict[str, str]
     db_url: str
     proc: list[subprocess.Popen[str]]
+    subscribers: int = SUBSCRIBERS
+    outstanding: int = 0  # requests the fake held when it killed the sender
 
     def run(self, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
@@ -108,11 +115,27 @@ def rig(request: pytest.FixtureRequest, settings, now: datetime) -> Iterator[Rig
         yield from _rig(db_url, engine, settings, now)
 
 
-def _rig(db_url: str, engine: Engine, settings, now: datetime) -> Iterator[Rig]:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def deep_rig(request: pytest.FixtureRequest, settings, now: datetime) -> Iterator[Rig]:
+    """40 batches of 8, sixteen requests in flight, a fake that answers 200 ms late."""
+    with _database(request, settings) as (db_url, engine):
+        env = {"DIGEST_DELIVERY__CONCURRENCY": str(DEEP)}
+        yield from _rig(db_url, engine, settings, now, DEEP_SUBSCRIBERS, env, latency=0.2)
+
+
+def _rig(
+    db_url: str,
+    engine: Engine,
+    settings,
+    now: datetime,
+    subscribers: int = SUBSCRIBERS,
+    extra: dict[str, str] | None = None,
+    latency: float = 0.0,
+) -> Iterator[Rig]:
     factory = session_factory(engine)
     make_edition(factory, now)
-    add_subscribers(factory, SUBSCRIBERS, now)
-    with FakeSendGrid(KEY) as fake:
+    add_subscribers(factory, subscribers, now)
+    with FakeSendGrid(KEY, latency=latency) as fake:
         app = FastAPI()
         app.state.settings = with_delivery(settings, webhook_public_key=fake.public_key)
         app.state.sessions = factory
@@ -130,9 +153,10 @@ def _rig(db_url: str, engine: Engine, settings, now: datetime) -> Iterator[Rig]:
                     "DIGEST_SENDGRID_API_KEY": KEY,
                     "DIGEST_SECRET_KEY": TEST_SECRET,
                     "COLUMNS": "200",
+                    **(extra or {}),
                 }
             )
-            yield Rig(fake, env, db_url, [])
+            yield Rig(fake, env, db_url, [], subscribers)
 
 
 def _kill_on(rig: Rig, request: int, phase: str) -> None:
@@ -159,7 +183,7 @@ def _settle(rig: Rig) -> subprocess.CompletedProcess[str]:
 
 
 def _exactly_once(rig: Rig) -> None:
-    expected = {f"user{i}@example.com": 1 for i in range(SUBSCRIBERS)}
+    expected = {f"user{i}@example.com": 1 for i in range(rig.subscribers)}
     assert dict(rig.fake.copies()) == expected
     assert set(rig.statuses().values()) == {ACCEPTED}
     assert rig.edition_status() == SENT
@@ -214,3 +238,48 @@ def test_uncertain_rows_are_listed_and_not_sent_without_the_flag(rig: Rig) -> No
         timeout=60,
     )
     assert f"uncertain: {BATCH}" in status.stdout
+
+
+def _hold_then_kill(rig: Rig, phase: str) -> threading.Event:
+    """Hold every request at `phase` until DEEP of them are held at once, then kill the
+    sender: it dies with sixteen requests outstanding. Returns the event that lets the held
+    requests go (after the kill)."""
+    held = threading.Event()
+    count = [0]
+    lock = threading.Lock()
+    gate = threading.Barrier(DEEP, timeout=60)
+
+    def hook(number: int, seen_phase: str) -> None:
+        if seen_phase != phase:
+            return
+        with lock:
+            count[0] += 1
+            mine = count[0]
+        if mine > DEEP:
+            held.wait(60)
+            return
+        if gate.wait() == 0 and rig.proc:  # all sixteen are here: kill the sender now
+            os.kill(rig.proc[0].pid, signal.SIGKILL)
+            rig.outstanding = DEEP
+        held.wait(60)
+
+    rig.fake.on_request = hook
+    return held
+
+
+@pytest.mark.parametrize("phase", ["received", "accepted"])
+def test_a_send_killed_with_sixteen_requests_outstanding_resumes_to_exactly_one_copy(
+    deep_rig: Rig, phase: str
+) -> None:
+    """received: SendGrid holds sixteen requests it has not taken (they stay uncertain until
+    --resend-uncertain). accepted: it took all sixteen and had not answered (their webhook
+    events settle them). Either way the batches claimed behind them are sent on resume."""
+    held = _hold_then_kill(deep_rig, phase)
+    try:
+        first = deep_rig.run("--now", "2026-11-20T09:00")
+    finally:
+        held.set()
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    assert deep_rig.outstanding == DEEP
+    _settle(deep_rig)
+    _exactly_once(deep_rig)

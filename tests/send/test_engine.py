@@ -21,6 +21,7 @@ from digest.backends.base import (
 )
 from digest.backends.memory import MemoryBackend
 from digest.config import Settings
+from digest.edition import preflight
 from digest.errors import ConfigError, DeliveryError, UsageError
 from digest.ledger import registry
 from digest.ledger.tally import LedgerRow
@@ -113,8 +114,10 @@ def test_each_variant_is_rendered_once_and_batches_hold_one_variant(
         return real(view, brand, sections)
 
     monkeypatch.setattr(compose, "render_edition", counting)
+    monkeypatch.setattr(preflight, "render_edition", counting)
     backend = MemoryBackend()
     _send(factory, with_delivery(settings, batch_size=4), backend, now)
+    # Once each, by the preflight before the start: the send uses what it rendered.
     assert len(calls) == 3 == len(set(calls))
     assert len(backend.batches) >= 9
     rows = _rows(factory)
@@ -165,8 +168,8 @@ def test_an_unsubscribe_during_the_send_is_honoured_for_unclaimed_batches(
         return _accept(batch)
 
     backend = MemoryBackend(unsubscribe_user8_then_accept)
-    # Two batches may be claimed ahead (pipeline_depth 2); user8 is in the third.
-    report = _send(factory, with_delivery(settings, batch_size=3), backend, now)
+    # One batch at a time: user8's (the third) is claimed after the first was sent.
+    report = _send(factory, with_delivery(settings, batch_size=3, concurrency=1), backend, now)
     assert "user8@example.com" not in backend.sent_to
     assert len(backend.sent_to) == 8
     assert _rows(factory)["user8@example.com"].status == SKIPPED
@@ -199,7 +202,7 @@ def test_a_pause_or_section_change_during_the_send_is_honoured_for_unclaimed_bat
 ) -> None:
     add_subscribers(factory, 9, now)
     backend = MemoryBackend(_change_user8_then_accept(factory, **change))
-    report = _send(factory, with_delivery(settings, batch_size=3), backend, now)
+    report = _send(factory, with_delivery(settings, batch_size=3, concurrency=1), backend, now)
     assert "user8@example.com" not in backend.sent_to and len(backend.sent_to) == 8
     assert _rows(factory)["user8@example.com"].status == SKIPPED
     assert report.counts[SKIPPED] == 1 and report.finished
@@ -374,7 +377,7 @@ def test_cancel_stops_claiming_and_resume_continues(factory, settings, edition, 
             cancel(session, edition, now)
         return _accept(batch)
 
-    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=3, concurrency=1)
     report = _send(factory, s, MemoryBackend(cancel_after_first), now)
     assert report.stopped == "cancelled" and not report.finished
     assert report.counts == {ACCEPTED: 3, PLANNED: 6}
@@ -545,7 +548,7 @@ def test_progress_of_a_resume_counts_only_what_is_left(factory, settings, editio
             cancel(session, edition, now)
         return _accept(batch)
 
-    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=3, concurrency=1)
     _send(factory, s, MemoryBackend(cancel_after_first), now)
     progress = _Recorded()
     _send(factory, s, MemoryBackend(), now, edition_id=edition, resume_send=True, progress=progress)
@@ -689,7 +692,7 @@ def test_the_worker_loop_stops_between_batches_when_its_flag_is_set(
         return _accept(batch)
 
     runs: list[WorkerReport] = []
-    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=3, concurrency=1)
     work(
         factory,
         s,

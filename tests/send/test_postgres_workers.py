@@ -62,6 +62,9 @@ def test_two_worker_processes_share_a_send_exactly_once(postgres_url: str, now: 
                 "DIGEST_DELIVERY__BACKEND": "sendgrid",
                 "DIGEST_DELIVERY__SENDGRID_HOST": fake.url,
                 "DIGEST_DELIVERY__BATCH_SIZE": "20",
+                # One batch in flight per worker: a worker held on its first request claims
+                # nothing else, so the other one must (many in flight: test_concurrency.py).
+                "DIGEST_DELIVERY__CONCURRENCY": "1",
                 # Longer than the fake holds the first request: no retry while it is held.
                 "DIGEST_DELIVERY__REQUEST_TIMEOUT": "120",
                 "DIGEST_SENDGRID_API_KEY": KEY,

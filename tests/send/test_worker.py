@@ -99,7 +99,7 @@ def test_the_worker_runs_until_nothing_is_left_to_claim(
     add_subscribers(factory, 7, now)
     _begin(factory, edition, now, 3)
     backend = OpenClose()
-    s = with_delivery(settings, batch_size=3, pipeline_depth=depth)
+    s = with_delivery(settings, batch_size=3, concurrency=depth)
     report = _run(factory, s, edition, FakeTime(now), backend)
     assert Counter(backend.sent_to) == {f"user{i}@example.com": 1 for i in range(7)}
     assert [len(b.recipients) for b in backend.batches] == [3, 3, 1]
@@ -181,7 +181,7 @@ def test_a_stop_request_ends_the_loop_before_the_next_claim(
     add_subscribers(factory, 9, now)
     _begin(factory, edition, now, 3)
     backend = MemoryBackend()
-    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=3, concurrency=1)
     report = _run(
         factory, s, edition, FakeTime(now), backend, should_stop=lambda: len(backend.batches) >= 1
     )
@@ -213,7 +213,7 @@ def test_a_cancel_during_the_send_stops_the_worker_after_the_batch_in_hand(
             registry.set_state(session, edition, SEND_CANCELLED, now)
         return _accept(batch)
 
-    s = with_delivery(settings, batch_size=3, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=3, concurrency=1)
     report = _run(factory, s, edition, FakeTime(now), MemoryBackend(cancel_then_accept))
     assert report.stopped == "cancelled" and report.counts == {ACCEPTED: 3}
     assert _states(factory, edition) == {ACCEPTED: 3, PLANNED: 6}
@@ -274,7 +274,7 @@ def test_with_only_deferred_rows_left_the_worker_naps_until_they_are_due(
             ]
         return _accept(batch)
 
-    s = with_delivery(settings, pipeline_depth=1)
+    s = with_delivery(settings, concurrency=1)
     report = _run(factory, s, edition, clock, MemoryBackend(defer_once))
     # Naps of at most IDLE_NAP seconds, so that a cancel is noticed while waiting.
     assert IDLE_NAP == 5.0 and clock.slept == [5.0, 5.0, 2.0]
@@ -303,7 +303,7 @@ def test_the_worker_beats_at_most_every_ten_seconds(
         clock.now += timedelta(seconds=step)
         return _accept(batch)
 
-    s = with_delivery(settings, batch_size=1, pipeline_depth=1)
+    s = with_delivery(settings, batch_size=1, concurrency=1)
     _run(factory, s, edition, clock, MemoryBackend(note_then_accept))
     assert seen == [now + timedelta(seconds=b) for b in beats]
 
