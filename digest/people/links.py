@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from digest.backends.base import Patterns, RecipientTable
 from digest.render.placeholders import MANAGE_URL, UNSUBSCRIBE_URL
-from subscribers.tokens import MANAGE, UNSUBSCRIBE, minter
+from subscribers.tokens import link_signatures
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 # (delivery id, address, variant, public id): a claimed ledger row, or a made-up one.
@@ -39,11 +39,9 @@ def table(
 ) -> RecipientTable:
     """The recipients of a batch with their links, as columns: a send makes a million of these,
     so a recipient's own strings are its public id and its two signatures (a token is
-    `public_id.signature`, subscribers.tokens), minted a batch at a time, and the URLs and
-    headers every recipient has are patterns written once per batch."""
-    payloads = [p.encode() for p in public_ids]
-    unsubscribe = minter(tuple(keys), UNSUBSCRIBE).signatures(payloads)
-    manage = minter(tuple(keys), MANAGE).signatures(payloads)
+    `public_id.signature`, subscribers.tokens), both from one hash, a batch at a time, and the
+    URLs and headers every recipient has are patterns written once per batch."""
+    unsubscribe, manage = link_signatures(keys, [p.encode() for p in public_ids])
     own = list(zip(public_ids, unsubscribe, manage, strict=True))
     return RecipientTable(ids, emails, own, patterns(base_url, mailto))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from subscribers.tokens import (
     UNSUBSCRIBE,
     TokenError,
     TokenExpired,
+    link_signatures,
     make_confirm_token,
     make_token,
     minter,
@@ -38,12 +41,50 @@ def test_a_token_reads_back_to_its_public_id(public_id: str, purpose: str) -> No
     assert read_token(KEYS, purpose, token, NOW) == public_id
 
 
+def _itsdangerous(key: str | list[str], purpose: str) -> Signer:
+    """How link tokens were written before: still in old emails, so still read."""
+    salt = f"digest.{purpose}"
+    return Signer(key, salt=salt, key_derivation="hmac", digest_method=hashlib.sha256)
+
+
+@given(public_ids, keys, st.sampled_from([MANAGE, UNSUBSCRIBE]))
+def test_a_link_written_before_by_itsdangerous_still_reads(
+    public_id: str, key: str, purpose: str
+) -> None:
+    old = _itsdangerous(key, purpose).sign(public_id).decode()
+    assert read_token([key], purpose, old, NOW) == public_id
+    assert read_token(["a-newer-key", key], purpose, old, NOW) == public_id  # after a rotation
+
+
+@given(public_ids, st.permutations([MANAGE, UNSUBSCRIBE]))
+def test_a_legacy_link_of_one_purpose_does_nothing_for_the_other(
+    public_id: str, order: list[str]
+) -> None:
+    old = _itsdangerous(KEYS[0], order[0]).sign(public_id).decode()
+    with pytest.raises(TokenError):
+        read_token(KEYS, order[1], old, NOW)
+
+
 @given(public_ids, keys)
-def test_fast_minting_is_exactly_what_itsdangerous_signs(public_id: str, key: str) -> None:
-    reference = Signer(
-        key, salt="digest.unsubscribe", key_derivation="hmac", digest_method=hashlib.sha256
-    )
-    assert make_token([key], UNSUBSCRIBE, public_id, NOW) == reference.sign(public_id).decode()
+def test_both_link_signatures_are_the_halves_of_one_keyed_blake2b(public_id: str, key: str) -> None:
+    derived = hmac.digest(key.encode(), b"digest.links", "sha256")
+    digest = hashlib.blake2b(public_id.encode(), key=derived, digest_size=48).digest()
+    unsubscribe = base64.urlsafe_b64encode(digest[:24]).decode()
+    manage = base64.urlsafe_b64encode(digest[24:]).decode()
+    assert make_token([key], UNSUBSCRIBE, public_id, NOW) == f"{public_id}.{unsubscribe}"
+    assert make_token([key], MANAGE, public_id, NOW) == f"{public_id}.{manage}"
+    assert len(unsubscribe) == len(manage) == 32
+
+
+@given(st.lists(public_ids | st.text(), max_size=20), keys)
+def test_a_batch_of_link_signatures_is_each_signed_alone(payloads: list[str], key: str) -> None:
+    unsubscribe, manage = link_signatures([key], [p.encode() for p in payloads])
+    assert [f"{p}.{u}" for p, u in zip(payloads, unsubscribe, strict=True)] == [
+        make_token([key], UNSUBSCRIBE, p, NOW) for p in payloads
+    ]
+    assert [f"{p}.{m}" for p, m in zip(payloads, manage, strict=True)] == [
+        make_token([key], MANAGE, p, NOW) for p in payloads
+    ]
 
 
 @given(st.lists(public_ids | st.text(), max_size=20), keys, st.sampled_from([MANAGE, UNSUBSCRIBE]))
