@@ -16,7 +16,9 @@ the C function json.dumps itself uses. The text parses to exactly `SendGridBacke
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from itertools import chain
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
@@ -135,14 +137,45 @@ def _from_table(table: RecipientTable, edition: str, test: bool) -> list[str]:
     else:
         deliveries = table.ids  # integers: %s writes them as they are
     if _need_no_escaping(columns):
-        return [
-            template % (email, *pick(own), delivery)
-            for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
-        ]
+        return _writer(template, tuple(holes))(table.emails, table.own, deliveries)
     return [
         template % tuple(_quote(str(v))[1:-1] for v in (email, *pick(own), delivery))
         for email, own, delivery in zip(table.emails, table.own, deliveries, strict=True)
     ]
+
+
+_Writer = Callable[[Sequence[str], Sequence[Sequence[str]], Sequence[object]], list[str]]
+_HOLE_OR_PERCENT = re.compile(r"%[%s]")
+
+
+@lru_cache(maxsize=32)
+def _writer(template: str, holes: tuple[int, ...]) -> _Writer:
+    """`[template % (email, *own[holes], delivery) for each recipient]` as one list
+    comprehension of an f-string, which Python assembles in a third of the time a %-format
+    takes to parse its template again for every recipient. The function is compiled from
+    identifiers only: the template's literal parts are handed to it as values (c0, c1, ...),
+    never written into its source."""
+    parts: list[str] = [""]
+    fields: list[str] = []
+    names = ["e", *(f"o[{i}]" for i in holes), "d"]
+    last = 0
+    for match in _HOLE_OR_PERCENT.finditer(template):
+        parts[-1] += template[last : match.start()]
+        if match[0] == "%%":
+            parts[-1] += "%"
+        else:
+            fields.append(names[len(fields)])
+            parts.append("")
+        last = match.end()
+    parts[-1] += template[last:]
+    assert len(fields) == len(names), "one hole per string of the recipient's"
+    pieces = "".join(f"{{c{i}}}{{{field}}}" for i, field in enumerate(fields))
+    source = (
+        "lambda emails, own, deliveries: "
+        f"[f'{pieces}{{c{len(fields)}}}' for e, o, d in zip(emails, own, deliveries, strict=True)]"
+    )
+    constants = {f"c{i}": part for i, part in enumerate(parts)}
+    return cast(_Writer, eval(source, {"__builtins__": {"zip": zip}, **constants}))
 
 
 def _picker(holes: list[int], *groups: Mapping[str, Pattern]) -> Callable[[Any], tuple[str, ...]]:
