@@ -127,6 +127,21 @@ class Prepared:
             cursor.close()
         return None if row is None else tuple(row)
 
+    def fetch(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Every row, as the driver returns them (tuples on SQLite and psycopg), from the
+        driver's own cursor inside the connection's transaction: no result object at all."""
+        compiled = self._for(connection.dialect)
+        with _cursor(connection) as cursor:
+            cursor.execute(compiled.sql, compiled.bind(params))
+            return list(cursor.fetchall())
+
+    def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run it on the driver's own cursor; the rows it changed."""
+        compiled = self._for(connection.dialect)
+        with _cursor(connection) as cursor:
+            cursor.execute(compiled.sql, compiled.bind(params))
+            return int(cursor.rowcount)
+
     def processors(self, connection: Connection) -> dict[str, Processor]:
         """What each of `keys` goes through before the driver sees it (identity if nothing)."""
         compiled = self._for(connection.dialect)
