@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from digest.branding import branding as branding  # where the editions take it from
 from digest.config import Settings
 from digest.edition.windows import edition_window as edition_window
 from digest.edition.windows import named_window as named_window
 from digest.edition.windows import week_window as week_window
-from digest.gather import GatherOptions, Limits, SourceSpec
-from digest.rank import RankRules
+
+if TYPE_CHECKING:  # imported when gathering or ranking: a send needs only branding from here
+    from digest.gather import GatherOptions, SourceSpec
+    from digest.rank import RankRules
 
 
 def source_specs(settings: Settings) -> list[SourceSpec]:
+    from digest.gather import SourceSpec
+
     return [
         SourceSpec(
             url=settings.source_location(s),
@@ -31,6 +36,8 @@ def source_specs(settings: Settings) -> list[SourceSpec]:
 def gather_options(
     settings: Settings, since: datetime | None = None, known: frozenset[str] = frozenset()
 ) -> GatherOptions:
+    from digest.gather import GatherOptions, Limits
+
     g, nl = settings.gather, settings.newsletter
     return GatherOptions(
         limits=Limits(
@@ -53,6 +60,8 @@ def gather_options(
 
 def rank_rules(settings: Settings) -> RankRules:
     """The configured signals and limits; the week's inputs are added by compose()."""
+    from digest.rank import RankRules
+
     nl, rk = settings.newsletter, settings.rank
     return RankRules(
         max_items=nl.max_items,
