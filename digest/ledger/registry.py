@@ -33,10 +33,18 @@ def write_first(session: Session) -> None:
         session.execute(update(EditionSend).where(false()).values(planned=EditionSend.planned))
 
 
-def start(session: Session, edition_id: int, planned: int, batches: int, now: datetime) -> None:
+def start(
+    session: Session,
+    edition_id: int,
+    planned: int,
+    batches: int,
+    now: datetime,
+    changes_from: int | None = None,
+) -> None:
     session.add(
         EditionSend(
             edition_id=edition_id,
+            changes_from=changes_from,
             state=SEND_RUNNING,
             planned=planned,
             batches=batches,

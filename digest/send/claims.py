@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from digest.ledger import moves
 from digest.ledger.moves import B, D
+from digest.send.changes import Changed
 from digest.store.models import CLAIMED, DEFERRED, PLANNED, SKIPPED
 from subscribers.fastsql import Prepared
 from subscribers.lifecycle import sections_for
@@ -103,17 +104,23 @@ class _Picked(NamedTuple):
 
 
 def claim(
-    session: Session, edition_id: int, worker_id: int, size: int, now: datetime
+    session: Session,
+    edition_id: int,
+    worker_id: int,
+    size: int,
+    now: datetime,
+    changed: Changed | None = None,
 ) -> ClaimedBatch | None:
     """The next batch of at most `size` rows, claimed by `worker_id`; None when nothing is
     claimable now. A batch whose rows were all skipped is passed over (its skips counted):
-    an empty ClaimedBatch says only that some were skipped and nothing else is claimable."""
+    an empty ClaimedBatch says only that some were skipped and nothing else is claimable.
+    `changed`: the send's change log as this worker has read it (None: check every row)."""
     skipped = 0
     while True:
         picked = _pick(session, edition_id, worker_id, size, now)
         if picked is None:
             return ClaimedBatch(-1, [], skipped, 0) if skipped else None
-        rows, gone, attempt = _rows(session, edition_id, picked, size, now)
+        rows, gone, attempt = _rows(session, edition_id, picked, size, now, changed)
         skipped += gone
         if rows:
             return ClaimedBatch(picked.number, rows, skipped, attempt)
@@ -195,6 +202,16 @@ _ROWS = Prepared(
 )
 
 
+# The same rows without their subscribers: what a claim reads when none of them changed since
+# the plan (send/changes.py); the subscriber id tells whether one did.
+_OWN = Prepared(
+    select(D.c.id, D.c.email, D.c.public_id, D.c.attempts, D.c.subscriber_id)
+    .where(D.c.edition_id == bindparam("e"), D.c.batch_id == bindparam("b"), D.c.status.is_(None))
+    .order_by(D.c.id),
+    ["e", "b"],
+)
+
+
 def _take_batch(
     session: Session, edition_id: int, worker_id: int, status: str, now: datetime
 ) -> _Picked | None:
@@ -241,15 +258,30 @@ def _gather(
 
 
 def _rows(
-    session: Session, edition_id: int, picked: _Picked, size: int, now: datetime
+    session: Session,
+    edition_id: int,
+    picked: _Picked,
+    size: int,
+    now: datetime,
+    changed: Changed | None = None,
 ) -> tuple[ClaimedRows, int, int]:
     """The claimed batch's rows that follow it (at most `size`: the rest go to a new batch in
-    its old state), minus the skipped; with how many were skipped and this try's number."""
+    its old state), minus the skipped; with how many were skipped and this try's number.
+    With the change log (`changed`), rows whose subscribers did not change since the plan are
+    taken as they are, without reading the subscribers."""
+    connection = session.connection()
     params = {"e": edition_id, "b": picked.number, "now": now}
-    rows = _ROWS.fetch(session.connection(), params)
-    if len(rows) > size:
-        _hand_back(session, edition_id, picked, [r[0] for r in rows[size:]], now)
-        rows = rows[:size]
+    if changed is not None:
+        changed.refresh(connection)
+        own = _OWN.fetch(connection, params)
+        if not changed.touches(r[4] for r in own):
+            rows = _within(session, edition_id, picked, size, now, own)
+            if not rows:
+                return ClaimedRows(picked.variant, [], [], []), 0, picked.attempts + 1
+            ids, emails, public_ids, attempts, _ = zip(*rows, strict=True)
+            attempt = picked.attempts + max(attempts) + 1
+            return ClaimedRows(picked.variant, ids, emails, public_ids), 0, attempt
+    rows = _within(session, edition_id, picked, size, now, _ROWS.fetch(connection, params))
     if not rows:
         return ClaimedRows(picked.variant, [], [], []), 0, picked.attempts + 1
     ids, emails, public_ids, attempts, mailable, texts = zip(*rows, strict=True)
@@ -269,6 +301,21 @@ def _rows(
         skipped = 0
     attempt = picked.attempts + max(attempts) + 1
     return ClaimedRows(picked.variant, ids, emails, public_ids), skipped, attempt
+
+
+def _within(
+    session: Session,
+    edition_id: int,
+    picked: _Picked,
+    size: int,
+    now: datetime,
+    rows: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """The first `size` rows; the rest handed back to a new batch."""
+    if len(rows) > size:
+        _hand_back(session, edition_id, picked, [r[0] for r in rows[size:]], now)
+        return rows[:size]
+    return rows
 
 
 class _Wants:

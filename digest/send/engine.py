@@ -40,6 +40,7 @@ from digest.errors import EditionStateError, EmptyAudienceError, UsageError
 from digest.ledger import moves, registry, tally
 from digest.ledger.reconcile import reconcile
 from digest.render.email import EditionView, RenderedEmail
+from digest.send import changes
 from digest.send import worker as one_worker
 from digest.send.compose import Composer
 from digest.send.plan import BATCH_SIZE, Audience, freeze, survey
@@ -247,7 +248,9 @@ def begin(
             + (", after the send window" if late else "")
             + (f"; {checked.note()}" if checked is not None else ""),
         )
-        registry.start(session, edition.id, planned.recipients, planned.batches, now)
+        registry.start(
+            session, edition.id, planned.recipients, planned.batches, now, changes.mark(session)
+        )
         count = planned.recipients
         report = SendReport(edition_id=edition.id, planned=count, todo=count, renders=renders)
     # Seconds measured (not `now`, which a test freezes): the preflight apart from the plan.

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.backends.base import Batch, EmailBackend
 from digest.config import Settings
 from digest.ledger import registry, tally
-from digest.send import claims
+from digest.send import changes, claims
 from digest.send import runtime as seams
 from digest.send.claims import ClaimedBatch
 from digest.send.compose import Composer
@@ -107,6 +107,7 @@ class Worker:
         self.size = batch_size(settings, backend)
         self.width = concurrency(settings, backend)
         self.worker_id = 0
+        self.changed: changes.Changed | None = None
         self._beat = datetime.min.replace(tzinfo=UTC)
 
     def run(self) -> WorkerReport:
@@ -117,6 +118,7 @@ class Worker:
                 session, self.edition_id, now, self.settings.delivery.worker_timeout
             )
             self.worker_id = registry.register_worker(session, self.edition_id, now)
+            self.changed = changes.Changed.of_send(session, self.edition_id)
         switch, thresholds = sys.getswitchinterval(), gc.get_threshold()
         _quiet_collector()
         if self.width > 1:
@@ -175,7 +177,9 @@ class Worker:
             if registry.is_cancelled(session, self.edition_id):
                 self.report.stopped = "cancelled"
                 return None
-            claimed = claims.claim(session, self.edition_id, self.worker_id, size, now)
+            claimed = claims.claim(
+                session, self.edition_id, self.worker_id, size, now, self.changed
+            )
             self._heartbeat(session, now)
         if claimed is not None and claimed.skipped:
             self.dispatcher.count(Counter({"skipped": claimed.skipped}))

@@ -320,6 +320,22 @@ class EditionSend(Base):
     # Opens SendGrid flags as machine opens (Apple Mail Privacy Protection): not a reader.
     machine_opens: Mapped[int] = mapped_column(Integer, default=0)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
+    # The subscriber change log's last `seq` when the audience was frozen (SQLite; NULL on
+    # PostgreSQL and for sends planned before the log): claims check the subscribers changed
+    # after it (digest.send.changes).
+    changes_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class SubscriberChange(Base):
+    """A subscriber whose status, pause or sections changed, or who was erased: one row per
+    change, written by triggers on `subscribers` (SQLite, migration 0013), whatever wrote the
+    change. AUTOINCREMENT: a `seq` is never handed out twice, even after old rows are pruned."""
+
+    __tablename__ = "subscriber_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(Integer)
 
 
 class SendWorker(Base):

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from digest.ledger import moves, registry, tally
-from digest.send import claims
+from digest.send import changes, claims
 from digest.send.claims import ClaimedBatch
 from digest.send.plan import plan
 from digest.store.db import transaction
@@ -25,17 +25,23 @@ from tests.send_helpers import SECTIONS, LedgerDb, add_subscribers
 EVERYTHING = "|".join(SECTIONS)
 
 
-def _begin(db: LedgerDb, edition_id: int, now: datetime, batch_size: int) -> None:
+def _begin(
+    db: LedgerDb, edition_id: int, now: datetime, batch_size: int, *, log: bool = True
+) -> None:
+    """Plan and register a send as engine.begin does (`log`: with the change log's mark)."""
     with transaction(db.factory) as session:
         planned = plan(session, edition_id, list(SECTIONS), now, batch_size)
-        registry.start(session, edition_id, planned.recipients, planned.batches, now)
+        since = changes.mark(session) if log else None
+        registry.start(session, edition_id, planned.recipients, planned.batches, now, since)
 
 
 def _claim(
     db: LedgerDb, edition_id: int, size: int, now: datetime, worker: int = 1
 ) -> ClaimedBatch | None:
+    """A claim as a worker makes it: with the send's change log where it has one (SQLite)."""
     with transaction(db.factory) as session:
-        return claims.claim(session, edition_id, worker, size, now)
+        changed = changes.Changed.of_send(session, edition_id)
+        return claims.claim(session, edition_id, worker, size, now, changed)
 
 
 def _ids(batch: ClaimedBatch | None) -> list[int]:
