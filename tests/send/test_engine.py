@@ -95,7 +95,7 @@ def test_every_subscriber_gets_exactly_one_copy(factory, settings, edition, now)
     backend = MemoryBackend()
     report = _send(factory, with_delivery(settings, batch_size=10), backend, now)
     assert Counter(backend.sent_to) == {f"user{i}@example.com": 1 for i in range(25)}
-    assert [len(b.recipients) for b in backend.batches] == [10, 10, 5]
+    assert sorted(len(b.recipients) for b in backend.batches) == [5, 10, 10]  # sent at once
     assert report.counts == {ACCEPTED: 25} and report.finished
     with factory() as session:
         assert session.get(Edition, edition).status == SENT  # type: ignore[union-attr]
