@@ -135,13 +135,6 @@ class Prepared:
             cursor.execute(compiled.sql, compiled.bind(params))
             return list(cursor.fetchall())
 
-    def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
-        """Run it on the driver's own cursor; the rows it changed."""
-        compiled = self._for(connection.dialect)
-        with _cursor(connection) as cursor:
-            cursor.execute(compiled.sql, compiled.bind(params))
-            return int(cursor.rowcount)
-
     def processors(self, connection: Connection) -> dict[str, Processor]:
         """What each of `keys` goes through before the driver sees it (identity if nothing)."""
         compiled = self._for(connection.dialect)

@@ -125,6 +125,23 @@ def test_rows_are_cut_into_batches_of_the_given_size_in_subscriber_order(
         assert batch.edition_id == edition_id and batch.created_at == now
 
 
+def test_one_variant_from_several_stored_texts_skips_who_gets_nothing_of_the_edition(
+    ledger_db: LedgerDb, edition_id: int, now: datetime
+) -> None:
+    """Every section, written three ways (NULL, the list, the list reordered), is one variant
+    (the plan's one-variant path); a subscriber of another section only gets nothing."""
+    everything, reordered = list(SECTIONS), list(reversed(SECTIONS))
+    sections = [None, ["Sports"], everything, reordered, ["Sports"]]
+    add_subscribers(ledger_db.factory, 11, now, sections=sections)
+    assert _plan(ledger_db, edition_id, now, batch_size=3) == Plan(recipients=7, batches=3)
+    rows = _deliveries(ledger_db)
+    kept = [i for i in range(11) if sections[i % 5] != ["Sports"]]
+    assert [r.email for r in rows] == [f"user{i}@example.com" for i in kept]
+    assert [r.batch_id for r in rows] == [0, 0, 0, 1, 1, 1, 2]
+    assert {r.variant for r in rows} == {EVERYTHING}
+    assert [(b.id, b.size) for b in _batches(ledger_db)] == [(0, 3), (1, 3), (2, 1)]
+
+
 def test_each_batch_holds_one_variant_and_the_numbers_interleave_the_variants(
     ledger_db: LedgerDb, edition_id: int, now: datetime
 ) -> None:
