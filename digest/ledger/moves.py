@@ -45,6 +45,7 @@ from digest.store.models import (
     EditionSend,
     SendBatch,
 )
+from subscribers.fastsql import Prepared
 
 # States that keep a send from being finished.
 UNFINISHED = (PLANNED, CLAIMED, DEFERRED, SUBMITTED)
@@ -115,19 +116,19 @@ def move(
         values.setdefault("worker_id", None)
     statement = _move_statement(frm, to, held_by is not None, tuple(sorted(values)))
     params = {"e": edition_id, "b": batch, "now": now, "held": held_by, **values}
-    # On the Connection: the ORM's execution path costs more than this small UPDATE itself.
-    return bool(session.connection().execute(statement, params).rowcount)
+    # Compiled once, on the driver: SQLAlchemy's execution path costs more than the UPDATE.
+    return bool(statement.execute(session.connection(), params).rowcount)
 
 
 @lru_cache(maxsize=64)
-def _move_statement(frm: str, to: str, held: bool, names: tuple[str, ...]) -> Any:
+def _move_statement(frm: str, to: str, held: bool, names: tuple[str, ...]) -> Prepared:
     """The UPDATE of `move`, built once per kind of move (a send makes two per batch: building
     a statement costs more than running it)."""
     where = [B.c.edition_id == bindparam("e"), B.c.id == bindparam("b"), B.c.status == frm]
     if held:
         where.append(B.c.worker_id == bindparam("held"))
     values = {name: bindparam(name, type_=B.c[name].type) for name in names}
-    return update(B).where(*where).values(status=to, updated_at=_NOW, **values)
+    return Prepared(update(B).where(*where).values(status=to, updated_at=_NOW, **values))
 
 
 _NOW = bindparam("now", type_=B.c.updated_at.type)
@@ -268,10 +269,10 @@ def record_all(
         "provider_message_id": outcome.provider_id,
         "now": now,
     }
-    session.connection().execute(_RECORD_ALL, params)
+    _RECORD_ALL.execute(session.connection(), params)
 
 
-_RECORD_ALL = (
+_RECORD_ALL = Prepared(
     update(B)
     .where(B.c.edition_id == bindparam("e"), B.c.id == bindparam("b"), B.c.status == SUBMITTED)
     .values(

@@ -8,7 +8,7 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import false, select, update
+from sqlalchemy import bindparam, false, select, update
 from sqlalchemy.orm import Session
 
 from digest.errors import EditionStateError
@@ -20,6 +20,7 @@ from digest.store.models import (
     EditionSend,
     SendWorker,
 )
+from subscribers.fastsql import Prepared
 
 
 def write_first(session: Session) -> None:
@@ -89,10 +90,12 @@ def running_editions(session: Session, edition_id: int | None = None) -> list[in
 
 
 def is_cancelled(session: Session, edition_id: int) -> bool:
-    """Asked before every batch: on the Connection, without the ORM's execution path."""
-    query = select(EditionSend.state).where(EditionSend.edition_id == edition_id)
-    state = session.connection().scalar(query)
+    """Asked before every batch: compiled once, on the driver (subscribers/fastsql.py)."""
+    state = _STATE.execute(session.connection(), {"e": edition_id}).scalar()
     return state == SEND_CANCELLED
+
+
+_STATE = Prepared(select(EditionSend.state).where(EditionSend.edition_id == bindparam("e")), ["e"])
 
 
 # --- workers ----------------------------------------------------------------------------------

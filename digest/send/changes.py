@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from digest.store.models import SEND_FINISHED, EditionSend, SubscriberChange
+from subscribers.fastsql import Prepared
 
 C = SubscriberChange.__table__
 
@@ -36,6 +37,12 @@ def mark(session: Session) -> int | None:
     floor = last if oldest is None else min(oldest, last)
     session.execute(delete(SubscriberChange).where(SubscriberChange.seq <= floor))
     return int(last or 0)
+
+
+_SINCE = Prepared(
+    select(C.c.seq, C.c.subscriber_id).where(C.c.seq > bindparam("last")).order_by(C.c.seq),
+    ["last"],
+)
 
 
 class Changed:
@@ -57,9 +64,7 @@ class Changed:
 
     def refresh(self, connection: Connection) -> None:
         """Add the ids noted since the last read (in the claim's transaction)."""
-        rows = connection.execute(
-            select(C.c.seq, C.c.subscriber_id).where(C.c.seq > self.last).order_by(C.c.seq)
-        ).all()
+        rows = _SINCE.execute(connection, {"last": self.last}).all()
         for seq, subscriber_id in rows:
             self.ids.add(subscriber_id)
             self.last = seq
