@@ -12,6 +12,9 @@ was erased, whatever wrote the change (the ORM, a bulk UPDATE, the one-click pat
 a claim joins only when one of its rows is among them. SQLite writes one transaction at a
 time, so `seq` grows in commit order. PostgreSQL keeps the join (sequence numbers there are
 not handed out in commit order): the table exists on both, the triggers only on SQLite.
+
+A later migration that rebuilds `subscribers` on SQLite (Alembic's batch mode copies the table
+into a new one) drops these triggers with the old table: it must create them again (TRIGGERS).
 """
 
 from __future__ import annotations
