@@ -6,7 +6,9 @@ other) and one read of its rows, joined with their subscribers: whoever is no lo
 is paused now, or no longer chose any section of their variant is skipped here, so an
 unsubscribe (from everything or from the sections they would get) or a pause that arrives during
 a send is honoured for every batch not yet claimed. Someone who dropped one of several sections
-still gets the variant frozen for them at the start.
+still gets the variant frozen for them at the start. On SQLite a worker passes the send's change
+log (send/changes.py): rows none of whose subscribers changed since the plan are read without
+the join.
 
 A batch larger than the claim wants (a smaller batch size, the warm-up cap) gives the rest to a
 new batch in its old state. Rows with a state of their own that want sending again (planned by a

@@ -42,9 +42,9 @@ def checkpoint(point: str) -> None:
     a named point (planned, claimed, submitted, recorded). Does nothing otherwise."""
 
 
-# The held connection's page cache (negative: KiB). A batch of one variant among 31 joins
-# subscribers spread over 31 times as many pages as its own rows, and the batches of the other
-# variants claimed next read those same pages: 16 MB keeps a round of them.
+# The held connection's page cache (negative: KiB). A batch of one variant among 31 is every
+# 31st ledger row of a stretch (and its subscribers, when a claim must look at them), and the
+# batches of the other variants claimed next read those same pages: 16 MB keeps a round of them.
 CLAIM_CACHE_KIB = -16384
 
 
