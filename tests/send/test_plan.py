@@ -142,6 +142,42 @@ def test_one_variant_from_several_stored_texts_skips_who_gets_nothing_of_the_edi
     assert [(b.id, b.size) for b in _batches(ledger_db)] == [(0, 3), (1, 3), (2, 1)]
 
 
+@pytest.mark.parametrize(
+    "sections",
+    [
+        [None],
+        [None, None, ["Sports"]],
+        [["Asia"], ["Asia"], ["Asia"], ["Europe"], None],
+        [["Sports"]],
+    ],
+    ids=["one-text", "one-variant-and-nobody", "three-variants", "nobody"],
+)
+def test_the_survey_reads_the_same_audience_whatever_its_chunks(
+    ledger_db: LedgerDb,
+    edition_id: int,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    sections: list[list[str] | None],
+) -> None:
+    """The survey reads the audience a chunk at a time: chunks of 3 rows find the same
+    variants, counts and batch starts as one chunk of everything."""
+    from digest.send import plan as planning
+
+    add_subscribers(ledger_db.factory, 40, now, sections=sections)
+    with ledger_db.factory() as session:
+        whole = planning.survey(session, list(SECTIONS), now, 4)
+        monkeypatch.setattr(planning, "_CHUNK", 3)
+        chunked = planning.survey(session, list(SECTIONS), now, 4)
+    assert (chunked.counts, chunked.texts, chunked.starts) == (
+        whole.counts,
+        whole.texts,
+        whole.starts,
+    )
+    assert sum(whole.counts.values()) == sum(
+        1 for i in range(40) if sections[i % len(sections)] != ["Sports"]
+    )
+
+
 def test_each_batch_holds_one_variant_and_the_numbers_interleave_the_variants(
     ledger_db: LedgerDb, edition_id: int, now: datetime
 ) -> None:
