@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from digest.store.models import SEND_FINISHED, EditionSend, SubscriberChange
@@ -25,10 +25,15 @@ from subscribers.fastsql import Prepared
 C = SubscriberChange.__table__
 
 
+# The triggers migration 0013 made: without both, nothing is noted and every claim must join.
+TRIGGERS = ("subscriber_changes_on_update", "subscriber_changes_on_delete")
+
+
 def mark(session: Session) -> int | None:
     """The log's last `seq` now (0 when empty), in the plan's transaction; None on a database
-    without the triggers. Entries no unfinished send needs any more are pruned."""
-    if session.get_bind().dialect.name != "sqlite":
+    without the triggers (PostgreSQL, or a SQLite file that lost them): its claims join every
+    row. Entries no unfinished send needs any more are pruned."""
+    if session.get_bind().dialect.name != "sqlite" or not _triggers_present(session):
         return None
     last = session.scalar(select(func.coalesce(func.max(SubscriberChange.seq), 0)))
     oldest = session.scalar(
@@ -43,6 +48,13 @@ _SINCE = Prepared(
     select(C.c.seq, C.c.subscriber_id).where(C.c.seq > bindparam("last")).order_by(C.c.seq),
     ["last"],
 )
+
+
+def _triggers_present(session: Session) -> bool:
+    names = session.execute(
+        text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'subscribers'")
+    ).scalars()
+    return set(TRIGGERS) <= set(names)
 
 
 class Changed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.ledger import registry
@@ -149,4 +149,24 @@ def test_the_clock_plays_no_part(factory, now) -> None:
         claimed = claims.claim(
             session, edition, 1, 10, now, changes.Changed.of_send(session, edition)
         )
+    assert claimed is not None and claimed.skipped == 1
+
+
+def test_without_its_triggers_a_sqlite_file_gets_no_mark_and_claims_check_every_row(
+    factory, now
+) -> None:
+    """A file that lost the triggers (a table rebuilt by hand, say) notes nothing: trusting
+    the log there would send to whoever unsubscribed during the send."""
+    add_subscribers(factory, 3, now)
+    edition = make_edition(factory, now)
+    with transaction(factory) as session:
+        session.execute(text("DROP TRIGGER subscriber_changes_on_update"))
+        planned = plan(session, edition, list(SECTIONS), now, 10)
+        since = changes.mark(session)
+        registry.start(session, edition, planned.recipients, planned.batches, now, since)
+    assert since is None
+    with transaction(factory) as session:
+        session.execute(update(Subscriber).where(Subscriber.id == 2).values(status=UNSUBSCRIBED))
+        assert changes.Changed.of_send(session, edition) is None
+        claimed = claims.claim(session, edition, 1, 10, now, None)
     assert claimed is not None and claimed.skipped == 1
