@@ -75,6 +75,8 @@ class Audience:
     texts: dict[str, int] = field(default_factory=dict)
     # Where each batch starts: (variant index, first subscriber id, batch number).
     starts: list[tuple[int, int, int]] = field(default_factory=list)
+    # Some subscriber of the audience query gets nothing of this edition (none of its sections).
+    passed_over: bool = False
 
     @property
     def variants(self) -> list[str]:
@@ -144,6 +146,7 @@ def _variant_of(
     one); None when its subscribers get nothing of this edition."""
     mine = sections_for(wanted, None if text is None else json.loads(text))
     if not mine:
+        found.passed_over = True
         return None
     key = variant_key(mine)
     if key not in keys:
@@ -223,27 +226,30 @@ def _freeze_one(
     """One variant: every batch is the audience between two subscriber ids, so each is one
     INSERT ... SELECT over that range of `subscribers` with its number written in, and no row
     looks its batch up (with the count that sized the batches afterwards, a third of the
-    plan's time); a batch's size is the rows it wrote. The stored `sections` texts that lead
-    to the variant (the temporary table) decide who is in."""
-    _fill_temporary(conn, audience)
+    plan's time); a batch's size is the rows it wrote. When the survey passed someone over
+    (none of the edition's sections), the stored texts that lead to the variant (the temporary
+    table) decide who is in; else everyone the audience query finds is."""
     people = recipients_query(now).order_by(None).subquery("audience")
-    chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
+    variant: Any = literal(audience.variants[0])
+    source: Any = people
+    if audience.passed_over:
+        _fill_temporary(conn, audience)
+        chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
+        variant, source = _VARIANTS.c.variant, people.join(_VARIANTS, _VARIANTS.c.text == chosen)
     rows = (
         select(
             literal(edition_id),
             people.c.id,
             people.c.email,
-            _VARIANTS.c.variant,
+            variant,
             bindparam("batch", type_=Integer),
             literal(0),
             literal(now, D.c.created_at.type),
             literal(now, D.c.updated_at.type),
             people.c.public_id,
         )
-        .select_from(people.join(_VARIANTS, _VARIANTS.c.text == chosen))
-        .where(
-            people.c.id.between(bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)),
-        )
+        .select_from(source)
+        .where(people.c.id.between(bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)))
         .order_by(people.c.id)
     )
     statement = Prepared(insert(D).from_select(_COLUMNS, rows), ["batch", "lo", "hi"])
@@ -253,7 +259,8 @@ def _freeze_one(
         (batch, statement.execute(conn, {"batch": batch, "lo": lo, "hi": hi}).rowcount)
         for (lo, batch), hi in zip(starts, ends, strict=True)
     ]
-    _drop_temporary(conn)
+    if audience.passed_over:
+        _drop_temporary(conn)
     return sizes
 
 
