@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,27 @@ def postgres_schema(url: str) -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def process_database(
+    kind: str, settings: Settings, postgres_url: str | None = None
+) -> Iterator[tuple[str, Engine]]:
+    """The test's own SQLite file ("sqlite"), or a schema of its own on the test PostgreSQL,
+    with a URL that `digest` subprocesses can open (the schema in its search_path)."""
+    if kind == "sqlite":
+        engine = make_engine(settings.database.url)
+        try:
+            yield settings.database.url, engine
+        finally:
+            engine.dispose()
+        return
+    assert postgres_url is not None
+    with postgres_schema(postgres_url) as engine:
+        with engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        options = urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
+        yield f"{postgres_url}?{options}", engine
 
 
 def empty_tables(engine: Engine) -> None:

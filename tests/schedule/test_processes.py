@@ -11,13 +11,11 @@ long the start took. The tests wait by polling the database, with a generous dea
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,11 +25,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from digest.config import Settings
-from digest.store.db import make_engine, session_factory
+from digest.store.db import session_factory
 from digest.store.models import Edition, ScheduleRun
 from tests.conftest import ROOT, TEST_SECRET
 from tests.schedule_helpers import SLOT, STAFF, actions, deliveries
-from tests.send_helpers import add_subscribers, digest_env, postgres_schema
+from tests.send_helpers import add_subscribers, digest_env, process_database
 
 pytestmark = pytest.mark.slow
 READERS = 12
@@ -88,28 +86,10 @@ class Rig:
         return len(list((self.outbox / "edition-0-tests").glob("*.eml")))
 
 
-@contextlib.contextmanager
-def _database(
-    kind: str, request: pytest.FixtureRequest, settings: Settings
-) -> Iterator[tuple[str, Engine]]:
-    if kind == "sqlite":
-        engine = make_engine(settings.database_url)
-        try:
-            yield settings.database_url, engine
-        finally:
-            engine.dispose()
-        return
-    postgres_url = request.getfixturevalue("postgres_url")
-    with postgres_schema(postgres_url) as engine:
-        with engine.connect() as conn:
-            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
-        options = urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
-        yield f"{postgres_url}?{options}", engine
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def rig(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[Rig]:
-    with _database(request.param, request, settings) as (url, engine):
+    postgres = request.getfixturevalue("postgres_url") if request.param != "sqlite" else None
+    with process_database(request.param, settings, postgres) as (url, engine):
         add_subscribers(session_factory(engine), READERS, SLOT - timedelta(days=30))
         env = digest_env(
             {
@@ -201,7 +181,7 @@ def test_the_scheduler_process_end_to_end(
 ) -> None:
     """`digest schedule` alone: it builds at start (the build time has passed on its clock),
     its cron job sends at the slot, SIGTERM stops it with exit 0; its JSON log says so."""
-    with _database("sqlite", request, settings) as (url, engine):
+    with process_database("sqlite", settings) as (url, engine):
         add_subscribers(session_factory(engine), READERS, SLOT - timedelta(days=30))
         env = digest_env(
             {

@@ -10,14 +10,13 @@ deep cases while it holds sixteen requests at once.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
-import urllib.parse
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +34,7 @@ from tests.send_helpers import (
     digest_env,
     ledger_statuses,
     make_edition,
-    postgres_schema,
+    process_database,
     serve_app,
     with_delivery,
 )
@@ -90,23 +89,12 @@ class Rig:
             engine.dispose()
 
 
-@contextlib.contextmanager
-def _database(request: pytest.FixtureRequest, settings) -> Iterator[tuple[str, Engine]]:
-    """The test's own SQLite file, or a schema of its own on the test PostgreSQL (the
-    scale-out database), with a URL the `digest send` subprocesses can open."""
-    if request.param == "sqlite":
-        engine = make_engine(settings.database.url)
-        try:
-            yield settings.database.url, engine
-        finally:
-            engine.dispose()
-        return
-    postgres_url = request.getfixturevalue("postgres_url")
-    with postgres_schema(postgres_url) as engine:
-        with engine.connect() as conn:
-            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
-        options = urllib.parse.urlencode({"options": f"-csearch_path={schema}"})
-        yield f"{postgres_url}?{options}", engine
+def _database(
+    request: pytest.FixtureRequest, settings
+) -> AbstractContextManager[tuple[str, Engine]]:
+    """The database of the parametrised kind (tests/send_helpers.process_database)."""
+    url = request.getfixturevalue("postgres_url") if request.param != "sqlite" else None
+    return process_database(request.param, settings, url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
