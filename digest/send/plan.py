@@ -188,28 +188,15 @@ def freeze(session: Session, edition_id: int, audience: Audience, now: datetime)
         )
     _fill_temporary(conn, audience)
     people = recipients_query(now).order_by(None).subquery("audience")
-    chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
-    rows = (
-        select(
-            literal(edition_id),
-            people.c.id,
-            people.c.email,
-            _VARIANTS.c.variant,
-            (  # the batch whose start is the row's subscriber id or the last one before it
-                select(_STARTS.c.batch)
-                .where(_STARTS.c.v == _VARIANTS.c.v, _STARTS.c.lo <= people.c.id)
-                .order_by(_STARTS.c.lo.desc())
-                .limit(1)
-                .scalar_subquery()
-            ),
-            literal(0),
-            literal(now, D.c.created_at.type),
-            literal(now, D.c.updated_at.type),
-            people.c.public_id,
-        )
-        .select_from(people.join(_VARIANTS, _VARIANTS.c.text == chosen))
-        .order_by(people.c.id)
+    batch = (  # the batch whose start is the row's subscriber id or the last one before it
+        select(_STARTS.c.batch)
+        .where(_STARTS.c.v == _VARIANTS.c.v, _STARTS.c.lo <= people.c.id)
+        .order_by(_STARTS.c.lo.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    rows = _ledger_rows(people, edition_id, _VARIANTS.c.variant, batch, now)
+    rows = rows.select_from(_with_variants(people)).order_by(people.c.id)
     conn.execute(insert(D).from_select(_COLUMNS, rows))
     _drop_temporary(conn)
     return _batches(conn, edition_id, audience.variants, now)
@@ -234,20 +221,10 @@ def _freeze_one(
     source: Any = people
     if audience.passed_over:
         _fill_temporary(conn, audience)
-        chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
-        variant, source = _VARIANTS.c.variant, people.join(_VARIANTS, _VARIANTS.c.text == chosen)
+        variant, source = _VARIANTS.c.variant, _with_variants(people)
+    batch = bindparam("batch", type_=Integer)
     rows = (
-        select(
-            literal(edition_id),
-            people.c.id,
-            people.c.email,
-            variant,
-            bindparam("batch", type_=Integer),
-            literal(0),
-            literal(now, D.c.created_at.type),
-            literal(now, D.c.updated_at.type),
-            people.c.public_id,
-        )
+        _ledger_rows(people, edition_id, variant, batch, now)
         .select_from(source)
         .where(people.c.id.between(bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)))
         .order_by(people.c.id)
@@ -262,6 +239,28 @@ def _freeze_one(
     if audience.passed_over:
         _drop_temporary(conn)
     return sizes
+
+
+def _ledger_rows(people: Any, edition_id: int, variant: Any, batch: Any, now: datetime) -> Any:
+    """The SELECT of the ledger rows (`_COLUMNS`) from the audience subquery `people`."""
+    return select(
+        literal(edition_id),
+        people.c.id,
+        people.c.email,
+        variant,
+        batch,
+        literal(0),
+        literal(now, D.c.created_at.type),
+        literal(now, D.c.updated_at.type),
+        people.c.public_id,
+    )
+
+
+def _with_variants(people: Any) -> Any:
+    """The audience joined with the stored texts that lead to a variant (the temporary table):
+    whoever gets nothing of the edition drops out here."""
+    chosen = func.coalesce(cast(people.c.sections, Text), _EVERYTHING)
+    return people.join(_VARIANTS, _VARIANTS.c.text == chosen)
 
 
 def _fill_temporary(conn: Connection, audience: Audience) -> None:
