@@ -277,32 +277,31 @@ def _rows(
         changed.refresh(connection)
         own = _OWN.fetch(connection, params)
         if not changed.touches(r[4] for r in own):
-            rows = _within(session, edition_id, picked, size, now, own)
-            if not rows:
-                return ClaimedRows(picked.variant, [], [], []), 0, picked.attempts + 1
-            ids, emails, public_ids, attempts, _ = zip(*rows, strict=True)
-            attempt = picked.attempts + max(attempts) + 1
-            return ClaimedRows(picked.variant, ids, emails, public_ids), 0, attempt
+            claimed, attempt = _claimed(
+                picked, _within(session, edition_id, picked, size, now, own)
+            )
+            return claimed, 0, attempt
     rows = _within(session, edition_id, picked, size, now, _ROWS.fetch(connection, params))
+    gone: list[int] = []
+    if rows:
+        *_, mailable, texts = zip(*rows, strict=True)
+        wants = _Wants(picked.variant)
+        unwanted = {text for text in set(texts) if not wants(text)}
+        if 0 in mailable or unwanted:  # someone unsubscribed or paused since the plan
+            gone = [r[0] for r in rows if not r[4] or r[5] in unwanted]
+            moves.move_ids(session, gone, CLAIMED, SKIPPED, now, error=moves.SKIP_REASON)
+            rows = [r for r in rows if r[4] and r[5] not in unwanted]
+    claimed, attempt = _claimed(picked, rows)
+    return claimed, len(gone), attempt
+
+
+def _claimed(picked: _Picked, rows: list[tuple[Any, ...]]) -> tuple[ClaimedRows, int]:
+    """Rows that begin (id, email, public id, attempts) as the batch's columns, with this
+    try's number (`attempts` counts a row's tries before it joined the batch)."""
     if not rows:
-        return ClaimedRows(picked.variant, [], [], []), 0, picked.attempts + 1
-    ids, emails, public_ids, attempts, mailable, texts = zip(*rows, strict=True)
-    wants = _Wants(picked.variant)
-    unwanted = {text for text in set(texts) if not wants(text)}
-    if 0 in mailable or unwanted:  # someone unsubscribed or paused since the plan
-        gone = [r[0] for r in rows if not r[4] or r[5] in unwanted]
-        moves.move_ids(session, gone, CLAIMED, SKIPPED, now, error=moves.SKIP_REASON)
-        kept = [r for r in rows if r[4] and r[5] not in unwanted]
-        ids, emails, public_ids = (
-            tuple(r[0] for r in kept),
-            tuple(r[1] for r in kept),
-            tuple(r[2] for r in kept),
-        )
-        skipped = len(gone)
-    else:
-        skipped = 0
-    attempt = picked.attempts + max(attempts) + 1
-    return ClaimedRows(picked.variant, ids, emails, public_ids), skipped, attempt
+        return ClaimedRows(picked.variant, [], [], []), picked.attempts + 1
+    ids, emails, public_ids, attempts, *_ = zip(*rows, strict=True)
+    return ClaimedRows(picked.variant, ids, emails, public_ids), picked.attempts + max(attempts) + 1
 
 
 def _within(
