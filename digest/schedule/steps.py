@@ -9,6 +9,7 @@ staff, and lets the run go on with the next step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,15 +57,23 @@ AUTO_ACTOR = f"{SYSTEM} (auto)"
 # --- build ---------------------------------------------------------------------------------
 
 
-def build(run: Run, slot: datetime) -> StepResult | None:
-    """The draft for the slot, ahead of it, and a note to staff."""
-    held = claims.claim(run.factory, slot, STEP_BUILD, run.now, run.owner)
+def _claimed(
+    run: Run, slot: datetime, step: str, body: Callable[[Run, Claim], StepResult]
+) -> StepResult | None:
+    """`body` under the slot's claim for `step`; None when another holds it or it is done.
+    An exception from `body` is a bug: the claim must not stay `running`."""
+    held = claims.claim(run.factory, slot, step, run.now, run.owner)
     if held is None:
         return None
     try:
-        return _build(run, held)
-    except Exception as exc:  # a bug: the claim must not stay `running`
+        return body(run, held)
+    except Exception as exc:
         return crashed(run, held, exc)
+
+
+def build(run: Run, slot: datetime) -> StepResult | None:
+    """The draft for the slot, ahead of it, and a note to staff."""
+    return _claimed(run, slot, STEP_BUILD, _build)
 
 
 def _build(run: Run, held: Claim) -> StepResult:
@@ -138,13 +147,7 @@ def _make(run: Run, slot: datetime) -> _Made:
 def send(run: Run, slot: datetime) -> StepResult | None:
     """At the slot and until its window closes: send the approved edition (under auto:
     rebuild, preflight and approve it first); a draft under `require` waits."""
-    held = claims.claim(run.factory, slot, STEP_SEND, run.now, run.owner)
-    if held is None:
-        return None
-    try:
-        return _send(run, held)
-    except Exception as exc:
-        return crashed(run, held, exc)
+    return _claimed(run, slot, STEP_SEND, _send)
 
 
 def _send(run: Run, held: Claim) -> StepResult:
@@ -305,13 +308,7 @@ def _delivered(run: Run, held: Claim, report: SendReport) -> StepResult:
 
 def close(run: Run, slot: datetime) -> StepResult | None:
     """The send window closed: record what happened to the slot, skip what was not sent."""
-    held = claims.claim(run.factory, slot, STEP_SEND, run.now, run.owner)
-    if held is None:
-        return None
-    try:
-        return _close(run, held)
-    except Exception as exc:
-        return crashed(run, held, exc)
+    return _claimed(run, slot, STEP_SEND, _close)
 
 
 def _close(run: Run, held: Claim) -> StepResult:
